@@ -1,0 +1,220 @@
+"""Command-line layer: parse arguments, call the library, turn errors into messages and exit codes.
+
+Exit codes: 0 done, 1 error, 2 usage, 3 nothing to do (no images or no faces), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from .clustering import DEFAULT_EPS, DEFAULT_MIN_SAMPLES
+from .encoding import EncodeSettings, EncodeSummary, default_jobs
+from .errors import FaceclustError, NoFacesError
+from .models import DETECTION_METHODS
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_FACES = 3
+EXIT_INTERRUPTED = 130
+
+
+def _bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            limit = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"expected a number {limit}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number greater than 0, got {text}")
+    return value
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """The one error boundary: expected errors become a one-line message and an exit code."""
+    try:
+        return run()
+    except NoFacesError as error:
+        _say(f"error: {error}")
+        return EXIT_NO_FACES
+    except FaceclustError as error:
+        _say(f"error: {error}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+
+
+# ---------------------------------------------------------------- encode_faces.py
+
+
+def encode_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="encode_faces.py",
+        description="Find every face in a folder of images and save its 128-d embedding.",
+    )
+    parser.add_argument("-i", "--dataset", required=True, help="folder of images, searched recursively")
+    parser.add_argument(
+        "-e", "--encodings", default="encodings.pickle", help="file to write (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-d",
+        "--detection-method",
+        choices=DETECTION_METHODS,
+        default="hog",
+        help="face detector: hog (fast, CPU) or cnn (accurate, slow without a GPU) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--upsample",
+        type=_bounded_int(0, 4),
+        default=1,
+        help="times to double the image before detecting; finds smaller faces, costs 4x per step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--jitters",
+        type=_bounded_int(1, 100),
+        default=1,
+        help="re-sample each face this many times and average; steadier, N times slower (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=_bounded_int(1), default=None, help="worker processes (default: all cores)"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 if any file was skipped")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _print_encode_summary(summary: EncodeSummary, encodings: str) -> None:
+    _say(
+        f"{summary.images} images read, {summary.images_with_faces} with faces, "
+        f"{summary.faces} faces found in {summary.seconds:.1f} s; wrote {encodings}"
+    )
+    if summary.skipped:
+        reasons = Counter(reason.split(" (")[0] for _, reason in summary.skipped)
+        counts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        _say(f"skipped {len(summary.skipped)} files ({counts}):")
+        for path, reason in summary.skipped:
+            _say(f"  {path}: {reason}")
+
+
+def encode_main(argv: Sequence[str] | None = None) -> int:
+    args = encode_parser().parse_args(argv)
+
+    def run() -> int:
+        from tqdm import tqdm
+
+        from .pipeline import encode_folder
+
+        settings = EncodeSettings(args.detection_method, args.upsample, args.jitters)
+        bar: list[tqdm] = []
+        faces_found = 0
+
+        def start(total: int) -> None:
+            bar.append(tqdm(total=total, unit="img", disable=args.quiet, file=sys.stderr))
+
+        def advance(result) -> None:
+            nonlocal faces_found
+            faces_found += len(result.faces)
+            bar[0].set_postfix(faces=faces_found, refresh=False)
+            bar[0].update(1)
+
+        try:
+            summary = encode_folder(
+                args.dataset, args.encodings, settings, args.jobs or default_jobs(), start, advance
+            )
+        finally:
+            if bar:
+                bar[0].close()
+        _print_encode_summary(summary, args.encodings)
+        if args.strict and summary.skipped:
+            _say(f"error: --strict: {len(summary.skipped)} files were skipped")
+            return EXIT_ERROR
+        return EXIT_OK
+
+    return _guarded(run)
+
+
+# ---------------------------------------------------------------- cluster_faces.py
+
+
+def cluster_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cluster_faces.py",
+        description="Group the faces of an encodings file by person and write a montage per face ID.",
+    )
+    parser.add_argument(
+        "-e",
+        "--encodings",
+        default="encodings.pickle",
+        help="file from encode_faces.py (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-o", "--output", default="output", help="folder for montages and clusters.csv (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_bounded_int(1),
+        default=None,
+        help="processes for clustering (default: all cores)",
+    )
+    parser.add_argument(
+        "--eps",
+        type=_positive_float,
+        default=DEFAULT_EPS,
+        help="DBSCAN: largest embedding distance between two faces of one person (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-samples",
+        type=_bounded_int(1),
+        default=DEFAULT_MIN_SAMPLES,
+        help="DBSCAN: faces needed around a face to start a cluster (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for choosing the faces shown in a montage (default: %(default)s)",
+    )
+    return parser
+
+
+def cluster_main(argv: Sequence[str] | None = None) -> int:
+    args = cluster_parser().parse_args(argv)
+
+    def run() -> int:
+        from .pipeline import cluster_file
+
+        summary = cluster_file(
+            args.encodings, args.output, args.eps, args.min_samples, args.seed, args.jobs or default_jobs()
+        )
+        print(f"[INFO] # unique faces: {summary.clusters}")
+        print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
+        _say(f"wrote {len(summary.written)} files to {args.output}")
+        if summary.unreadable_images:
+            _say(f"{len(summary.unreadable_images)} images could not be read for the montages:")
+            for path, reason in summary.unreadable_images.items():
+                _say(f"  {path}: {reason}")
+        return EXIT_OK
+
+    return _guarded(run)

@@ -1,0 +1,34 @@
+"""Typed errors raised by the library; only the command-line layer turns them into messages."""
+
+
+class FaceclustError(Exception):
+    """An expected failure the user can act on; its message is shown as-is."""
+
+
+class DatasetError(FaceclustError):
+    """The dataset folder is missing, not a folder, or holds nothing to encode."""
+
+
+class ImageLoadError(FaceclustError):
+    """One image could not be decoded; ``reason`` is a short phrase for the summary."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class EncodingsFileError(FaceclustError):
+    """An encodings file is missing, truncated, of the wrong format or refused as unsafe."""
+
+
+class ModelError(FaceclustError):
+    """The dlib model files cannot be found or loaded."""
+
+
+class OutputError(FaceclustError):
+    """An output file or folder cannot be written."""
+
+
+class NoFacesError(FaceclustError):
+    """There is nothing to work on: no images, or no faces in them."""

@@ -1,0 +1,113 @@
+"""Finding image files in a folder and decoding them the one way the whole tool uses.
+
+Encoding and the montages both load through :func:`load_rgb`, so a box found in an image
+(after its EXIF rotation) points at the same pixels when the montage crops it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import DatasetError, ImageLoadError
+
+# Candidates are chosen by name so that notes, sidecars and pickles in a photo folder are
+# ignored quietly; whether a candidate really is an image is then decided by decoding it.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+
+# Larger than any camera's photo (a 100-megapixel sensor), small enough that decoding one
+# cannot exhaust memory: an image declaring more is refused before its pixels are read.
+MAX_PIXELS = 120_000_000
+
+# Transparent pixels are composited on white, so the result does not depend on whatever
+# colour happened to be stored under a zero alpha.
+BACKGROUND = (255, 255, 255)
+
+
+def find_images(root: str | os.PathLike[str]) -> list[str]:
+    """Return the image files below ``root``, sorted, as paths that start with ``root``.
+
+    Hidden files and folders and macOS ``._*`` resource forks are skipped. Symbolic links to
+    folders are followed once each, so a link loop ends instead of recursing forever.
+    """
+    root_path = Path(root)
+    if not root_path.exists():
+        raise DatasetError(f"dataset folder not found: {root}")
+    if not root_path.is_dir():
+        raise DatasetError(f"dataset is not a folder: {root}")
+
+    found: list[str] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root_path, followlinks=True):
+        stat = os.stat(dirpath)
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add(key)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            found.append(os.path.join(dirpath, name))
+    return sorted(found)
+
+
+def load_rgb(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file as an EXIF-oriented, C-contiguous ``(height, width, 3)`` uint8 RGB array.
+
+    Raises :class:`ImageLoadError` with a short reason for anything that is not a complete,
+    decodable image of at most ``max_pixels`` pixels.
+    """
+    name = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns about large images; our own limit below decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(name) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageLoadError(name, f"too large ({width}x{height} pixels, limit {max_pixels:,})")
+                image.load()
+                oriented = ImageOps.exif_transpose(image)
+                return _to_rgb_array(oriented)
+    except ImageLoadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageLoadError(name, "not an image") from None
+    except Image.DecompressionBombError:
+        raise ImageLoadError(name, "too large (decompression bomb)") from None
+    except PermissionError:
+        raise ImageLoadError(name, "permission denied") from None
+    except FileNotFoundError:
+        raise ImageLoadError(name, "file not found") from None
+    except IsADirectoryError:
+        raise ImageLoadError(name, "is a folder") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        # Pillow reports truncated and corrupt data as OSError ("image file is truncated"),
+        # some plugins as SyntaxError or ValueError.
+        raise ImageLoadError(name, f"corrupt or truncated ({error})") from None
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit samples: scale to 8 bits rather than clip, or a bright photo turns white.
+        samples = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if samples.max(initial=0) > 255 or image.mode != "I" else 255.0
+        gray = np.clip(np.rint(samples * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))

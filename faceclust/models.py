@@ -1,0 +1,139 @@
+"""Face detection and embedding with dlib's models, the same calls face_recognition 1.3.0 makes.
+
+The models load on first use and are kept for the life of the process (dlib models are not
+thread-safe, so parallel work uses processes, each with its own :class:`FaceModels`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .records import EMBEDDING_SIZE, Box
+
+DETECTION_METHODS = ("hog", "cnn")
+
+MODEL_FILES = {
+    "cnn": "mmod_human_face_detector.dat",
+    "landmarks": "shape_predictor_5_face_landmarks.dat",
+    "embedding": "dlib_face_recognition_resnet_model_v1.dat",
+}
+
+
+def model_folder() -> Path:
+    """The folder of dlib model files installed by the ``face_recognition_models`` package.
+
+    Found without importing the package: its ``__init__`` needs ``pkg_resources``, which
+    recent setuptools no longer ships.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the face_recognition_models package is not installed (pip install -r requirements.txt)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    missing = [name for name in MODEL_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise ModelError(
+            f"model files missing from {folder}: {', '.join(missing)} "
+            "(face_recognition_models 0.3.0 or newer is needed)"
+        )
+    return folder
+
+
+def _to_box(rect, height: int, width: int) -> Box:
+    # face_recognition's _trim_css_to_bounds: clip to the image, right/bottom may equal its size.
+    return (
+        max(rect.top(), 0),
+        min(rect.right(), width),
+        min(rect.bottom(), height),
+        max(rect.left(), 0),
+    )
+
+
+def _kept(boxes: list[Box]) -> list[Box]:
+    # A detection lying wholly outside the image clips to an empty box; it holds no face.
+    return [box for box in boxes if box[0] < box[2] and box[3] < box[1]]
+
+
+class FaceModels:
+    """dlib's HOG and CNN face detectors, 5-point landmarks and ResNet face embedding."""
+
+    def __init__(self, folder: Path | None = None):
+        self._folder = folder
+
+    @cached_property
+    def _dlib(self):
+        import dlib  # deferred: importing dlib costs time the command line does not need
+
+        return dlib
+
+    def _path(self, key: str) -> str:
+        if self._folder is None:
+            self._folder = model_folder()
+        return str(self._folder / MODEL_FILES[key])
+
+    @cached_property
+    def hog_detector(self):
+        return self._dlib.get_frontal_face_detector()
+
+    @cached_property
+    def cnn_detector(self):
+        return self._dlib.cnn_face_detection_model_v1(self._path("cnn"))
+
+    @cached_property
+    def landmark_predictor(self):
+        return self._dlib.shape_predictor(self._path("landmarks"))
+
+    @cached_property
+    def embedder(self):
+        return self._dlib.face_recognition_model_v1(self._path("embedding"))
+
+    def detect(self, rgb: np.ndarray, method: str = "hog", upsample: int = 1) -> list[Box]:
+        """Boxes of the faces in one ``(h, w, 3)`` uint8 RGB image."""
+        if method == "hog":
+            rects = self.hog_detector(rgb, upsample)
+        elif method == "cnn":
+            rects = [detection.rect for detection in self.cnn_detector(rgb, upsample)]
+        else:
+            raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
+        height, width = rgb.shape[:2]
+        return _kept([_to_box(rect, height, width) for rect in rects])
+
+    def detect_cnn_batch(self, images: list[np.ndarray], upsample: int = 1) -> list[list[Box]]:
+        """CNN boxes for images of one shape in a single call (one GPU batch on a CUDA dlib)."""
+        if not images:
+            return []
+        if len({image.shape for image in images}) != 1:
+            raise ValueError("images in one CNN batch must all have the same shape")
+        height, width = images[0].shape[:2]
+        detections = self.cnn_detector(images, upsample, batch_size=len(images))
+        return [
+            _kept([_to_box(detection.rect, height, width) for detection in found]) for found in detections
+        ]
+
+    def embed(self, rgb: np.ndarray, boxes: list[Box], jitters: int = 1) -> np.ndarray:
+        """``(len(boxes), 128)`` float64 embeddings of the faces at ``boxes`` in ``rgb``."""
+        if not boxes:
+            return np.empty((0, EMBEDDING_SIZE), dtype=np.float64)
+        dlib = self._dlib
+        shapes = dlib.full_object_detections()
+        for top, right, bottom, left in boxes:
+            shapes.append(self.landmark_predictor(rgb, dlib.rectangle(left, top, right, bottom)))
+        vectors = self.embedder.compute_face_descriptor(rgb, shapes, jitters)
+        return np.array([np.array(vector) for vector in vectors], dtype=np.float64)
+
+
+_models: FaceModels | None = None
+
+
+def shared_models() -> FaceModels:
+    """The process's one :class:`FaceModels`, created on first call."""
+    global _models
+    if _models is None:
+        _models = FaceModels()
+    return _models

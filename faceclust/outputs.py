@@ -1,0 +1,180 @@
+"""What a clustering run leaves for the user: a montage JPEG per face ID and clusters.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .clustering import NOISE
+from .errors import ImageLoadError, OutputError
+from .fileio import atomic_write_bytes
+from .images import load_rgb
+from .records import Box, Face
+
+TILE_SIZE = 96
+GRID_COLUMNS = 5
+MAX_TILES = 25
+HEADER_HEIGHT = 28
+# Crops reach this far beyond the detector's box (a fraction of its larger side), which is
+# tight around eyes and mouth; a little hair and chin make a face easier to recognise.
+CROP_MARGIN = 0.15
+BACKGROUND_RGB = (32, 32, 32)
+TITLE_RGB = (235, 235, 235)
+JPEG_QUALITY = 90
+
+UNKNOWN_MONTAGE = "unknown_faces.jpg"
+CSV_NAME = "clusters.csv"
+CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id")
+
+
+def montage_name(cluster_id: int) -> str:
+    return UNKNOWN_MONTAGE if cluster_id == NOISE else f"face_id_{cluster_id}.jpg"
+
+
+def face_tile(rgb: np.ndarray, box: Box, size: int = TILE_SIZE) -> np.ndarray:
+    """A ``(size, size, 3)`` square crop centred on ``box``, padded where it leaves the image."""
+    import cv2
+
+    top, right, bottom, left = box
+    side = round(max(bottom - top, right - left) * (1 + 2 * CROP_MARGIN))
+    side = max(side, 1)
+    centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
+    y0, x0 = centre_y - side // 2, centre_x - side // 2
+    square = np.empty((side, side, 3), dtype=np.uint8)
+    square[:] = BACKGROUND_RGB
+    height, width = rgb.shape[:2]
+    src_y0, src_x0 = max(y0, 0), max(x0, 0)
+    src_y1, src_x1 = min(y0 + side, height), min(x0 + side, width)
+    if src_y0 < src_y1 and src_x0 < src_x1:
+        square[src_y0 - y0 : src_y1 - y0, src_x0 - x0 : src_x1 - x0] = rgb[src_y0:src_y1, src_x0:src_x1]
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
+    return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+def build_montage(tiles: list[np.ndarray], title: str) -> np.ndarray:
+    """Tiles in rows of :data:`GRID_COLUMNS` under a title bar, as one RGB image."""
+    import cv2
+
+    rows = max(1, -(-len(tiles) // GRID_COLUMNS))
+    canvas = np.empty((HEADER_HEIGHT + rows * TILE_SIZE, GRID_COLUMNS * TILE_SIZE, 3), np.uint8)
+    canvas[:] = BACKGROUND_RGB
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, GRID_COLUMNS)
+        y = HEADER_HEIGHT + row * TILE_SIZE
+        canvas[y : y + TILE_SIZE, column * TILE_SIZE : (column + 1) * TILE_SIZE] = tile
+    cv2.putText(canvas, title, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TITLE_RGB, 1, cv2.LINE_AA)
+    return canvas
+
+
+def encode_jpeg(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buffer = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise OutputError("OpenCV could not encode a JPEG image")
+    return buffer.tobytes()
+
+
+def sample_indices(indices: list[int], seed: int, limit: int = MAX_TILES) -> list[int]:
+    """A seeded random sample of at most ``limit`` of ``indices``, in their original order."""
+    if len(indices) <= limit:
+        return list(indices)
+    chosen = np.random.default_rng(seed).choice(len(indices), size=limit, replace=False)
+    return [indices[i] for i in sorted(chosen.tolist())]
+
+
+@dataclass
+class MontageReport:
+    written: list[Path] = field(default_factory=list)
+    unreadable_images: dict[str, str] = field(default_factory=dict)
+
+
+def write_montages(
+    faces: list[Face],
+    labels: np.ndarray,
+    output_dir: Path,
+    seed: int = 0,
+    locate: Callable[[str], str] = lambda path: path,
+) -> MontageReport:
+    """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
+
+    Each image is decoded once however many of its faces are shown. ``locate`` maps a stored
+    image path to the file to open. Montages of an earlier run that this run did not write
+    are removed, so the folder never shows face IDs that no longer exist.
+    """
+    members: dict[int, list[int]] = {}
+    for index, label in enumerate(labels.tolist()):
+        members.setdefault(label, []).append(index)
+    shown = {label: sample_indices(indices, seed) for label, indices in members.items()}
+
+    wanted: dict[str, list[int]] = {}
+    for indices in shown.values():
+        for index in indices:
+            wanted.setdefault(faces[index].image_path, []).append(index)
+    report = MontageReport()
+    tiles: dict[int, np.ndarray] = {}
+    for image_path, indices in wanted.items():
+        try:
+            rgb = load_rgb(locate(image_path))
+        except ImageLoadError as error:
+            report.unreadable_images[image_path] = error.reason
+            continue
+        for index in indices:
+            tiles[index] = face_tile(rgb, faces[index].box)
+
+    order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
+    for label in order:
+        count = len(members[label])
+        noun = "face" if count == 1 else "faces"
+        title = f"Unknown faces ({count})" if label == NOISE else f"Face ID #{label} ({count} {noun})"
+        montage = build_montage([tiles[i] for i in shown[label] if i in tiles], title)
+        path = output_dir / montage_name(label)
+        atomic_write_bytes(path, encode_jpeg(montage))
+        report.written.append(path)
+    _remove_stale_montages(output_dir, {path.name for path in report.written})
+    return report
+
+
+def _remove_stale_montages(output_dir: Path, keep: set[str]) -> None:
+    for path in output_dir.glob("*.jpg"):
+        is_ours = path.name == UNKNOWN_MONTAGE or (
+            path.name.startswith("face_id_") and path.stem[len("face_id_") :].isdigit()
+        )
+        if is_ours and path.name not in keep:
+            try:
+                path.unlink()
+            except OSError as error:
+                raise OutputError(f"cannot remove old montage {path}: {error.strerror}") from None
+
+
+def write_clusters_csv(faces: list[Face], labels: np.ndarray, path: Path) -> None:
+    """One row per face: its image, box and cluster id (``-1`` for unknown)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for face, label in zip(faces, labels.tolist(), strict=True):
+        writer.writerow((face.image_path, *face.box, label))
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+def image_locator(encodings_path: str | os.PathLike[str]) -> Callable[[str], str]:
+    """Map a stored image path to a file to open.
+
+    Paths are stored as given to encode_faces.py, usually relative to where it ran; when such a
+    path does not exist from here, it is tried relative to the encodings file's folder.
+    """
+    base = Path(encodings_path).resolve().parent
+
+    def locate(image_path: str) -> str:
+        if os.path.isabs(image_path) or os.path.exists(image_path):
+            return image_path
+        beside = base / image_path
+        return str(beside) if beside.exists() else image_path
+
+    return locate

@@ -1,0 +1,36 @@
+"""Small typed records passed between the modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# (top, right, bottom, left) in pixels of the EXIF-oriented image, clipped to it; the same
+# convention as face_recognition, so that boxes in old pickles mean what they always meant.
+Box = tuple[int, int, int, int]
+
+EMBEDDING_SIZE = 128
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: the image it was found in, where, and its 128-d embedding (float64)."""
+
+    image_path: str
+    box: Box
+    encoding: np.ndarray = field(repr=False)
+
+    @property
+    def area(self) -> int:
+        top, right, bottom, left = self.box
+        return (bottom - top) * (right - left)
+
+
+@dataclass
+class ImageResult:
+    """What encoding one image gave: its faces, or why it was skipped."""
+
+    image_path: str
+    faces: list[Face] = field(default_factory=list)
+    skip_reason: str | None = None

@@ -1,0 +1,143 @@
+"""The encodings file: the tutorial's pickle, read safely and written atomically.
+
+On disk it stays what the original ``encode_faces.py`` wrote, so old files and old tools keep
+working: a list of ``{"imagePath": str, "loc": (top, right, bottom, left), "encoding":
+ndarray(128,)}`` dicts. Inside the program the records are :class:`~faceclust.records.Face`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from numbers import Integral
+
+import numpy as np
+
+from .errors import EncodingsFileError
+from .fileio import atomic_write_bytes
+from .records import EMBEDDING_SIZE, Face
+
+# Protocol 4 is read by every Python 3 from 3.4 on and by numpy 1.x.
+PICKLE_PROTOCOL = 4
+
+
+def _numpy_core():
+    # numpy 2 moved numpy.core to numpy._core; pickles name whichever wrote them.
+    import numpy
+
+    return getattr(numpy, "_core", None) or numpy.core
+
+
+def _allowed_globals() -> dict[tuple[str, str], object]:
+    import codecs
+
+    core = _numpy_core()
+    allowed: dict[tuple[str, str], object] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        # Python 3 writes bytes as _codecs.encode(text, "latin1") under protocol 2.
+        ("_codecs", "encode"): codecs.encode,
+    }
+    for package in ("numpy.core", "numpy._core"):
+        allowed[(f"{package}.multiarray", "_reconstruct")] = core.multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = core.multiarray.scalar
+        allowed[(f"{package}.numeric", "_frombuffer")] = core.numeric._frombuffer
+    return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Builds numpy arrays and plain Python values only; any other global is refused."""
+
+    def __init__(self, stream: io.BufferedIOBase):
+        super().__init__(stream)
+        self._allowed = _allowed_globals()
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it asks to run {module}.{name}") from None
+
+
+def load_faces(path: str | os.PathLike[str]) -> list[Face]:
+    """Read an encodings file without executing anything in it, and check every record."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as stream:
+            data = _RestrictedUnpickler(stream).load()
+    except FileNotFoundError:
+        raise EncodingsFileError(f"encodings file not found: {name}") from None
+    except IsADirectoryError:
+        raise EncodingsFileError(f"encodings file is a folder: {name}") from None
+    except PermissionError:
+        raise EncodingsFileError(f"cannot read encodings file {name}: permission denied") from None
+    except pickle.UnpicklingError as error:
+        message = str(error)
+        if message.startswith("it asks to run"):
+            raise EncodingsFileError(
+                f"refusing to load {name}: {message}; an encodings file holds only "
+                "numbers, boxes and paths, so this one was not written by encode_faces.py"
+            ) from None
+        raise EncodingsFileError(f"{name} is not an encodings file ({message})") from None
+    except EOFError:
+        raise EncodingsFileError(f"{name} is truncated or empty") from None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as error:
+        raise EncodingsFileError(f"{name} is not an encodings file ({error})") from None
+    return records_to_faces(data, name)
+
+
+def records_to_faces(data: object, source: str = "encodings") -> list[Face]:
+    """Check the tutorial's list of dicts and turn it into :class:`Face` records."""
+    if not isinstance(data, list):
+        raise EncodingsFileError(f"{source}: expected a list of face records, found {type(data).__name__}")
+    faces = []
+    for index, record in enumerate(data):
+        try:
+            faces.append(_record_to_face(record))
+        except (TypeError, ValueError, KeyError) as error:
+            raise EncodingsFileError(f"{source}: face record {index} is invalid: {error}") from None
+    return faces
+
+
+def _record_to_face(record: object) -> Face:
+    if not isinstance(record, dict):
+        raise TypeError(f"expected a dict, found {type(record).__name__}")
+    image_path = record["imagePath"]
+    if not isinstance(image_path, str) or not image_path:
+        raise TypeError("imagePath must be a non-empty string")
+    box = record["loc"]
+    if not isinstance(box, (tuple, list)) or len(box) != 4:
+        raise ValueError("loc must be four integers (top, right, bottom, left)")
+    if not all(isinstance(value, Integral) and not isinstance(value, bool) for value in box):
+        raise TypeError("loc must be four integers (top, right, bottom, left)")
+    top, right, bottom, left = (int(value) for value in box)
+    if not (0 <= top < bottom and 0 <= left < right):
+        raise ValueError(f"loc {tuple(box)} is not a box with top < bottom and left < right")
+    encoding = record["encoding"]
+    if not isinstance(encoding, np.ndarray) or encoding.shape != (EMBEDDING_SIZE,):
+        raise ValueError(f"encoding must be an array of {EMBEDDING_SIZE} numbers")
+    if encoding.dtype.kind not in "fiu":
+        raise TypeError(f"encoding has dtype {encoding.dtype}, expected floats")
+    vector = encoding.astype(np.float64)
+    if not np.isfinite(vector).all():
+        raise ValueError("encoding holds NaN or infinite values")
+    return Face(image_path, (top, right, bottom, left), vector)
+
+
+def faces_to_records(faces: list[Face]) -> list[dict]:
+    """The tutorial's list of dicts for ``faces``."""
+    return [
+        {
+            "imagePath": face.image_path,
+            "loc": tuple(int(value) for value in face.box),
+            "encoding": np.asarray(face.encoding, dtype=np.float64),
+        }
+        for face in faces
+    ]
+
+
+def save_faces(path: str | os.PathLike[str], faces: list[Face]) -> None:
+    """Write ``faces`` as the tutorial's pickle, atomically."""
+    data = pickle.dumps(faces_to_records(faces), protocol=PICKLE_PROTOCOL)
+    atomic_write_bytes(path, data)

@@ -1,0 +1,70 @@
+"""Shared fixtures: real photos from the bundled dataset and odd images built in code."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceclust.models import FaceModels
+
+REPO = Path(__file__).resolve().parent.parent
+DATASET = REPO / "dataset"
+# One clear, single-face photo per person (HOG finds exactly one face in each).
+PORTRAITS = {
+    "ben_afflek": "httpcsvkmeuaeccjpg.jpg",
+    "elton_john": "httpftqncomymusicLxZeltonjohnjpg.jpg",
+    "mindy_kaling": "httpcdnpastemagazinecomwwwarticlesmindykalingndbookjpg.jpg",
+}
+
+
+@pytest.fixture(scope="session")
+def models() -> FaceModels:
+    return FaceModels()
+
+
+@pytest.fixture(scope="session")
+def portrait_path() -> Path:
+    """A real photo with exactly one face that HOG finds at its defaults."""
+    return DATASET / "elton_john" / PORTRAITS["elton_john"]
+
+
+@pytest.fixture(scope="session")
+def portrait(portrait_path: Path) -> Image.Image:
+    with Image.open(portrait_path) as image:
+        return image.convert("RGB")
+
+
+def person_images(person: str, count: int) -> list[Path]:
+    return sorted((DATASET / person).iterdir())[:count]
+
+
+@pytest.fixture
+def small_dataset(tmp_path: Path) -> Path:
+    """Three people with four photos each, copied from the bundled dataset, plus broken files."""
+    root = tmp_path / "photos"
+    for person in ("ben_afflek", "jerry_seinfeld", "mindy_kaling"):
+        (root / person).mkdir(parents=True)
+        for source in person_images(person, 4):
+            shutil.copy(source, root / person / source.name)
+    junk = root / "_junk"
+    junk.mkdir()
+    jpeg = (DATASET / "elton_john" / PORTRAITS["elton_john"]).read_bytes()
+    (junk / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (junk / "not_an_image.jpg").write_text("this is plain text, not a JPEG\n")
+    return root
+
+
+def jpeg_bytes(image: Image.Image, **save_args) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **save_args)
+    return buffer.getvalue()
+
+
+def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels, "RGB")
