@@ -79,6 +79,8 @@ def load_faces(path: str | os.PathLike[str]) -> list[Face]:
                 f"refusing to load {name}: {message}; an encodings file holds only "
                 "numbers, boxes and paths, so this one was not written by encode_faces.py"
             ) from None
+        if "truncated" in message:
+            raise EncodingsFileError(f"{name} is truncated") from None
         raise EncodingsFileError(f"{name} is not an encodings file ({message})") from None
     except EOFError:
         raise EncodingsFileError(f"{name} is truncated or empty") from None

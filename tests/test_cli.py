@@ -1,0 +1,167 @@
+"""The two scripts end to end, on real photos through the real dlib models."""
+
+import csv
+import pickle
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from faceclust.cli import cluster_main, encode_main
+
+from .conftest import REPO, jpeg_bytes, noise_image
+from .test_outputs import count_tiles
+
+
+@pytest.fixture
+def encoded(small_dataset, tmp_path, capsys):
+    """The small dataset encoded by encode_faces.py with two workers; also what it printed."""
+    encodings = tmp_path / "enc.pickle"
+    status = encode_main(["-i", str(small_dataset), "-e", str(encodings), "-j", "2", "-q"])
+    assert status == 0
+    return small_dataset, encodings, capsys.readouterr().err
+
+
+def test_encode_then_cluster_groups_each_person_and_writes_every_output(encoded, tmp_path, capsys):
+    dataset, encodings, err = encoded
+    assert "14 images read" in err
+    assert "skipped 2 files" in err
+    assert "truncated.jpg: corrupt or truncated" in err
+    assert "not_an_image.jpg: not an image" in err
+
+    data = pickle.loads(encodings.read_bytes())
+    assert len(data) >= 10
+    for record in data:
+        assert record["encoding"].shape == (128,)
+        assert record["imagePath"].startswith(str(dataset))
+
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out), "--min-samples", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "[INFO] # unique faces: 3" in printed
+
+    with open(out / "clusters.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == len(data)
+    assert [row["image_path"] for row in rows] == [record["imagePath"] for record in data]
+    people = {}
+    for row in rows:
+        person = row["image_path"].split("/")[-2]
+        people.setdefault(person, set()).add(row["cluster_id"])
+    # Each person lands in one cluster of their own.
+    assert all(len(ids) == 1 and "-1" not in ids for ids in people.values())
+    assert len({ids.pop() for ids in people.values()}) == 3
+
+    sizes = {}
+    for row in rows:
+        sizes[row["cluster_id"]] = sizes.get(row["cluster_id"], 0) + 1
+    for cluster_id, size in sizes.items():
+        montage = cv2.imread(str(out / f"face_id_{cluster_id}.jpg"))
+        assert montage is not None
+        assert count_tiles(montage) == min(size, 25)
+    assert not (out / "unknown_faces.jpg").exists()
+
+
+def test_cluster_with_the_tutorial_defaults_marks_small_groups_unknown(encoded, tmp_path, capsys):
+    _, encodings, _ = encoded
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out), "--min-samples", "5"]) == 0
+    assert "[INFO] # unique faces: 0" in capsys.readouterr().out
+    assert count_tiles(cv2.imread(str(out / "unknown_faces.jpg"))) >= 10
+
+
+def test_the_scripts_run_from_the_shell_with_the_readme_flags(small_dataset, tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    encode = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "encode_faces.py"),
+            "--dataset",
+            str(small_dataset / "mindy_kaling"),
+            "--encodings",
+            str(encodings),
+            "--detection-method",
+            "hog",
+            "--jobs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert encode.returncode == 0, encode.stderr
+    assert "4 images read, 4 with faces" in encode.stderr
+    cluster = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "cluster_faces.py"),
+            "--encodings",
+            str(encodings),
+            "--output",
+            str(tmp_path / "out"),
+            "--min-samples",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cluster.returncode == 0, cluster.stderr
+    assert "[INFO] # unique faces: 1" in cluster.stdout
+    assert (tmp_path / "out" / "face_id_0.jpg").exists()
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    for argv in (["-i", str(tmp_path), "-d", "haar"], ["-i", str(tmp_path), "--jobs", "0"], []):
+        with pytest.raises(SystemExit) as caught:
+            encode_main(argv)
+        assert caught.value.code == 2
+    with pytest.raises(SystemExit) as caught:
+        cluster_main(["--eps", "-0.5"])
+    assert caught.value.code == 2
+
+
+def test_a_missing_dataset_is_a_one_line_error(tmp_path, capsys):
+    assert encode_main(["-i", str(tmp_path / "nope"), "-e", str(tmp_path / "e.pickle"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: dataset folder not found: {tmp_path / 'nope'}"
+
+
+def test_an_empty_dataset_or_one_without_faces_exits_3_and_keeps_the_old_file(tmp_path, capsys):
+    encodings = tmp_path / "e.pickle"
+    encodings.write_bytes(b"old")
+    (tmp_path / "empty").mkdir()
+    assert encode_main(["-i", str(tmp_path / "empty"), "-e", str(encodings), "-q"]) == 3
+    assert "no images found" in capsys.readouterr().err
+    (tmp_path / "scenery").mkdir()
+    (tmp_path / "scenery" / "noise.jpg").write_bytes(jpeg_bytes(noise_image(100, 80)))
+    assert encode_main(["-i", str(tmp_path / "scenery"), "-e", str(encodings), "-q", "-j", "1"]) == 3
+    assert "no faces found" in capsys.readouterr().err
+    assert encodings.read_bytes() == b"old"
+
+
+def test_strict_turns_a_skipped_file_into_a_failure_but_still_writes(small_dataset, tmp_path, capsys):
+    encodings = tmp_path / "e.pickle"
+    argv = ["-i", str(small_dataset / "_junk"), "-e", str(encodings), "-q", "-j", "1"]
+    face_photo = sorted((small_dataset / "mindy_kaling").iterdir())[0]
+    (small_dataset / "_junk" / "face.jpg").write_bytes(face_photo.read_bytes())
+    assert encode_main(argv) == 0
+    assert encode_main([*argv, "--strict"]) == 1
+    assert "--strict: 2 files were skipped" in capsys.readouterr().err
+    assert encodings.exists()
+
+
+def test_cluster_reports_a_bad_encodings_file_in_one_line(tmp_path, capsys):
+    (tmp_path / "e.pickle").write_text("nonsense")
+    assert cluster_main(["-e", str(tmp_path / "e.pickle"), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "not an encodings file" in err[0]
+
+
+def test_cluster_reports_an_output_folder_it_cannot_create(encoded, tmp_path, capsys):
+    _, encodings, _ = encoded
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should go")
+    assert cluster_main(["-e", str(encodings), "-o", str(blocker / "out")]) == 1
+    assert "cannot create output folder" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceclust.encoding import EncodeSettings, encode_batch, encode_dataset, encode_image, encode_images
+from faceclust.images import find_images
+
+from .conftest import DATASET, PORTRAITS, jpeg_bytes, noise_image
+
+
+def test_encode_image_returns_faces_with_path_box_and_encoding(models, portrait_path):
+    result = encode_image(str(portrait_path), EncodeSettings(), models)
+    assert result.skip_reason is None
+    (face,) = result.faces
+    assert face.image_path == str(portrait_path)
+    top, right, bottom, left = face.box
+    assert 0 <= top < bottom and 0 <= left < right
+    assert face.encoding.shape == (128,)
+
+
+def test_a_photo_without_faces_gives_no_faces_and_no_skip(tmp_path, models):
+    path = tmp_path / "noise.jpg"
+    path.write_bytes(jpeg_bytes(noise_image(160, 120)))
+    result = encode_image(str(path), EncodeSettings(), models)
+    assert result.faces == [] and result.skip_reason is None
+
+
+def test_a_broken_file_is_skipped_with_its_reason_and_the_batch_goes_on(tmp_path, models, portrait_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not a photo")
+    results = encode_batch([str(broken), str(portrait_path)], EncodeSettings(), models)
+    assert results[0].skip_reason == "not an image" and results[0].faces == []
+    assert len(results[1].faces) == 1
+
+
+def test_cnn_batches_mixed_sizes_and_keeps_the_order(tmp_path, models):
+    photo = (
+        DATASET / "jerry_seinfeld" / "httpgraphicsnytimescomimagessectionmoviesfilmographyWireImagejpg.jpg"
+    )
+    with Image.open(photo) as image:
+        smaller = image.resize((image.width * 7 // 10, image.height * 7 // 10))
+    small = tmp_path / "small.jpg"
+    small.write_bytes(jpeg_bytes(smaller))
+    paths = [str(photo), str(small), str(photo)]
+    results = encode_batch(paths, EncodeSettings("cnn", upsample=1), models)
+    assert [r.image_path for r in results] == paths
+    assert [len(r.faces) for r in results] == [1, 1, 1]
+    assert np.array_equal(results[0].faces[0].encoding, results[2].faces[0].encoding)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"detection_method": "haar"}, "detection_method"),
+        ({"upsample": 5}, "upsample"),
+        ({"jitters": 0}, "jitters"),
+    ],
+)
+def test_settings_are_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EncodeSettings(**kwargs)
+
+
+def test_parallel_results_equal_serial_ones_in_the_same_order():
+    paths = [str(DATASET / person / name) for person, name in PORTRAITS.items()]
+    paths += find_images(DATASET / "madonna")[:3]
+    serial = list(encode_images(paths, EncodeSettings(), jobs=1))
+    parallel = list(encode_images(paths, EncodeSettings(), jobs=2))
+    assert [r.image_path for r in parallel] == paths
+    assert [[f.box for f in r.faces] for r in parallel] == [[f.box for f in r.faces] for r in serial]
+    for got, want in zip(parallel, serial, strict=True):
+        for a, b in zip(got.faces, want.faces, strict=True):
+            assert np.array_equal(a.encoding, b.encoding)
+
+
+def test_encode_dataset_summarises_the_run(small_dataset):
+    paths = find_images(small_dataset)
+    seen = []
+    faces, summary = encode_dataset(paths, EncodeSettings(), jobs=1, on_result=seen.append)
+    assert [r.image_path for r in seen] == paths
+    assert summary.images == len(paths) == 14
+    assert sorted(reason.split(" (")[0] for _, reason in summary.skipped) == [
+        "corrupt or truncated",
+        "not an image",
+    ]
+    assert summary.faces == len(faces) == sum(len(r.faces) for r in seen) >= 10
+    assert summary.images_with_faces == sum(1 for r in seen if r.faces)
+    assert summary.seconds > 0

@@ -1,0 +1,76 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceclust.images import load_rgb
+from faceclust.models import MODEL_FILES, model_folder
+
+from .conftest import REPO, noise_image
+
+REFERENCES = json.loads((Path(__file__).parent / "data" / "reference_encodings.json").read_text())
+
+
+def test_model_folder_holds_every_model_file():
+    folder = model_folder()
+    for name in MODEL_FILES.values():
+        assert (folder / name).stat().st_size > 100_000
+
+
+@pytest.mark.parametrize("reference", REFERENCES, ids=lambda r: f"{r['detection_method']}-{r['image_path']}")
+def test_boxes_and_embeddings_equal_face_recognition_1_3_0(models, reference):
+    rgb = load_rgb(REPO / reference["image_path"])
+    boxes = models.detect(rgb, reference["detection_method"], upsample=1)
+    assert boxes == [tuple(box) for box in reference["boxes"]]
+    encodings = models.embed(rgb, boxes)
+    assert encodings.shape == (len(boxes), 128)
+    assert encodings.dtype == np.float64
+    np.testing.assert_allclose(encodings, np.array(reference["encodings"]), atol=1e-6, rtol=0)
+
+
+def test_cnn_batch_gives_the_same_boxes_as_one_image_at_a_time(models):
+    cnn_reference = next(r for r in REFERENCES if r["detection_method"] == "cnn")
+    rgb = load_rgb(REPO / cnn_reference["image_path"])
+    flipped = np.ascontiguousarray(rgb[:, ::-1])
+    batch = models.detect_cnn_batch([rgb, flipped], upsample=1)
+    assert batch == [models.detect(rgb, "cnn", 1), models.detect(flipped, "cnn", 1)]
+    assert len(batch[0]) == 1
+
+
+def test_cnn_batch_refuses_mixed_shapes(models):
+    with pytest.raises(ValueError, match="same shape"):
+        models.detect_cnn_batch([np.zeros((10, 10, 3), np.uint8), np.zeros((10, 12, 3), np.uint8)])
+    assert models.detect_cnn_batch([]) == []
+
+
+def test_no_face_gives_no_boxes_and_an_empty_embedding_matrix(models):
+    rgb = np.asarray(noise_image(200, 150))
+    assert models.detect(rgb, "hog") == []
+    assert models.embed(rgb, []).shape == (0, 128)
+
+
+def test_boxes_are_clipped_to_the_image(models, portrait_path):
+    # Crop the photo through the face: the detector's box then reaches past the edge.
+    rgb = load_rgb(portrait_path)
+    ((_, right, _, left),) = models.detect(rgb, "hog")
+    cropped = np.ascontiguousarray(rgb[:, left + (right - left) // 4 :])
+    boxes = models.detect(cropped, "hog")
+    height, width = cropped.shape[:2]
+    for box_top, box_right, box_bottom, box_left in boxes:
+        assert 0 <= box_top < box_bottom <= height
+        assert 0 <= box_left < box_right <= width
+
+
+def test_unknown_detection_method_is_an_error(models):
+    with pytest.raises(ValueError, match="method must be one of"):
+        models.detect(np.zeros((10, 10, 3), np.uint8), "haar")
+
+
+def test_jitters_change_the_embedding_slightly(models, portrait_path):
+    rgb = load_rgb(portrait_path)
+    boxes = models.detect(rgb, "hog")
+    plain = models.embed(rgb, boxes, jitters=1)
+    jittered = models.embed(rgb, boxes, jitters=3)
+    distance = np.linalg.norm(plain - jittered)
+    assert 0 < distance < 0.2

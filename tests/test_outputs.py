@@ -1,0 +1,122 @@
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from faceclust.outputs import (
+    BACKGROUND_RGB,
+    GRID_COLUMNS,
+    HEADER_HEIGHT,
+    TILE_SIZE,
+    build_montage,
+    face_tile,
+    image_locator,
+    sample_indices,
+    write_clusters_csv,
+    write_montages,
+)
+from faceclust.records import Face
+
+from .conftest import jpeg_bytes, noise_image
+
+
+def count_tiles(montage: np.ndarray) -> int:
+    """Tiles that hold something other than the plain background."""
+    rows = (montage.shape[0] - HEADER_HEIGHT) // TILE_SIZE
+    filled = 0
+    for row in range(rows):
+        for column in range(GRID_COLUMNS):
+            y, x = HEADER_HEIGHT + row * TILE_SIZE, column * TILE_SIZE
+            tile = montage[y : y + TILE_SIZE, x : x + TILE_SIZE].astype(int)
+            if np.abs(tile - np.array(BACKGROUND_RGB)).max() > 40:
+                filled += 1
+    return filled
+
+
+def test_face_tile_is_square_and_pads_past_the_edge_with_the_background():
+    rgb = np.full((50, 80, 3), 200, np.uint8)
+    tile = face_tile(rgb, (0, 40, 40, 0))  # a face in the corner: its margin leaves the image
+    assert tile.shape == (TILE_SIZE, TILE_SIZE, 3)
+    assert tile[0, 0].tolist() == list(BACKGROUND_RGB)
+    assert tile[TILE_SIZE // 2, TILE_SIZE // 2].tolist() == [200, 200, 200]
+
+
+def test_build_montage_grows_by_rows_of_five():
+    tiles = [np.full((TILE_SIZE, TILE_SIZE, 3), 250, np.uint8)] * 7
+    montage = build_montage(tiles, "Face ID #3")
+    assert montage.shape == (HEADER_HEIGHT + 2 * TILE_SIZE, GRID_COLUMNS * TILE_SIZE, 3)
+    assert count_tiles(montage) == 7
+
+
+def test_sample_indices_is_seeded_bounded_and_ordered():
+    indices = list(range(100, 160))
+    first = sample_indices(indices, seed=3)
+    assert len(first) == 25 and first == sorted(first) and set(first) <= set(indices)
+    assert sample_indices(indices, seed=3) == first
+    assert sample_indices(indices, seed=4) != first
+    assert sample_indices([1, 2], seed=0) == [1, 2]
+
+
+@pytest.fixture
+def photo_faces(tmp_path):
+    """30 faces in 3 noise photos (10 boxes each), with labels: 27 in cluster 0, 2 in 1, 1 unknown."""
+    faces = []
+    for photo in range(3):
+        path = tmp_path / f"p{photo}.jpg"
+        path.write_bytes(jpeg_bytes(noise_image(200, 40, seed=photo)))
+        faces += [Face(str(path), (5, 20 * i + 18, 35, 20 * i + 2), np.zeros(128)) for i in range(10)]
+    labels = np.array([0] * 27 + [1, 1, -1])
+    return faces, labels
+
+
+def test_write_montages_writes_one_per_cluster_and_unknown_with_the_right_tile_counts(tmp_path, photo_faces):
+    faces, labels = photo_faces
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "face_id_7.jpg").write_bytes(b"stale")
+    (out / "holiday.jpg").write_bytes(b"the user's own")
+    report = write_montages(faces, labels, out, seed=0)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["face_id_0.jpg", "face_id_1.jpg", "holiday.jpg", "unknown_faces.jpg"]
+    assert [p.name for p in report.written] == ["face_id_0.jpg", "face_id_1.jpg", "unknown_faces.jpg"]
+    counts = {}
+    for name in ("face_id_0.jpg", "face_id_1.jpg", "unknown_faces.jpg"):
+        montage = cv2.imread(str(out / name))
+        assert montage is not None
+        counts[name] = count_tiles(montage)
+    assert counts == {"face_id_0.jpg": 25, "face_id_1.jpg": 2, "unknown_faces.jpg": 1}
+    assert report.unreadable_images == {}
+
+
+def test_write_montages_reports_photos_that_are_gone(tmp_path, photo_faces):
+    faces, labels = photo_faces
+    (tmp_path / "p1.jpg").unlink()
+    report = write_montages(faces, labels, tmp_path, seed=0)
+    assert list(report.unreadable_images) == [str(tmp_path / "p1.jpg")]
+    shown = sample_indices(list(range(27)), seed=0)
+    from_other_photos = [i for i in shown if not 10 <= i < 20]
+    assert count_tiles(cv2.imread(str(tmp_path / "face_id_0.jpg"))) == len(from_other_photos)
+
+
+def test_clusters_csv_has_one_row_per_face(tmp_path, photo_faces):
+    faces, labels = photo_faces
+    write_clusters_csv(faces, labels, tmp_path / "clusters.csv")
+    with open(tmp_path / "clusters.csv", newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0] == ["image_path", "top", "right", "bottom", "left", "cluster_id"]
+    assert len(rows) == 31
+    assert rows[1] == [faces[0].image_path, "5", "18", "35", "2", "0"]
+    assert rows[-1][-1] == "-1"
+
+
+def test_image_locator_falls_back_to_the_encodings_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "dataset").mkdir(parents=True)
+    (project / "dataset" / "a.jpg").write_bytes(b"x")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    locate = image_locator(project / "encodings.pickle")
+    assert locate("dataset/a.jpg") == str(project / "dataset" / "a.jpg")
+    assert locate("dataset/missing.jpg") == "dataset/missing.jpg"

@@ -1,0 +1,177 @@
+import os
+import pickle
+import stat
+
+import numpy as np
+import pytest
+
+from faceclust.errors import EncodingsFileError, OutputError
+from faceclust.records import Face
+from faceclust.store import faces_to_records, load_faces, records_to_faces, save_faces
+
+
+def make_faces(count: int = 3, seed: int = 0) -> list[Face]:
+    rng = np.random.default_rng(seed)
+    return [
+        Face(f"photos/person {i}/é{i}.jpg", (10 + i, 60 + i, 70 + i, 5 + i), rng.normal(size=128))
+        for i in range(count)
+    ]
+
+
+def assert_same_faces(loaded: list[Face], expected: list[Face]) -> None:
+    assert [(f.image_path, f.box) for f in loaded] == [(f.image_path, f.box) for f in expected]
+    for got, want in zip(loaded, expected, strict=True):
+        assert got.encoding.dtype == np.float64
+        assert np.array_equal(got.encoding, want.encoding)
+
+
+def test_round_trip_keeps_paths_boxes_and_exact_vectors(tmp_path):
+    faces = make_faces()
+    save_faces(tmp_path / "enc.pickle", faces)
+    assert_same_faces(load_faces(tmp_path / "enc.pickle"), faces)
+
+
+def test_written_file_is_the_tutorials_format_readable_by_plain_pickle(tmp_path):
+    faces = make_faces(2)
+    save_faces(tmp_path / "enc.pickle", faces)
+    raw = (tmp_path / "enc.pickle").read_bytes()
+    assert raw[:2] == b"\x80\x04"  # protocol 4
+    data = pickle.loads(raw)
+    assert isinstance(data, list) and len(data) == 2
+    assert set(data[0]) == {"imagePath", "loc", "encoding"}
+    assert data[0]["loc"] == faces[0].box and type(data[0]["loc"][0]) is int
+    assert data[0]["encoding"].shape == (128,)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_reads_pickles_of_every_protocol_the_tutorial_may_have_used(tmp_path, protocol):
+    faces = make_faces(2)
+    records = faces_to_records(faces)
+    records[0]["loc"] = tuple(np.int64(v) for v in records[0]["loc"])  # numpy ints, as some tools store
+    (tmp_path / "old.pickle").write_bytes(pickle.dumps(records, protocol=protocol))
+    assert_same_faces(load_faces(tmp_path / "old.pickle"), faces)
+
+
+def test_reads_numpy_1_spelling_of_the_array_helpers(tmp_path):
+    faces = make_faces(1)
+    raw = pickle.dumps(faces_to_records(faces), protocol=2)
+    # Protocol 2 names globals as text lines, so the numpy 1.x module name can be put back.
+    old = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray" in old
+    (tmp_path / "numpy1.pickle").write_bytes(old)
+    assert_same_faces(load_faces(tmp_path / "numpy1.pickle"), faces)
+
+
+class RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_a_command_is_refused_and_the_command_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps([{"imagePath": "a.jpg", "loc": (1, 2, 3, 0), "encoding": RunsACommand(marker)}])
+    (tmp_path / "evil.pickle").write_bytes(payload)
+    with pytest.raises(EncodingsFileError, match=r"refusing to load .*system"):
+        load_faces(tmp_path / "evil.pickle")
+    assert not marker.exists()
+    # The payload is live: plain pickle would have run it.
+    pickle.loads(payload)
+    assert marker.exists()
+
+
+def test_other_globals_are_refused_too(tmp_path):
+    (tmp_path / "eval.pickle").write_bytes(b"cbuiltins\neval\n(S'1+1'\ntR.")
+    with pytest.raises(EncodingsFileError, match=r"builtins\.eval"):
+        load_faces(tmp_path / "eval.pickle")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "truncated or empty"),
+        (b'{"encodings": []}', "not an encodings file"),
+        (b"\x80\x04\x95", "truncated"),
+    ],
+)
+def test_unreadable_files_get_a_clear_message(tmp_path, content, message):
+    (tmp_path / "bad.pickle").write_bytes(content)
+    with pytest.raises(EncodingsFileError, match=message):
+        load_faces(tmp_path / "bad.pickle")
+
+
+def test_a_truncated_real_file_gets_a_clear_message(tmp_path):
+    save_faces(tmp_path / "enc.pickle", make_faces(5))
+    raw = (tmp_path / "enc.pickle").read_bytes()
+    (tmp_path / "enc.pickle").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(EncodingsFileError, match="truncated"):
+        load_faces(tmp_path / "enc.pickle")
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(EncodingsFileError, match="not found"):
+        load_faces(tmp_path / "nope.pickle")
+
+
+def good_record() -> dict:
+    return {"imagePath": "a.jpg", "loc": (1, 9, 8, 2), "encoding": np.zeros(128)}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"imagePath": 7}, "imagePath"),
+        ({"loc": (1, 2, 3)}, "four integers"),
+        ({"loc": (1.0, 9, 8, 2)}, "four integers"),
+        ({"loc": (8, 9, 1, 2)}, "top < bottom"),
+        ({"loc": (1, 2, 8, 9)}, "left < right"),
+        ({"encoding": np.zeros(127)}, "128"),
+        ({"encoding": np.full(128, np.nan)}, "NaN"),
+        ({"encoding": np.array(["x"] * 128)}, "dtype"),
+        ({"encoding": [0.0] * 128}, "array"),
+    ],
+)
+def test_schema_errors_name_the_record_and_the_problem(change, message):
+    records = [good_record(), {**good_record(), **change}]
+    with pytest.raises(EncodingsFileError, match=rf"record 1 is invalid: .*{message}"):
+        records_to_faces(records)
+
+
+def test_schema_requires_a_list_of_dicts():
+    with pytest.raises(EncodingsFileError, match="expected a list"):
+        records_to_faces({"encodings": [], "names": []})
+    with pytest.raises(EncodingsFileError, match="record 0 is invalid: expected a dict"):
+        records_to_faces([("a.jpg", (1, 2, 3, 0))])
+    with pytest.raises(EncodingsFileError, match="record 0 is invalid: 'encoding'"):
+        records_to_faces([{"imagePath": "a.jpg", "loc": (1, 9, 8, 2)}])
+
+
+def test_an_empty_list_is_a_valid_empty_store(tmp_path):
+    save_faces(tmp_path / "enc.pickle", [])
+    assert load_faces(tmp_path / "enc.pickle") == []
+
+
+def test_a_failed_write_keeps_the_old_file_whole_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "enc.pickle"
+    save_faces(path, make_faces(2))
+    before = path.read_bytes()
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OutputError, match="No space left"):
+        save_faces(path, make_faces(4, seed=1))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["enc.pickle"]
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        save_faces(tmp_path / "enc.pickle", make_faces(1))
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "enc.pickle").stat().st_mode) == 0o644
