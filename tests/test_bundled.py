@@ -1,0 +1,29 @@
+"""The bundled encodings.pickle is what encode_faces.py produces from dataset/ today."""
+
+import numpy as np
+import pytest
+
+from faceclust.encoding import EncodeSettings, encode_dataset
+from faceclust.images import find_images
+from faceclust.store import load_faces
+
+from .conftest import REPO
+
+
+@pytest.mark.slow
+def test_bundled_encodings_match_a_fresh_encoding_of_the_bundled_dataset(monkeypatch):
+    monkeypatch.chdir(REPO)
+    bundled = load_faces("encodings.pickle")
+    fresh, summary = encode_dataset(find_images("dataset"), EncodeSettings(), jobs=2)
+    assert summary.skipped == []
+    assert [(f.image_path, f.box) for f in fresh] == [(f.image_path, f.box) for f in bundled]
+    np.testing.assert_allclose(
+        np.stack([f.encoding for f in fresh]), np.stack([f.encoding for f in bundled]), atol=1e-6, rtol=0
+    )
+
+
+def test_bundled_dataset_is_small_and_labelled_one_folder_per_person():
+    people = sorted(p.name for p in (REPO / "dataset").iterdir() if p.is_dir())
+    assert people == ["ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"]
+    size = sum(p.stat().st_size for p in (REPO / "dataset").rglob("*") if p.is_file())
+    assert size < 10_000_000
