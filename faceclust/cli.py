@@ -46,6 +46,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _detect_size(text: str) -> int:
+    value = _bounded_int(0)(text)
+    if 0 < value < 64:
+        raise argparse.ArgumentTypeError(f"expected 0 (full resolution) or at least 64, got {value}")
+    return value
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -99,16 +106,34 @@ def encode_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-j", "--jobs", type=_bounded_int(1), default=None, help="worker processes (default: all cores)"
     )
+    parser.add_argument(
+        "--detect-size",
+        type=_detect_size,
+        default=1024,
+        help="detect faces in a copy of each photo shrunk to this many pixels on its longer side; "
+        "0 detects at full resolution, slowly (default: %(default)s)",
+    )
+    parser.add_argument("--profile", action="store_true", help="print where the time went, per stage")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if any file was skipped")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-def _print_encode_summary(summary: EncodeSummary, encodings: str) -> None:
+def _print_encode_summary(summary: EncodeSummary, encodings: str, profile: bool) -> None:
     _say(
         f"{summary.images} images read, {summary.images_with_faces} with faces, "
         f"{summary.faces} faces found in {summary.seconds:.1f} s; wrote {encodings}"
     )
+    if profile:
+        busy = sum(summary.stage_seconds.values()) or 1.0
+        _say("worker time per stage (summed over workers):")
+        for stage, seconds in summary.stage_seconds.items():
+            per = (
+                f", {seconds / summary.faces * 1000:.0f} ms per face"
+                if stage == "embed" and summary.faces
+                else ""
+            )
+            _say(f"  {stage:<7} {seconds:8.2f} s  {100 * seconds / busy:5.1f}%{per}")
     if summary.skipped:
         reasons = Counter(reason.split(" (")[0] for _, reason in summary.skipped)
         counts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
@@ -125,7 +150,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
 
         from .pipeline import encode_folder
 
-        settings = EncodeSettings(args.detection_method, args.upsample, args.jitters)
+        settings = EncodeSettings(args.detection_method, args.upsample, args.jitters, args.detect_size)
         bar: list[tqdm] = []
         faces_found = 0
 
@@ -145,7 +170,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         finally:
             if bar:
                 bar[0].close()
-        _print_encode_summary(summary, args.encodings)
+        _print_encode_summary(summary, args.encodings, args.profile)
         if args.strict and summary.skipped:
             _say(f"error: --strict: {len(summary.skipped)} files were skipped")
             return EXIT_ERROR

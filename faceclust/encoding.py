@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ImageLoadError
 from .images import load_rgb
 from .models import DETECTION_METHODS, FaceModels, shared_models
-from .records import Face, ImageResult
+from .records import Box, Face, ImageResult
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class EncodeSettings:
     detection_method: str = "hog"
     upsample: int = 1
     jitters: int = 1
+    detect_size: int = 1024
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -35,17 +36,64 @@ class EncodeSettings:
             raise ValueError(f"upsample must be between 0 and 4, not {self.upsample}")
         if not 1 <= self.jitters <= 100:
             raise ValueError(f"jitters must be between 1 and 100, not {self.jitters}")
+        if self.detect_size != 0 and self.detect_size < 64:
+            raise ValueError(
+                f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
+            )
 
 
 # Images handed to a worker at once with the CNN detector: a CUDA build of dlib detects a
-# batch of same-sized images in one call. HOG gains nothing from batches, so it takes one
-# image at a time and the progress bar moves with every image.
+# batch in one call. HOG gains nothing from batches, so it takes one image at a time and the
+# progress bar moves with every image.
 CNN_BATCH_SIZE = 8
 
 
-def _faces_in(path: str, rgb: np.ndarray, boxes, settings: EncodeSettings, models) -> ImageResult:
-    encodings = models.embed(rgb, boxes, settings.jitters)
-    return ImageResult(path, [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)])
+def working_image(rgb: np.ndarray, detect_size: int) -> tuple[np.ndarray, float]:
+    """``rgb`` shrunk so its longer side is at most ``detect_size`` (0: never), and the scale used."""
+    height, width = rgb.shape[:2]
+    longer = max(height, width)
+    if detect_size <= 0 or longer <= detect_size:
+        return rgb, 1.0
+    import cv2
+
+    scale = detect_size / longer
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), scale
+
+
+def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -> list[Box]:
+    """Boxes found in an image shrunk by ``scale``, in pixels of the ``height`` x ``width`` original."""
+    if scale == 1.0:
+        return boxes
+    mapped = []
+    for top, right, bottom, left in boxes:
+        box = (
+            max(0, round(top / scale)),
+            min(width, round(right / scale)),
+            min(height, round(bottom / scale)),
+            max(0, round(left / scale)),
+        )
+        if box[0] < box[2] and box[3] < box[1]:
+            mapped.append(box)
+    return mapped
+
+
+def _padded_batch(images: list[np.ndarray]) -> list[np.ndarray]:
+    # dlib's batched CNN call wants one shape: pad at the bottom and right, where the zeros
+    # move no box; detections in the padding are clipped away afterwards.
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    padded = []
+    for image in images:
+        canvas = np.zeros((height, width, 3), dtype=np.uint8)
+        canvas[: image.shape[0], : image.shape[1]] = image
+        padded.append(canvas)
+    return padded
+
+
+def _clip(boxes: list[Box], height: int, width: int) -> list[Box]:
+    clipped = [(top, min(right, width), min(bottom, height), left) for top, right, bottom, left in boxes]
+    return [box for box in clipped if box[0] < box[2] and box[3] < box[1]]
 
 
 def encode_image(path: str, settings: EncodeSettings, models: FaceModels | None = None) -> ImageResult:
@@ -56,34 +104,55 @@ def encode_image(path: str, settings: EncodeSettings, models: FaceModels | None 
 def encode_batch(
     paths: list[str], settings: EncodeSettings, models: FaceModels | None = None
 ) -> list[ImageResult]:
-    """Encode several image files, in order; with CNN, same-sized images share one detector call."""
+    """Encode several image files, in order.
+
+    Each image is decoded once at full resolution. Faces are detected in a copy shrunk to
+    ``settings.detect_size`` (large photos only), their boxes mapped back, and embedded from
+    the full-resolution pixels. With CNN, the batch's images share one detector call.
+    """
     models = models or shared_models()
     results: dict[str, ImageResult] = {}
     loaded: dict[str, np.ndarray] = {}
+    working: dict[str, tuple[np.ndarray, float]] = {}
+    timings: dict[str, dict[str, float]] = {path: {} for path in paths}
     for path in paths:
+        started = time.perf_counter()
         try:
             loaded[path] = load_rgb(path)
         except ImageLoadError as error:
             results[path] = ImageResult(path, skip_reason=error.reason)
+            continue
+        working[path] = working_image(loaded[path], settings.detect_size)
+        timings[path]["decode"] = time.perf_counter() - started
 
     try:
-        if settings.detection_method == "cnn":
-            by_shape: dict[tuple[int, ...], list[str]] = {}
-            for path, rgb in loaded.items():
-                by_shape.setdefault(rgb.shape, []).append(path)
-            for group in by_shape.values():
-                found = models.detect_cnn_batch([loaded[p] for p in group], settings.upsample)
-                for path, boxes in zip(group, found, strict=True):
-                    results[path] = _faces_in(path, loaded[path], boxes, settings, models)
+        found: dict[str, list[Box]] = {}
+        if settings.detection_method == "cnn" and working:
+            started = time.perf_counter()
+            images = [image for image, _ in working.values()]
+            batch = models.detect_cnn_batch(_padded_batch(images), settings.upsample)
+            for (path, (image, _)), boxes in zip(working.items(), batch, strict=True):
+                found[path] = _clip(boxes, *image.shape[:2])
+                timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
-            for path, rgb in loaded.items():
-                boxes = models.detect(rgb, "hog", settings.upsample)
-                results[path] = _faces_in(path, rgb, boxes, settings, models)
+            for path, (image, _) in working.items():
+                started = time.perf_counter()
+                found[path] = models.detect(image, "hog", settings.upsample)
+                timings[path]["detect"] = time.perf_counter() - started
+        for path, rgb in loaded.items():
+            started = time.perf_counter()
+            boxes = boxes_to_original(found[path], working[path][1], *rgb.shape[:2])
+            encodings = models.embed(rgb, boxes, settings.jitters)
+            faces = [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)]
+            timings[path]["embed"] = time.perf_counter() - started
+            results[path] = ImageResult(path, faces)
     except (RuntimeError, MemoryError) as error:
         # dlib signals out-of-memory and CUDA failures as RuntimeError; the run goes on
         # without these images rather than losing everything encoded so far.
         for path in loaded:
             results.setdefault(path, ImageResult(path, skip_reason=f"detection failed ({error})"))
+    for path, result in results.items():
+        result.seconds = timings[path]
     return [results[path] for path in paths]
 
 
@@ -137,9 +206,12 @@ class EncodeSummary:
     faces: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
+        for stage, seconds in result.seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         if result.skip_reason is not None:
             self.skipped.append((result.image_path, result.skip_reason))
         elif result.faces:

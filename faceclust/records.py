@@ -34,3 +34,5 @@ class ImageResult:
     image_path: str
     faces: list[Face] = field(default_factory=list)
     skip_reason: str | None = None
+    # Seconds spent per stage ("decode", "detect", "embed") in the worker, for --profile.
+    seconds: dict[str, float] = field(default_factory=dict)

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceclust.encoding import EncodeSettings, encode_batch, encode_dataset, encode_image, encode_images
+from faceclust.encoding import (
+    EncodeSettings,
+    boxes_to_original,
+    encode_batch,
+    encode_dataset,
+    encode_image,
+    encode_images,
+    working_image,
+)
 from faceclust.images import find_images
 
 from .conftest import DATASET, PORTRAITS, jpeg_bytes, noise_image
@@ -86,3 +94,65 @@ def test_encode_dataset_summarises_the_run(small_dataset):
     assert summary.faces == len(faces) == sum(len(r.faces) for r in seen) >= 10
     assert summary.images_with_faces == sum(1 for r in seen if r.faces)
     assert summary.seconds > 0
+
+
+def iou(a, b) -> float:
+    top, right = max(a[0], b[0]), min(a[1], b[1])
+    bottom, left = min(a[2], b[2]), max(a[3], b[3])
+    inter = max(0, bottom - top) * max(0, right - left)
+    area = lambda box: (box[2] - box[0]) * (box[1] - box[3])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def test_working_image_shrinks_only_large_images():
+    large = np.zeros((1500, 3000, 3), np.uint8)
+    small, scale = working_image(large, 1024)
+    assert small.shape == (512, 1024, 3) and scale == 1024 / 3000
+    same, scale = working_image(large[:500, :800], 1024)
+    assert same.shape == (500, 800, 3) and scale == 1.0
+    full, scale = working_image(large, 0)
+    assert full is large and scale == 1.0
+
+
+def test_boxes_to_original_scales_back_and_clips():
+    assert boxes_to_original([(10, 60, 50, 20)], 0.5, 1000, 1000) == [(20, 120, 100, 40)]
+    assert boxes_to_original([(10, 60, 50, 20)], 0.25, 150, 200) == [(40, 200, 150, 80)]
+    assert boxes_to_original([(10, 60, 50, 20)], 1.0, 5, 5) == [(10, 60, 50, 20)]
+
+
+def test_a_large_photo_is_detected_shrunk_and_embedded_at_full_resolution(tmp_path, models, portrait):
+    # The portrait blown up five times: 1500 px wide, its face about 215 px.
+    large = portrait.resize((portrait.width * 5, portrait.height * 5), Image.Resampling.LANCZOS)
+    path = tmp_path / "large.jpg"
+    path.write_bytes(jpeg_bytes(large, quality=95))
+    shrunk = encode_image(str(path), EncodeSettings(detect_size=1024), models)
+    full = encode_image(str(path), EncodeSettings(detect_size=0), models)
+    assert len(shrunk.faces) == len(full.faces) == 1
+    box, reference = shrunk.faces[0].box, full.faces[0].box
+    # In pixels of the large original: boxes of the shrunk copy would be 0.68 times as large.
+    assert iou(box, reference) > 0.8
+    assert np.linalg.norm(shrunk.faces[0].encoding - full.faces[0].encoding) < 0.1
+    assert set(shrunk.seconds) == {"decode", "detect", "embed"}
+
+
+def test_tiny_images_give_no_faces_and_no_error(tmp_path, models):
+    path = tmp_path / "tiny.png"
+    noise_image(10, 10).save(path)
+    for method in ("hog", "cnn"):
+        result = encode_image(str(path), EncodeSettings(method), models)
+        assert result.faces == [] and result.skip_reason is None
+
+
+def test_an_exif_rotated_photo_gives_an_upright_box_and_the_same_face(
+    tmp_path, models, portrait, portrait_path
+):
+    stored = portrait.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(jpeg_bytes(stored, exif=exif, quality=95))
+    rotated = encode_image(str(path), EncodeSettings(), models)
+    upright = encode_image(str(portrait_path), EncodeSettings(), models)
+    assert len(rotated.faces) == 1
+    assert iou(rotated.faces[0].box, upright.faces[0].box) > 0.8
+    assert np.linalg.norm(rotated.faces[0].encoding - upright.faces[0].encoding) < 0.15
