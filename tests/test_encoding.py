@@ -131,7 +131,8 @@ def test_a_large_photo_is_detected_shrunk_and_embedded_at_full_resolution(tmp_pa
     box, reference = shrunk.faces[0].box, full.faces[0].box
     # In pixels of the large original: boxes of the shrunk copy would be 0.68 times as large.
     assert iou(box, reference) > 0.8
-    assert np.linalg.norm(shrunk.faces[0].encoding - full.faces[0].encoding) < 0.1
+    # Far below the 0.6 that dlib documents as the same-person threshold.
+    assert np.linalg.norm(shrunk.faces[0].encoding - full.faces[0].encoding) < 0.2
     assert set(shrunk.seconds) == {"decode", "detect", "embed"}
 
 
