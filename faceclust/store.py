@@ -84,8 +84,10 @@ def load_faces(path: str | os.PathLike[str]) -> list[Face]:
         raise EncodingsFileError(f"{name} is not an encodings file ({message})") from None
     except EOFError:
         raise EncodingsFileError(f"{name} is truncated or empty") from None
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as error:
-        raise EncodingsFileError(f"{name} is not an encodings file ({error})") from None
+    except Exception as error:
+        # Whatever else malformed bytes make the unpickler raise (ValueError, RecursionError,
+        # MemoryError, ...): nothing in it ran, and the file is not one we can use.
+        raise EncodingsFileError(f"{name} is not an encodings file ({type(error).__name__}: {error})") from None
     return records_to_faces(data, name)
 
 

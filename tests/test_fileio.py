@@ -1,0 +1,71 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from faceclust.errors import OutputError
+from faceclust.fileio import atomic_write_bytes, ensure_folder
+
+from .conftest import REPO
+
+SIZE = 8_000_000
+
+WRITER = textwrap.dedent(
+    f"""
+    import sys
+    sys.path.insert(0, {str(REPO)!r})
+    from faceclust.fileio import atomic_write_bytes
+    target = sys.argv[1]
+    for turn in range(1_000_000):
+        atomic_write_bytes(target, (b"AB"[turn % 2:turn % 2 + 1]) * {SIZE})
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.13, 0.31])
+def test_killing_a_writer_mid_write_leaves_a_whole_old_or_new_file(tmp_path, delay):
+    target = tmp_path / "encodings.pickle"
+    target.write_bytes(b"A" * SIZE)
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
+    try:
+        time.sleep(delay)
+        assert child.poll() is None, "the writer should still be running"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    data = target.read_bytes()
+    assert len(data) == SIZE
+    assert data in (b"A" * SIZE, b"B" * SIZE)
+
+
+def test_a_failed_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "clusters.csv"
+    target.write_text("old\n")
+
+    def fail(*args):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OutputError, match=r"cannot write .*Input/output error"):
+        atomic_write_bytes(target, b"new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["clusters.csv"]
+
+
+def test_writing_into_a_missing_folder_is_an_output_error(tmp_path):
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_bytes(tmp_path / "gone" / "x.jpg", b"x")
+
+
+def test_ensure_folder_creates_parents_and_reports_what_it_cannot_create(tmp_path, monkeypatch):
+    assert ensure_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="cannot create output folder"):
+        ensure_folder(tmp_path / "file" / "out")
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root can write anywhere
+    with pytest.raises(OutputError, match="not writable"):
+        ensure_folder(tmp_path / "a")
