@@ -208,3 +208,12 @@ def test_load_rgb_decides_by_content_not_by_extension(tmp_path, portrait):
 def test_load_rgb_reads_names_with_spaces_and_non_ascii(tmp_path, portrait):
     path = touch(tmp_path / "fête à Zürich 1.jpg", jpeg_bytes(portrait))
     assert load_rgb(path).shape == (portrait.height, portrait.width, 3)
+
+
+def test_linked_files_load_and_broken_links_are_reported(tmp_path, portrait_path):
+    (tmp_path / "link.jpg").symlink_to(portrait_path)
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "deleted.jpg")
+    assert find_images(tmp_path) == [str(tmp_path / "dangling.jpg"), str(tmp_path / "link.jpg")]
+    assert load_rgb(tmp_path / "link.jpg").shape[2] == 3
+    with pytest.raises(ImageLoadError, match="file not found"):
+        load_rgb(tmp_path / "dangling.jpg")
