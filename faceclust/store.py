@@ -87,7 +87,9 @@ def load_faces(path: str | os.PathLike[str]) -> list[Face]:
     except Exception as error:
         # Whatever else malformed bytes make the unpickler raise (ValueError, RecursionError,
         # MemoryError, ...): nothing in it ran, and the file is not one we can use.
-        raise EncodingsFileError(f"{name} is not an encodings file ({type(error).__name__}: {error})") from None
+        raise EncodingsFileError(
+            f"{name} is not an encodings file ({type(error).__name__}: {error})"
+        ) from None
     return records_to_faces(data, name)
 
 
