@@ -10,9 +10,17 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from .clustering import DEFAULT_EPS, DEFAULT_MIN_SAMPLES
+from .clustering import (
+    DEFAULT_METHOD,
+    DEFAULT_MIN_CLUSTER_SIZE,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_THRESHOLDS,
+    METHODS,
+    FaceClusterer,
+)
 from .encoding import EncodeSettings, EncodeSummary, default_jobs
 from .errors import FaceclustError, NoFacesError
+from .evaluation import Scores
 from .models import DETECTION_METHODS
 
 EXIT_OK = 0
@@ -197,23 +205,47 @@ def cluster_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="output", help="folder for montages and clusters.csv (default: %(default)s)"
     )
     parser.add_argument(
-        "-j",
-        "--jobs",
-        type=_bounded_int(1),
-        default=None,
-        help="processes for clustering (default: all cores)",
+        "-m",
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help="clustering method (default: %(default)s)",
     )
+    thresholds = ", ".join(f"{method} {value}" for method, value in DEFAULT_THRESHOLDS.items())
     parser.add_argument(
+        "-t",
+        "--threshold",
         "--eps",
+        dest="threshold",
         type=_positive_float,
-        default=DEFAULT_EPS,
-        help="DBSCAN: largest embedding distance between two faces of one person (default: %(default)s)",
+        default=None,
+        help="largest embedding distance between faces of one person: DBSCAN's eps, the average-linkage "
+        f"cut of agglomerative, the edge length of chinese_whispers (default: {thresholds})",
     )
     parser.add_argument(
         "--min-samples",
         type=_bounded_int(1),
         default=DEFAULT_MIN_SAMPLES,
-        help="DBSCAN: faces needed around a face to start a cluster (default: %(default)s)",
+        help="dbscan and hdbscan: faces needed around a face to start a group (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-cluster-size",
+        type=_bounded_int(1),
+        default=DEFAULT_MIN_CLUSTER_SIZE,
+        help="smaller groups count as unknown faces (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-cannot-link",
+        dest="cannot_link",
+        action="store_false",
+        help="allow two faces of one photo in the same group",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_bounded_int(1),
+        default=None,
+        help="processes for the neighbour search (default: all cores)",
     )
     parser.add_argument(
         "--seed",
@@ -221,20 +253,85 @@ def cluster_parser() -> argparse.ArgumentParser:
         default=0,
         help="seed for choosing the faces shown in a montage (default: %(default)s)",
     )
+    parser.add_argument(
+        "--evaluate",
+        metavar="DATASET",
+        help="score the groups against DATASET's person folders; writes evaluation.json",
+    )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="with --evaluate: print the scores for a range of the method's main parameter, write nothing",
+    )
     return parser
 
 
+SCORE_COLUMNS = (
+    ("clusters", "clusters"),
+    ("unknown", "unknown"),
+    ("pairwise_precision", "pair P"),
+    ("pairwise_recall", "pair R"),
+    ("pairwise_f1", "pair F1"),
+    ("bcubed_precision", "B3 P"),
+    ("bcubed_recall", "B3 R"),
+    ("bcubed_f1", "B3 F1"),
+    ("nmi", "NMI"),
+    ("ari", "ARI"),
+)
+
+
+def _score_row(scores: Scores) -> list[str]:
+    values = scores.as_dict()
+    return [
+        str(values[key]) if isinstance(values[key], int) else f"{values[key]:.3f}" for key, _ in SCORE_COLUMNS
+    ]
+
+
+def _print_table(first_header: str, rows: list[tuple[str, Scores]]) -> None:
+    headers = [first_header] + [title for _, title in SCORE_COLUMNS]
+    cells = [[label, *_score_row(scores)] for label, scores in rows]
+    widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
+    for row in [headers, *cells]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+
+
 def cluster_main(argv: Sequence[str] | None = None) -> int:
-    args = cluster_parser().parse_args(argv)
+    parser = cluster_parser()
+    args = parser.parse_args(argv)
+    if args.method == "hdbscan" and args.threshold is not None:
+        parser.error("--threshold does not apply to hdbscan; set --min-cluster-size instead")
+    if args.tune and not args.evaluate:
+        parser.error("--tune needs --evaluate DATASET to score against")
 
     def run() -> int:
-        from .pipeline import cluster_file
+        from .pipeline import cluster_file, tune_file
 
-        summary = cluster_file(
-            args.encodings, args.output, args.eps, args.min_samples, args.seed, args.jobs or default_jobs()
+        clusterer = FaceClusterer(
+            method=args.method,
+            threshold=args.threshold,
+            min_samples=args.min_samples,
+            min_cluster_size=args.min_cluster_size,
+            cannot_link=args.cannot_link,
+            n_jobs=args.jobs or default_jobs(),
         )
+        if args.tune:
+            name, results = tune_file(args.encodings, args.evaluate, clusterer)
+            print(
+                f"{args.method} on {args.evaluate} ({results[0][1].faces_scored} faces scored, "
+                f"{results[0][1].identities} people):"
+            )
+            _print_table(name, [(f"{value:g}", scores) for value, scores in results])
+            return EXIT_OK
+
+        summary = cluster_file(args.encodings, args.output, clusterer, args.seed, args.evaluate)
         print(f"[INFO] # unique faces: {summary.clusters}")
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
+        if summary.scores is not None:
+            print(
+                f"scores against {args.evaluate} ({summary.scores.faces_scored} faces scored, "
+                f"{summary.scores.identities} people):"
+            )
+            _print_table("method", [(args.method, summary.scores)])
         _say(f"wrote {len(summary.written)} files to {args.output}")
         if summary.unreadable_images:
             _say(f"{len(summary.unreadable_images)} images could not be read for the montages:")

@@ -1,53 +1,191 @@
-"""Grouping face embeddings by person. Labels follow scikit-learn: ``-1`` is noise (unknown)."""
+"""Grouping face embeddings by person. Labels follow scikit-learn: ``-1`` is noise (unknown).
+
+Every method ends the same way: clusters are numbered from the largest down, and a face that
+ends up alone (or in a group smaller than ``min_cluster_size``) is unknown. Two faces found in
+the same photo are almost never one person; with ``cannot_link`` a cluster keeps only the face
+of each photo that lies nearest its centre, and the others become unknown.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 NOISE = -1
 
-# The tutorial's settings; see the README's quality table before changing them.
-DEFAULT_EPS = 0.5
-DEFAULT_MIN_SAMPLES = 5
+METHODS = ("agglomerative", "chinese_whispers", "dbscan", "hdbscan")
+
+# Chosen by measurement on the three dev sets (see the README's quality table and
+# bench/quality.py); dlib documents 0.6 as its same-person distance for these embeddings.
+DEFAULT_METHOD = "agglomerative"
+DEFAULT_THRESHOLDS = {"agglomerative": 0.6, "chinese_whispers": 0.5, "dbscan": 0.5}
+DEFAULT_MIN_SAMPLES = 5  # DBSCAN's neighbourhood size and HDBSCAN's min_samples, as in the tutorial
+DEFAULT_MIN_CLUSTER_SIZE = 2
 
 
-def cluster_dbscan(
-    encodings: np.ndarray,
-    eps: float = DEFAULT_EPS,
-    min_samples: int = DEFAULT_MIN_SAMPLES,
-    jobs: int | None = None,
-) -> np.ndarray:
-    """DBSCAN over ``(n, 128)`` embeddings with Euclidean distance; returns ``n`` int labels."""
-    if not eps > 0:
-        raise ValueError(f"eps must be greater than 0, not {eps}")
-    if min_samples < 1:
-        raise ValueError(f"min_samples must be at least 1, not {min_samples}")
-    encodings = np.asarray(encodings, dtype=np.float64)
-    if encodings.ndim != 2:
-        raise ValueError(f"encodings must be a 2-d array, not shape {encodings.shape}")
-    if len(encodings) == 0:
-        return np.empty(0, dtype=np.int64)
-    from sklearn.cluster import DBSCAN  # deferred: scikit-learn takes a second to import
-
-    model = DBSCAN(eps=eps, min_samples=min_samples, metric="euclidean", n_jobs=jobs)
-    return relabel_by_size(model.fit_predict(encodings))
-
-
-def relabel_by_size(labels: np.ndarray) -> np.ndarray:
+def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray:
     """Renumber clusters 0, 1, 2, ... from the largest down (ties by first face); noise stays -1.
 
-    Face ID 0 is then the person seen most, whatever order the clustering found them in.
+    Clusters smaller than ``min_cluster_size`` become noise. Face ID 0 is then the person seen
+    most, whatever order the method found them in.
     """
     labels = np.asarray(labels, dtype=np.int64)
     ids, first, counts = np.unique(labels, return_index=True, return_counts=True)
-    order = sorted(
-        (
-            pair
-            for pair in zip(ids.tolist(), first.tolist(), counts.tolist(), strict=True)
-            if pair[0] != NOISE
-        ),
-        key=lambda pair: (-pair[2], pair[1]),
+    kept = [
+        (cluster_id, first_index, count)
+        for cluster_id, first_index, count in zip(ids.tolist(), first.tolist(), counts.tolist(), strict=True)
+        if cluster_id != NOISE and count >= min_cluster_size
+    ]
+    kept.sort(key=lambda item: (-item[2], item[1]))
+    mapping = {old: new for new, (old, _, _) in enumerate(kept)}
+    return np.array([mapping.get(label, NOISE) for label in labels.tolist()], dtype=np.int64)
+
+
+def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Sequence[object]) -> np.ndarray:
+    """Within each cluster keep one face per photo, the one nearest the cluster's mean."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    photos = list(photos)
+    for cluster_id in set(labels.tolist()) - {NOISE}:
+        members = np.flatnonzero(labels == cluster_id)
+        centre = encodings[members].mean(axis=0)
+        distance = np.linalg.norm(encodings[members] - centre, axis=1)
+        nearest: dict[object, tuple[float, int]] = {}
+        for index, index_distance in zip(members.tolist(), distance.tolist(), strict=True):
+            photo = photos[index]
+            kept = nearest.get(photo)
+            if kept is None:
+                nearest[photo] = (index_distance, index)
+            elif index_distance < kept[0]:
+                labels[kept[1]] = NOISE
+                nearest[photo] = (index_distance, index)
+            else:
+                labels[index] = NOISE
+    return labels
+
+
+class FaceClusterer:
+    """Cluster ``(n, 128)`` face embeddings; after :meth:`fit`, ``labels_`` holds one label per face.
+
+    Parameters
+    ----------
+    method : one of :data:`METHODS`.
+    threshold : the method's distance scale: DBSCAN's ``eps``, the largest average distance at
+        which agglomerative (average linkage) clustering still merges, the longest edge of
+        Chinese Whispers' graph. None: the method's default. HDBSCAN takes none.
+    min_samples : DBSCAN's and HDBSCAN's neighbourhood size.
+    min_cluster_size : smaller clusters become unknown (HDBSCAN's own minimum too).
+    cannot_link : keep at most one face per photo in a cluster.
+    n_jobs : processes for the neighbour searches that support it.
+    """
+
+    def __init__(
+        self,
+        method: str = DEFAULT_METHOD,
+        threshold: float | None = None,
+        min_samples: int = DEFAULT_MIN_SAMPLES,
+        min_cluster_size: int = DEFAULT_MIN_CLUSTER_SIZE,
+        cannot_link: bool = True,
+        n_jobs: int | None = None,
+    ):
+        self.method = method
+        self.threshold = threshold
+        self.min_samples = min_samples
+        self.min_cluster_size = min_cluster_size
+        self.cannot_link = cannot_link
+        self.n_jobs = n_jobs
+
+    def resolved_threshold(self) -> float | None:
+        """The threshold in force: the one given, or the method's default (None for HDBSCAN)."""
+        return DEFAULT_THRESHOLDS.get(self.method) if self.threshold is None else self.threshold
+
+    def _validate(self) -> float | None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        threshold = self.resolved_threshold()
+        if self.method == "hdbscan":
+            if threshold is not None:
+                raise ValueError(
+                    "threshold does not apply to hdbscan, which finds its own; set min_cluster_size"
+                )
+        elif not threshold > 0:
+            raise ValueError(f"threshold must be greater than 0, not {threshold}")
+        if self.min_samples < 1:
+            raise ValueError(f"min_samples must be at least 1, not {self.min_samples}")
+        if self.min_cluster_size < 1:
+            raise ValueError(f"min_cluster_size must be at least 1, not {self.min_cluster_size}")
+        return None if threshold is None else float(threshold)
+
+    def fit(self, encodings: np.ndarray, photos: Sequence[object] | None = None) -> FaceClusterer:
+        """Cluster ``encodings``; ``photos`` names each face's photo for the cannot-link rule."""
+        threshold = self._validate()
+        encodings = np.asarray(encodings, dtype=np.float64)
+        if encodings.ndim != 2:
+            raise ValueError(f"encodings must be a 2-d array, not shape {encodings.shape}")
+        if photos is not None and len(photos) != len(encodings):
+            raise ValueError(f"photos has {len(photos)} entries for {len(encodings)} faces")
+        if len(encodings) == 0:
+            self.labels_ = np.empty(0, dtype=np.int64)
+            return self
+        labels = _RUNNERS[self.method](self, encodings, threshold)
+        if self.cannot_link and photos is not None:
+            labels = split_same_photo_faces(encodings, labels, photos)
+        self.labels_ = relabel_by_size(labels, self.min_cluster_size)
+        return self
+
+    def fit_predict(self, encodings: np.ndarray, photos: Sequence[object] | None = None) -> np.ndarray:
+        return self.fit(encodings, photos).labels_
+
+
+def _dbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
+    from sklearn.cluster import DBSCAN  # deferred: scikit-learn takes a second to import
+
+    model = DBSCAN(eps=threshold, min_samples=clusterer.min_samples, n_jobs=clusterer.n_jobs)
+    return model.fit_predict(encodings)
+
+
+def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -> np.ndarray:
+    from sklearn.cluster import HDBSCAN
+
+    if len(encodings) < 2:
+        return np.full(len(encodings), NOISE)
+    model = HDBSCAN(
+        min_cluster_size=max(2, clusterer.min_cluster_size),
+        min_samples=min(clusterer.min_samples, len(encodings)),
+        n_jobs=clusterer.n_jobs,
+        copy=True,
     )
-    mapping = {old: new for new, (old, _, _) in enumerate(order)}
-    mapping[NOISE] = NOISE
-    return np.array([mapping[label] for label in labels.tolist()], dtype=np.int64)
+    return model.fit_predict(encodings)
+
+
+def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(encodings) < 2:
+        return np.zeros(len(encodings), dtype=np.int64)
+    model = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage="average")
+    return model.fit_predict(encodings)
+
+
+def _chinese_whispers(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
+    import dlib
+
+    vectors = [dlib.vector(row.tolist()) for row in encodings]
+    return np.array(dlib.chinese_whispers_clustering(vectors, threshold), dtype=np.int64)
+
+
+def tuning_grid(method: str) -> tuple[str, list[float]]:
+    """The main parameter of ``method`` (a :class:`FaceClusterer` attribute) and values to try."""
+    if method == "hdbscan":
+        return "min_cluster_size", [2, 3, 4, 5, 6, 8]
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    return "threshold", [round(0.40 + 0.025 * step, 3) for step in range(13)]
+
+
+_RUNNERS = {
+    "agglomerative": _agglomerative,
+    "chinese_whispers": _chinese_whispers,
+    "dbscan": _dbscan,
+    "hdbscan": _hdbscan,
+}

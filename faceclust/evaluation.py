@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .clustering import NOISE
+from .errors import DatasetError
 from .records import Face
 
 
@@ -136,7 +137,7 @@ def score_against_folders(
     """Score a clustering of ``faces`` against the person folders of ``dataset_root``."""
     scored = scored_faces(faces, dataset_root)
     if not scored:
-        raise ValueError(
+        raise DatasetError(
             f"no face in the encodings file lies in a person folder of {dataset_root}; "
             "evaluation needs one folder per person"
         )

@@ -30,6 +30,7 @@ JPEG_QUALITY = 90
 
 UNKNOWN_MONTAGE = "unknown_faces.jpg"
 CSV_NAME = "clusters.csv"
+EVALUATION_NAME = "evaluation.json"
 CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id")
 
 

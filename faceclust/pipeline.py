@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .clustering import NOISE, cluster_dbscan
+from .clustering import NOISE, FaceClusterer, tuning_grid
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
 from .errors import NoFacesError
-from .fileio import ensure_folder
+from .evaluation import Scores, score_against_folders
+from .fileio import atomic_write_bytes, ensure_folder
 from .images import find_images
-from .outputs import CSV_NAME, image_locator, write_clusters_csv, write_montages
-from .records import ImageResult
+from .outputs import CSV_NAME, EVALUATION_NAME, image_locator, write_clusters_csv, write_montages
+from .records import Face, ImageResult
 from .store import load_faces, save_faces
 
 
@@ -53,30 +56,82 @@ class ClusterSummary:
     unknown: int
     written: list[Path] = field(default_factory=list)
     unreadable_images: dict[str, str] = field(default_factory=dict)
+    scores: Scores | None = None
+
+
+def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
+    faces = load_faces(encodings_path)
+    if not faces:
+        raise NoFacesError(f"{encodings_path} holds no faces")
+    return faces, np.stack([face.encoding for face in faces])
 
 
 def cluster_file(
     encodings_path: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
-    eps: float,
-    min_samples: int,
+    clusterer: FaceClusterer,
     seed: int = 0,
-    jobs: int | None = None,
+    evaluate: str | os.PathLike[str] | None = None,
 ) -> ClusterSummary:
-    """Cluster the faces of an encodings file and write montages and clusters.csv."""
-    faces = load_faces(encodings_path)
-    if not faces:
-        raise NoFacesError(f"{encodings_path} holds no faces")
+    """Cluster the faces of an encodings file and write montages and clusters.csv.
+
+    With ``evaluate`` (a dataset laid out one folder per person), the clustering is also scored
+    against those folders and the scores written to evaluation.json.
+    """
+    faces, encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
-    encodings = np.stack([face.encoding for face in faces])
-    labels = cluster_dbscan(encodings, eps=eps, min_samples=min_samples, jobs=jobs)
+    labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
+    scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
     report = write_montages(faces, labels, folder, seed, image_locator(encodings_path))
     csv_path = folder / CSV_NAME
     write_clusters_csv(faces, labels, csv_path)
+    written = [*report.written, csv_path]
+    if scores is not None:
+        json_path = folder / EVALUATION_NAME
+        document = {
+            "dataset": os.fspath(evaluate),
+            "settings": _settings(clusterer),
+            "scores": scores.as_dict(),
+        }
+        atomic_write_bytes(json_path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+        written.append(json_path)
     return ClusterSummary(
         faces=len(faces),
         clusters=len(set(labels.tolist()) - {NOISE}),
         unknown=int(np.count_nonzero(labels == NOISE)),
-        written=[*report.written, csv_path],
+        written=written,
         unreadable_images=report.unreadable_images,
+        scores=scores,
     )
+
+
+def _settings(clusterer: FaceClusterer) -> dict:
+    return {
+        "method": clusterer.method,
+        "threshold": clusterer.resolved_threshold(),
+        "min_samples": clusterer.min_samples,
+        "min_cluster_size": clusterer.min_cluster_size,
+        "cannot_link": clusterer.cannot_link,
+    }
+
+
+def tune_file(
+    encodings_path: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    clusterer: FaceClusterer,
+    values: list[float] | None = None,
+) -> tuple[str, list[tuple[float, Scores]]]:
+    """Score ``clusterer`` for each value of its method's main parameter on a labelled dataset.
+
+    Returns the parameter's name and one ``(value, scores)`` per value.
+    """
+    faces, encodings = _load_nonempty(encodings_path)
+    photos = [face.image_path for face in faces]
+    name, grid = tuning_grid(clusterer.method)
+    results = []
+    for value in values or grid:
+        trial = copy.copy(clusterer)
+        setattr(trial, name, value)
+        labels = trial.fit_predict(encodings, photos)
+        results.append((value, score_against_folders(faces, labels, dataset)))
+    return name, results

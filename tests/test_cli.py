@@ -66,7 +66,12 @@ def test_encode_then_cluster_groups_each_person_and_writes_every_output(encoded,
 def test_cluster_with_the_tutorial_defaults_marks_small_groups_unknown(encoded, tmp_path, capsys):
     _, encodings, _ = encoded
     out = tmp_path / "out"
-    assert cluster_main(["-e", str(encodings), "-o", str(out), "--min-samples", "5"]) == 0
+    assert (
+        cluster_main(
+            ["-e", str(encodings), "-o", str(out), "-m", "dbscan", "--eps", "0.5", "--min-samples", "5"]
+        )
+        == 0
+    )
     assert "[INFO] # unique faces: 0" in capsys.readouterr().out
     assert count_tiles(cv2.imread(str(out / "unknown_faces.jpg"))) >= 10
 

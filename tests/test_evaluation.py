@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from faceclust.errors import DatasetError
 from faceclust.evaluation import identity_of, score, score_against_folders, scored_faces, singletons_for_noise
 from faceclust.records import Face
 
@@ -81,5 +82,5 @@ def test_only_the_largest_face_of_each_labelled_image_is_scored(tmp_path):
 
 
 def test_scoring_needs_labelled_faces(tmp_path):
-    with pytest.raises(ValueError, match="one folder per person"):
+    with pytest.raises(DatasetError, match="one folder per person"):
         score_against_folders([face("/elsewhere/x.jpg", 10)], np.array([0]), tmp_path)
