@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from .cache import cache_path
 from .clustering import (
     DEFAULT_METHOD,
     DEFAULT_MIN_CLUSTER_SIZE,
@@ -65,7 +66,7 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _guarded(run: Callable[[], int]) -> int:
+def _guarded(run: Callable[[], int], interrupted: str = "interrupted") -> int:
     """The one error boundary: expected errors become a one-line message and an exit code."""
     try:
         return run()
@@ -76,7 +77,7 @@ def _guarded(run: Callable[[], int]) -> int:
         _say(f"error: {error}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _say("interrupted")
+        _say(interrupted)
         return EXIT_INTERRUPTED
 
 
@@ -122,14 +123,20 @@ def encode_parser() -> argparse.ArgumentParser:
         "0 detects at full resolution, slowly (default: %(default)s)",
     )
     parser.add_argument("--profile", action="store_true", help="print where the time went, per stage")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="encode every image again instead of reusing the results kept in ENCODINGS.cache",
+    )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if any file was skipped")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _print_encode_summary(summary: EncodeSummary, encodings: str, profile: bool) -> None:
+    reused = f" ({summary.reused} reused from the last run)" if summary.reused else ""
     _say(
-        f"{summary.images} images read, {summary.images_with_faces} with faces, "
+        f"{summary.images} images read{reused}, {summary.images_with_faces} with faces, "
         f"{summary.faces} faces found in {summary.seconds:.1f} s; wrote {encodings}"
     )
     if profile:
@@ -162,8 +169,10 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         bar: list[tqdm] = []
         faces_found = 0
 
-        def start(total: int) -> None:
-            bar.append(tqdm(total=total, unit="img", disable=args.quiet, file=sys.stderr))
+        def start(total: int, reused: int) -> None:
+            if reused:
+                _say(f"{reused} images unchanged since the last run are reused; {total} to encode")
+            bar.append(tqdm(total=total, unit="img", disable=args.quiet or total == 0, file=sys.stderr))
 
         def advance(result) -> None:
             nonlocal faces_found
@@ -173,7 +182,13 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
 
         try:
             summary = encode_folder(
-                args.dataset, args.encodings, settings, args.jobs or default_jobs(), start, advance
+                args.dataset,
+                args.encodings,
+                settings,
+                args.jobs or default_jobs(),
+                start,
+                advance,
+                args.fresh,
             )
         finally:
             if bar:
@@ -184,7 +199,11 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         return EXIT_OK
 
-    return _guarded(run)
+    resume = (
+        f"interrupted: {args.encodings} is unchanged; the images done so far are kept in "
+        f"{cache_path(args.encodings)}, and running the same command again resumes from there"
+    )
+    return _guarded(run, resume)
 
 
 # ---------------------------------------------------------------- cluster_faces.py

@@ -12,6 +12,7 @@ from functools import partial
 
 import numpy as np
 
+from .cache import EncodingCache, FileStamp
 from .errors import ImageLoadError
 from .images import load_rgb
 from .models import DETECTION_METHODS, FaceModels, shared_models
@@ -40,6 +41,10 @@ class EncodeSettings:
             raise ValueError(
                 f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
             )
+
+    def cache_key(self) -> str:
+        """Names these settings in the encoding cache: results under other settings are redone."""
+        return f"{self.detection_method}/up{self.upsample}/jit{self.jitters}/size{self.detect_size}/v1"
 
 
 # Images handed to a worker at once with the CNN detector: a CUDA build of dlib detects a
@@ -202,11 +207,16 @@ class EncodeSummary:
     """Counts for the closing summary of an encoding run."""
 
     images: int = 0
+    reused: int = 0  # images whose result came from the cache of an earlier run
     images_with_faces: int = 0
     faces: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def encoded(self) -> int:
+        return self.images - self.reused
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
@@ -224,15 +234,39 @@ def encode_dataset(
     settings: EncodeSettings,
     jobs: int = 1,
     on_result: Callable[[ImageResult], None] | None = None,
+    cache: EncodingCache | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Face], EncodeSummary]:
-    """Encode ``paths`` and return all faces in path order with a summary of the run."""
+    """Encode ``paths`` and return all faces in path order with a summary of the run.
+
+    With a ``cache``, images it already holds (same size, modification time and settings) are
+    reused, and every new result is added to it the moment it arrives. ``on_result`` sees only
+    the images encoded in this run.
+    """
     started = time.perf_counter()
-    summary = EncodeSummary()
-    faces: list[Face] = []
-    for result in encode_images(paths, settings, jobs):
-        summary.add(result)
-        faces.extend(result.faces)
+    stamps = {path: FileStamp.of(path) for path in paths}
+    reused: dict[str, ImageResult] = {}
+    if cache is not None:
+        for path in paths:
+            result = cache.lookup(path, stamps[path])
+            if result is not None:
+                reused[path] = result
+    fresh: dict[str, ImageResult] = {}
+    todo = [path for path in paths if path not in reused]
+    if on_start is not None:
+        on_start(len(todo), len(reused))
+    for result in encode_images(todo, settings, jobs):
+        if cache is not None:
+            cache.append(result, stamps[result.image_path])
+        fresh[result.image_path] = result
         if on_result is not None:
             on_result(result)
+
+    summary = EncodeSummary(reused=len(reused))
+    faces: list[Face] = []
+    for path in paths:
+        result = reused.get(path) or fresh[path]
+        summary.add(result)
+        faces.extend(result.faces)
     summary.seconds = time.perf_counter() - started
     return faces, summary

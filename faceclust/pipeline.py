@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import EncodingCache, cache_path
 from .clustering import NOISE, FaceClusterer, tuning_grid
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
 from .errors import NoFacesError
@@ -27,25 +28,35 @@ def encode_folder(
     encodings_path: str | os.PathLike[str],
     settings: EncodeSettings,
     jobs: int = 1,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[ImageResult], None] | None = None,
+    fresh: bool = False,
 ) -> EncodeSummary:
     """Encode every image below ``dataset`` and write the faces to ``encodings_path``.
 
+    Images encoded by an earlier (finished or interrupted) run with the same settings and
+    unchanged since are taken from the encoding cache beside the encodings file, unless
+    ``fresh``. ``on_start`` gets the number of images to encode and the number reused.
     The encodings file is replaced only when the run finds at least one face, so pointing the
     tool at the wrong folder never wipes a good file.
     """
     paths = find_images(dataset)
     if not paths:
         raise NoFacesError(f"no images found in {dataset}")
-    if on_start is not None:
-        on_start(len(paths))
-    faces, summary = encode_dataset(paths, settings, jobs, on_result)
+    cache_file = cache_path(encodings_path)
+    if fresh:
+        cache_file.unlink(missing_ok=True)
+    cache = EncodingCache(cache_file, settings.cache_key())
+    try:
+        faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start)
+    finally:
+        cache.close()
     if not faces:
         raise NoFacesError(
             f"no faces found in the {summary.images} images of {dataset}; {encodings_path} was not written"
         )
     save_faces(encodings_path, faces)
+    cache.rewrite(paths)
     return summary
 
 

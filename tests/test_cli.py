@@ -1,6 +1,7 @@
 """The two scripts end to end, on real photos through the real dlib models."""
 
 import csv
+import json
 import pickle
 import subprocess
 import sys
@@ -170,3 +171,59 @@ def test_cluster_reports_an_output_folder_it_cannot_create(encoded, tmp_path, ca
     blocker.write_text("a file where the folder should go")
     assert cluster_main(["-e", str(encodings), "-o", str(blocker / "out")]) == 1
     assert "cannot create output folder" in capsys.readouterr().err
+
+
+def test_evaluate_scores_against_the_person_folders_and_writes_json(encoded, tmp_path, capsys):
+    dataset, encodings, _ = encoded
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out), "--evaluate", str(dataset)]) == 0
+    printed = capsys.readouterr().out
+    assert "scores against" in printed and "B3 F1" in printed
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["settings"]["method"] == "agglomerative"
+    assert report["settings"]["threshold"] == 0.6
+    scores = report["scores"]
+    assert scores["identities"] == 3  # _junk carries no identity
+    assert scores["faces_scored"] == len(pickle.loads(encodings.read_bytes()))
+    assert scores["bcubed_f1"] == 1.0  # each person in one group of their own, as shown above
+
+
+def test_tune_prints_a_row_per_threshold_and_writes_nothing(encoded, tmp_path, capsys):
+    dataset, encodings, _ = encoded
+    out = tmp_path / "out"
+    argv = [
+        "-e",
+        str(encodings),
+        "-o",
+        str(out),
+        "--evaluate",
+        str(dataset),
+        "--tune",
+        "-m",
+        "chinese_whispers",
+    ]
+    assert cluster_main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("chinese_whispers on")
+    assert lines[1].split()[:2] == ["threshold", "clusters"]
+    assert [line.split()[0] for line in lines[2:]][:3] == ["0.4", "0.425", "0.45"]
+    assert not out.exists()
+
+
+def test_evaluating_against_a_folder_without_the_photos_is_a_clear_error(encoded, tmp_path, capsys):
+    _, encodings, _ = encoded
+    assert (
+        cluster_main(["-e", str(encodings), "-o", str(tmp_path / "o"), "--evaluate", str(tmp_path / "x")])
+        == 1
+    )
+    assert "evaluation needs one folder per person" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--tune"], ["-m", "hdbscan", "--threshold", "0.5"], ["-m", "kmeans"], ["--min-cluster-size", "0"]],
+)
+def test_cluster_usage_errors_exit_2(argv):
+    with pytest.raises(SystemExit) as caught:
+        cluster_main(argv)
+    assert caught.value.code == 2

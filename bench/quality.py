@@ -1,0 +1,128 @@
+"""Clustering quality on the labelled dev sets: every method at its default, and the tutorial.
+
+    .venv/bin/python bench/quality.py [--datasets ../shared/datasets] [--jitters 1 5]
+
+Encodes each dev set once per ``--jitters`` value with encode_faces.py's default settings
+(cached under bench/results/encodings/, keyed by the dataset's file list and settings), clusters
+it with every method at its default parameters and with the tutorial's settings (DBSCAN, eps
+0.5, min_samples 5, no cannot-link), scores each against the person folders, and writes the
+table to bench/results/quality.md and into README.md between the quality markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from faceclust.clustering import DEFAULT_THRESHOLDS, METHODS, FaceClusterer  # noqa: E402
+from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
+from faceclust.evaluation import score_against_folders  # noqa: E402
+from faceclust.images import find_images  # noqa: E402
+from faceclust.store import load_faces, save_faces  # noqa: E402
+
+DEV_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
+RESULTS = REPO / "bench" / "results"
+README_START = "<!-- quality table: start -->"
+README_END = "<!-- quality table: end -->"
+
+
+def encoded(dataset: Path, settings: EncodeSettings) -> list:
+    """The dataset's faces under ``settings``, encoded once and cached."""
+    paths = find_images(dataset)
+    key = hashlib.sha256(
+        repr((sorted(os.path.relpath(p, dataset) for p in paths), settings)).encode()
+    ).hexdigest()[:12]
+    cache = RESULTS / "encodings" / f"{dataset.name}-j{settings.jitters}-{key}.pickle"
+    if cache.exists():
+        return load_faces(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    faces, summary = encode_dataset(paths, settings, default_jobs())
+    print(
+        f"  encoded {dataset.name} (jitters {settings.jitters}): {summary.faces} faces in "
+        f"{time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    save_faces(cache, faces)
+    return faces
+
+
+def configurations() -> list[tuple[str, FaceClusterer]]:
+    configs = [
+        ("tutorial: dbscan eps 0.5, min_samples 5", FaceClusterer("dbscan", 0.5, 5, 1, cannot_link=False))
+    ]
+    for method in METHODS:
+        threshold = DEFAULT_THRESHOLDS.get(method)
+        label = f"{method} {threshold}" if threshold is not None else f"{method} (min_samples 5)"
+        configs.append((label, FaceClusterer(method)))
+    configs.append(
+        (
+            f"agglomerative {DEFAULT_THRESHOLDS['agglomerative']}, no cannot-link",
+            FaceClusterer(cannot_link=False),
+        )
+    )
+    return configs
+
+
+def same_photo_conflicts(faces: list, labels: np.ndarray) -> int:
+    """Clusters holding two faces of one photo: what the cannot-link rule forbids."""
+    seen: dict[int, set[str]] = {}
+    conflicts = set()
+    for face, label in zip(faces, labels.tolist(), strict=True):
+        if label == -1:
+            continue
+        if face.image_path in seen.setdefault(label, set()):
+            conflicts.add(label)
+        seen[label].add(face.image_path)
+    return len(conflicts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--jitters", type=int, nargs="+", default=[1])
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    args = parser.parse_args(argv)
+
+    lines = [
+        "| clustering | jitters | "
+        + " | ".join(f"{name} B3 F1 / pair F1" for name in DEV_SETS)
+        + " | clusters with 2 faces of one photo |",
+        "| --- | --- | " + " | ".join("---" for _ in DEV_SETS) + " | --- |",
+    ]
+    for jitters in args.jitters:
+        faces_by_set = {
+            name: encoded(args.datasets / name, EncodeSettings(jitters=jitters)) for name in DEV_SETS
+        }
+        for label, clusterer in configurations():
+            cells, conflicts = [], 0
+            for name, faces in faces_by_set.items():
+                encodings = np.stack([face.encoding for face in faces])
+                labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
+                scores = score_against_folders(faces, labels, args.datasets / name)
+                cells.append(f"{scores.bcubed_f1:.3f} / {scores.pairwise_f1:.3f}")
+                conflicts += same_photo_conflicts(faces, labels)
+            lines.append(f"| {label} | {jitters} | " + " | ".join(cells) + f" | {conflicts} |")
+            print(lines[-1])
+
+    table = "\n".join(lines) + "\n"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "quality.md").write_text(table)
+    if not args.no_readme:
+        readme = (REPO / "README.md").read_text()
+        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+        (REPO / "README.md").write_text(readme[:start] + "\n" + table + readme[end:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Re-running encode_faces.py reuses what it can, and a killed run resumes."""
+
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from faceclust.cache import cache_path
+from faceclust.encoding import EncodeSettings
+from faceclust.pipeline import encode_folder
+
+from .conftest import DATASET, REPO
+
+
+def run(dataset, encodings, settings=None):
+    encoded = []
+    summary = encode_folder(dataset, encodings, settings or EncodeSettings(), jobs=1, on_result=encoded.append)
+    return summary, sorted(r.image_path for r in encoded)
+
+
+def stored(encodings):
+    return [(r["imagePath"], r["loc"]) for r in pickle.loads(encodings.read_bytes())]
+
+
+def test_a_rerun_encodes_only_what_changed(small_dataset, tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    first, encoded = run(small_dataset, encodings)
+    assert first.reused == 0 and len(encoded) == 14
+    before = stored(encodings)
+
+    again, encoded = run(small_dataset, encodings)
+    assert again.reused == 14 and encoded == []
+    assert stored(encodings) == before
+    assert len(again.skipped) == 2  # failed files are remembered and still reported
+
+    # Add a photo, change one, delete one.
+    added = small_dataset / "mindy_kaling" / "added.jpg"
+    shutil.copy(DATASET / "mindy_kaling" / sorted(os.listdir(DATASET / "mindy_kaling"))[-1], added)
+    changed = sorted((small_dataset / "ben_afflek").iterdir())[0]
+    changed.write_bytes((DATASET / "elton_john" / "httpftqncomymusicLxZeltonjohnjpg.jpg").read_bytes())
+    deleted = sorted((small_dataset / "jerry_seinfeld").iterdir())[0]
+    deleted.unlink()
+
+    third, encoded = run(small_dataset, encodings)
+    assert encoded == sorted([str(added), str(changed)])
+    assert third.reused == 12
+    paths = {path for path, _ in stored(encodings)}
+    assert str(added) in paths and str(deleted) not in paths
+    cached = [line for line in cache_path(encodings).read_text().splitlines() if line]
+    assert len(cached) == 14  # the deleted photo is gone from the cache too
+
+
+def test_changing_detection_settings_encodes_everything_again(small_dataset, tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    run(small_dataset / "mindy_kaling", encodings)
+    summary, encoded = run(small_dataset / "mindy_kaling", encodings, EncodeSettings(upsample=0))
+    assert summary.reused == 0 and len(encoded) == 4
+
+
+def test_fresh_ignores_the_cache(small_dataset, tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    run(small_dataset / "mindy_kaling", encodings)
+    summary = encode_folder(small_dataset / "mindy_kaling", encodings, EncodeSettings(), jobs=1, fresh=True)
+    assert summary.reused == 0
+
+
+def test_a_killed_run_resumes_where_it_stopped_and_ends_equal_to_a_clean_run(small_dataset, tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    encodings.write_bytes(b"the previous encodings")
+    command = [
+        sys.executable,
+        str(REPO / "encode_faces.py"),
+        "-i",
+        str(small_dataset),
+        "-e",
+        str(encodings),
+        "-j",
+        "1",
+        "-q",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = cache_path(encodings)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if cache.exists() and len(cache.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    done = len(cache.read_text().splitlines())
+    assert 4 <= done < 14, "the run should have been killed part-way"
+    assert encodings.read_bytes() == b"the previous encodings"  # never torn, never half-new
+
+    resumed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{done} images unchanged since the last run are reused" in resumed.stderr
+
+    clean = tmp_path / "clean.pickle"
+    encode_folder(small_dataset, clean, EncodeSettings(), jobs=1)
+    resumed_records, clean_records = pickle.loads(encodings.read_bytes()), pickle.loads(clean.read_bytes())
+    assert [(r["imagePath"], r["loc"]) for r in resumed_records] == [
+        (r["imagePath"], r["loc"]) for r in clean_records
+    ]
+    for a, b in zip(resumed_records, clean_records, strict=True):
+        assert np.array_equal(a["encoding"], b["encoding"])
