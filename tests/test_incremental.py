@@ -19,7 +19,9 @@ from .conftest import DATASET, REPO
 
 def run(dataset, encodings, settings=None):
     encoded = []
-    summary = encode_folder(dataset, encodings, settings or EncodeSettings(), jobs=1, on_result=encoded.append)
+    summary = encode_folder(
+        dataset, encodings, settings or EncodeSettings(), jobs=1, on_result=encoded.append
+    )
     return summary, sorted(r.image_path for r in encoded)
 
 
