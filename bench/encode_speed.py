@@ -52,7 +52,7 @@ README_END = "<!-- speed table: end -->"
 def make_large_photos(lfw: Path, folder: Path, count: int, size: tuple[int, int], seed: int = 0) -> list[str]:
     """Photos of ``size`` with 1-4 LFW faces each (face about 180-480 px) on a blurred background."""
     folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f".made-{count}-{size[0]}x{size[1]}-{seed}"
+    marker = folder / f".made-v2-{count}-{size[0]}x{size[1]}-{seed}"
     if marker.exists():
         return find_images(folder)
     for old in folder.glob("*.jpg"):
@@ -61,11 +61,10 @@ def make_large_photos(lfw: Path, folder: Path, count: int, size: tuple[int, int]
     sources = find_images(lfw)
     width, height = size
     for index in range(count):
-        # A photo's colours, blurred far beyond recognition: smooth like an out-of-focus scene.
+        # The corner of a photo (where LFW has no face), blurred: smooth like an out-of-focus scene.
         with Image.open(sources[int(rng.integers(len(sources)))]) as scene:
-            blurred = (
-                scene.convert("RGB").resize((width // 16, height // 16)).filter(ImageFilter.GaussianBlur(6))
-            )
+            corner = scene.convert("RGB").crop((0, 0, 48, 36)).resize((width // 16, height // 16))
+        blurred = corner.filter(ImageFilter.GaussianBlur(6))
         background = blurred.resize(size, Image.Resampling.BICUBIC)
         faces = int(rng.integers(1, 5))
         slot_width = width // faces

@@ -157,3 +157,18 @@ def test_an_exif_rotated_photo_gives_an_upright_box_and_the_same_face(
     assert len(rotated.faces) == 1
     assert iou(rotated.faces[0].box, upright.faces[0].box) > 0.8
     assert np.linalg.norm(rotated.faces[0].encoding - upright.faces[0].encoding) < 0.15
+
+
+def test_a_camera_sized_photo_is_decoded_reduced_and_boxes_are_in_full_size_pixels(
+    tmp_path, models, portrait
+):
+    # The portrait at 13x: 3900 px wide, above 2 x 1920, so JPEG decodes it at half size.
+    large = portrait.resize((portrait.width * 13, portrait.height * 13), Image.Resampling.BICUBIC)
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(jpeg_bytes(large, quality=90))
+    ours = encode_image(str(path), EncodeSettings(), models)
+    full = encode_image(str(path), EncodeSettings(detect_size=0), models)
+    assert len(ours.faces) == len(full.faces) == 1
+    assert iou(ours.faces[0].box, full.faces[0].box) > 0.8
+    assert ours.faces[0].box[2] > 1000  # full-size pixels: in the half-size decode it is about 580
+    assert np.linalg.norm(ours.faces[0].encoding - full.faces[0].encoding) < 0.2

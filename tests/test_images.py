@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from faceclust.errors import DatasetError, ImageLoadError
-from faceclust.images import BACKGROUND, find_images, load_rgb
+from faceclust.images import BACKGROUND, decode_image, find_images, load_rgb
 
 from .conftest import jpeg_bytes, noise_image
 
@@ -217,3 +217,34 @@ def test_linked_files_load_and_broken_links_are_reported(tmp_path, portrait_path
     assert load_rgb(tmp_path / "link.jpg").shape[2] == 3
     with pytest.raises(ImageLoadError, match="file not found"):
         load_rgb(tmp_path / "dangling.jpg")
+
+
+def gradient(width: int, height: int) -> Image.Image:
+    x = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
+    y = np.linspace(0, 255, height, dtype=np.uint8)[:, None, None]
+    return Image.fromarray(np.broadcast_to(x // 2 + y // 2, (height, width, 3)).copy(), "RGB")
+
+
+def test_decode_image_reduces_a_large_jpeg_but_not_below_min_side(tmp_path):
+    path = touch(tmp_path / "big.jpg", jpeg_bytes(gradient(4000, 3000)))
+    decoded = decode_image(path, min_side=1920)
+    assert decoded.rgb.shape == (1500, 2000, 3)
+    assert decoded.scale == 0.5 and decoded.full_size == (3000, 4000)
+    assert decode_image(path, min_side=2100).rgb.shape == (3000, 4000, 3)  # 1/2 would go below
+    full = decode_image(path)
+    assert full.scale == 1.0 and full.rgb.shape == (3000, 4000, 3)
+
+
+def test_decode_image_reports_the_upright_full_size_of_a_turned_photo(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = touch(tmp_path / "turned.jpg", jpeg_bytes(gradient(4000, 3000), exif=exif))
+    decoded = decode_image(path, min_side=1920)
+    assert decoded.rgb.shape == (2000, 1500, 3)
+    assert decoded.full_size == (4000, 3000)
+
+
+def test_decode_image_leaves_other_formats_at_full_size(tmp_path):
+    gradient(4000, 3000).save(tmp_path / "big.png")
+    decoded = decode_image(tmp_path / "big.png", min_side=1920)
+    assert decoded.scale == 1.0 and decoded.rgb.shape == (3000, 4000, 3)
