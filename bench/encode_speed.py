@@ -33,6 +33,9 @@ from PIL import Image, ImageFilter
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
@@ -40,11 +43,6 @@ from faceclust.evaluation import score_against_folders  # noqa: E402
 from faceclust.images import find_images  # noqa: E402
 from faceclust.models import FaceModels  # noqa: E402
 from faceclust.records import Face  # noqa: E402
-
-RESULTS = REPO / "bench" / "results"
-README_START = "<!-- speed table: start -->"
-README_END = "<!-- speed table: end -->"
-
 
 # ------------------------------------------------------------------ test photos
 
@@ -294,12 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     table = "\n".join(lines) + "\n"
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encode_speed.md").write_text(table)
-    if not args.no_readme:
-        readme = (REPO / "README.md").read_text()
-        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
-        (REPO / "README.md").write_text(readme[:start] + "\n" + table + readme[end:])
+    publish(table, "encode_speed", None if args.no_readme else "speed")
     return 0
 
 

@@ -22,6 +22,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import DEFAULT_THRESHOLDS, METHODS, FaceClusterer  # noqa: E402
 from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
@@ -30,9 +33,6 @@ from faceclust.images import find_images  # noqa: E402
 from faceclust.store import load_faces, save_faces  # noqa: E402
 
 DEV_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
-RESULTS = REPO / "bench" / "results"
-README_START = "<!-- quality table: start -->"
-README_END = "<!-- quality table: end -->"
 
 
 def encoded(dataset: Path, settings: EncodeSettings) -> list:
@@ -115,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1])
 
     table = "\n".join(lines) + "\n"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.md").write_text(table)
-    if not args.no_readme:
-        readme = (REPO / "README.md").read_text()
-        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
-        (REPO / "README.md").write_text(readme[:start] + "\n" + table + readme[end:])
+    publish(table, "quality", None if args.no_readme else "quality")
     return 0
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import FaceclustError
+
 NOISE = -1
 
 METHODS = ("agglomerative", "chinese_whispers", "dbscan", "hdbscan")
@@ -22,6 +24,13 @@ DEFAULT_METHOD = "agglomerative"
 DEFAULT_THRESHOLDS = {"agglomerative": 0.6, "chinese_whispers": 0.5, "dbscan": 0.5}
 DEFAULT_MIN_SAMPLES = 5  # DBSCAN's neighbourhood size and HDBSCAN's min_samples, as in the tutorial
 DEFAULT_MIN_CLUSTER_SIZE = 2
+
+# Average linkage keeps every pairwise distance: 8 bytes x n^2 / 2, 6.4 GB at 40,000 faces.
+MAX_AGGLOMERATIVE_FACES = 40_000
+
+
+class TooManyFacesError(FaceclustError):
+    """The chosen method cannot cluster this many faces on one machine."""
 
 
 def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray:
@@ -160,6 +169,12 @@ def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -
 
 def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
     from sklearn.cluster import AgglomerativeClustering
+
+    if len(encodings) > MAX_AGGLOMERATIVE_FACES:
+        raise TooManyFacesError(
+            f"{len(encodings):,} faces are too many for agglomerative clustering, whose memory grows "
+            f"with the square of the faces (limit {MAX_AGGLOMERATIVE_FACES:,}); use --method dbscan"
+        )
 
     if len(encodings) < 2:
         return np.zeros(len(encodings), dtype=np.int64)

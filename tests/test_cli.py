@@ -3,13 +3,19 @@
 import csv
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
+from PIL import Image
 
 from faceclust.cli import cluster_main, encode_main
+from faceclust.encoding import EncodeSettings, embed_side
+from faceclust.images import decode_image
+from faceclust.outputs import HEADER_HEIGHT, TILE_SIZE
 
 from .conftest import REPO, jpeg_bytes, noise_image
 from .test_outputs import count_tiles
@@ -227,3 +233,41 @@ def test_cluster_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as caught:
         cluster_main(argv)
     assert caught.value.code == 2
+
+
+def test_an_exif_rotated_photo_gives_an_upright_montage_tile(tmp_path, portrait, portrait_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned a quarter clockwise; viewers turn it back
+    (photos / "turned.jpg").write_bytes(jpeg_bytes(portrait.transpose(Image.Transpose.ROTATE_270), exif=exif))
+    shutil.copy(portrait_path, photos / "upright.jpg")
+    encodings = tmp_path / "enc.pickle"
+    assert encode_main(["-i", str(photos), "-e", str(encodings), "-q", "-j", "1"]) == 0
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out)]) == 0
+    montage = cv2.imread(str(out / "face_id_0.jpg"))
+    assert count_tiles(montage) == 2
+    tiles = [
+        montage[HEADER_HEIGHT : HEADER_HEIGHT + TILE_SIZE, i * TILE_SIZE : (i + 1) * TILE_SIZE].astype(int)
+        for i in (0, 1)
+    ]
+    # Both tiles show the face upright: the turned photo's tile matches the upright photo's tile
+    # better than it matches that tile turned by any quarter.
+    upright_difference = np.abs(tiles[0] - tiles[1]).mean()
+    for quarters in (1, 2, 3):
+        assert upright_difference < np.abs(tiles[0] - np.rot90(tiles[1], quarters)).mean()
+
+
+def test_a_huge_photo_is_encoded_from_a_reduced_decode(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    x = np.linspace(0, 255, 8000, dtype=np.uint8)[None, :, None]
+    y = np.linspace(0, 255, 6000, dtype=np.uint8)[:, None, None]
+    Image.fromarray(np.broadcast_to(x // 2 + y // 2, (6000, 8000, 3)).copy()).save(
+        photos / "huge.jpg", quality=80
+    )
+    decoded = decode_image(photos / "huge.jpg", min_side=embed_side(EncodeSettings().detect_size))
+    assert decoded.rgb.shape == (1500, 2000, 3)  # 48 megapixels decoded as 3: memory stays small
+    assert encode_main(["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1"]) == 3
+    assert "no faces found in the 1 images" in capsys.readouterr().err
