@@ -23,6 +23,7 @@ from .encoding import EncodeSettings, EncodeSummary, default_jobs
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
 from .models import DETECTION_METHODS
+from .organize import ORGANIZE_MODES
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -273,6 +274,28 @@ def cluster_parser() -> argparse.ArgumentParser:
         help="seed for choosing the faces shown in a montage (default: %(default)s)",
     )
     parser.add_argument(
+        "--names",
+        metavar="CSV",
+        help="label face IDs: a CSV of face_id,name rows (names win over --previous)",
+    )
+    parser.add_argument(
+        "--previous",
+        metavar="JSON",
+        help="a previous run's clusters.json: clusters made mostly of a named cluster's faces, "
+        "or lying near its centre, inherit its name",
+    )
+    parser.add_argument(
+        "--organize",
+        choices=ORGANIZE_MODES,
+        help="fill OUTPUT/people/<person>/ with links to (or copies of) each person's photos",
+    )
+    parser.add_argument(
+        "--no-gallery",
+        dest="gallery",
+        action="store_false",
+        help="do not write index.html and its face thumbnails",
+    )
+    parser.add_argument(
         "--evaluate",
         metavar="DATASET",
         help="score the groups against DATASET's person folders; writes evaluation.json",
@@ -342,9 +365,21 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             _print_table(name, [(f"{value:g}", scores) for value, scores in results])
             return EXIT_OK
 
-        summary = cluster_file(args.encodings, args.output, clusterer, args.seed, args.evaluate)
+        summary = cluster_file(
+            args.encodings,
+            args.output,
+            clusterer,
+            args.seed,
+            args.evaluate,
+            names_csv=args.names,
+            previous=args.previous,
+            organize=args.organize,
+            gallery=args.gallery,
+        )
         print(f"[INFO] # unique faces: {summary.clusters}")
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
+        for label, name in sorted(summary.names.items()):
+            print(f"[INFO] face ID #{label}: {name}")
         if summary.scores is not None:
             print(
                 f"scores against {args.evaluate} ({summary.scores.faces_scored} faces scored, "

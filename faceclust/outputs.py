@@ -18,6 +18,7 @@ from .images import load_rgb
 from .records import Box, Face
 
 TILE_SIZE = 96
+THUMBNAIL_SIZE = 128  # face thumbnails of the gallery page
 GRID_COLUMNS = 5
 MAX_TILES = 25
 HEADER_HEIGHT = 28
@@ -30,6 +31,7 @@ JPEG_QUALITY = 90
 
 UNKNOWN_MONTAGE = "unknown_faces.jpg"
 CSV_NAME = "clusters.csv"
+JSON_NAME = "clusters.json"
 EVALUATION_NAME = "evaluation.json"
 CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id")
 
@@ -94,6 +96,17 @@ def sample_indices(indices: list[int], seed: int, limit: int = MAX_TILES) -> lis
 class MontageReport:
     written: list[Path] = field(default_factory=list)
     unreadable_images: dict[str, str] = field(default_factory=dict)
+    # Face index -> its thumbnail, relative to the output folder (when thumbnails were asked for).
+    thumbnails: dict[int, str] = field(default_factory=dict)
+
+
+def cluster_title(label: int, count: int, name: str | None = None) -> str:
+    noun = "face" if count == 1 else "faces"
+    if label == NOISE:
+        return f"Unknown faces ({count})"
+    if name:
+        return f"{name} (Face ID #{label}, {count} {noun})"
+    return f"Face ID #{label} ({count} {noun})"
 
 
 def write_montages(
@@ -102,23 +115,33 @@ def write_montages(
     output_dir: Path,
     seed: int = 0,
     locate: Callable[[str], str] = lambda path: path,
+    names: dict[int, str] | None = None,
+    thumbnail_dir: str | None = None,
 ) -> MontageReport:
     """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
 
-    Each image is decoded once however many of its faces are shown. ``locate`` maps a stored
-    image path to the file to open. Montages of an earlier run that this run did not write
-    are removed, so the folder never shows face IDs that no longer exist.
+    With ``thumbnail_dir`` (relative to ``output_dir``), every face also gets a small JPEG
+    thumbnail there, for the gallery. Each photo is decoded once, however many of its faces
+    are shown. ``locate`` maps a stored image path to the file to open. Montages of an earlier
+    run that this run did not write are removed, so the folder never shows face IDs that no
+    longer exist.
     """
+    import cv2
+
+    names = names or {}
     members: dict[int, list[int]] = {}
     for index, label in enumerate(labels.tolist()):
         members.setdefault(label, []).append(index)
     shown = {label: sample_indices(indices, seed) for label, indices in members.items()}
+    in_montage = {index for indices in shown.values() for index in indices}
 
     wanted: dict[str, list[int]] = {}
-    for indices in shown.values():
-        for index in indices:
-            wanted.setdefault(faces[index].image_path, []).append(index)
+    for index, face in enumerate(faces):
+        if thumbnail_dir is not None or index in in_montage:
+            wanted.setdefault(face.image_path, []).append(index)
     report = MontageReport()
+    if thumbnail_dir is not None:
+        (output_dir / thumbnail_dir).mkdir(parents=True, exist_ok=True)
     tiles: dict[int, np.ndarray] = {}
     for image_path, indices in wanted.items():
         try:
@@ -127,13 +150,17 @@ def write_montages(
             report.unreadable_images[image_path] = error.reason
             continue
         for index in indices:
-            tiles[index] = face_tile(rgb, faces[index].box)
+            thumbnail = face_tile(rgb, faces[index].box, THUMBNAIL_SIZE)
+            if index in in_montage:
+                tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
+            if thumbnail_dir is not None:
+                relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
+                atomic_write_bytes(output_dir / relative, encode_jpeg(thumbnail))
+                report.thumbnails[index] = relative
 
     order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
     for label in order:
-        count = len(members[label])
-        noun = "face" if count == 1 else "faces"
-        title = f"Unknown faces ({count})" if label == NOISE else f"Face ID #{label} ({count} {noun})"
+        title = cluster_title(label, len(members[label]), names.get(label))
         montage = build_montage([tiles[i] for i in shown[label] if i in tiles], title)
         path = output_dir / montage_name(label)
         atomic_write_bytes(path, encode_jpeg(montage))
@@ -162,6 +189,56 @@ def write_clusters_csv(faces: list[Face], labels: np.ndarray, path: Path) -> Non
     for face, label in zip(faces, labels.tolist(), strict=True):
         writer.writerow((face.image_path, *face.box, label))
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+def cluster_document(
+    faces: list[Face],
+    labels: np.ndarray,
+    names: dict[int, str],
+    settings: dict,
+    encodings_path: str,
+) -> dict:
+    """The content of clusters.json: every cluster with its faces, representative and centre."""
+    from .naming import centroids
+
+    def face_entry(index: int) -> dict:
+        return {"image_path": faces[index].image_path, "box": list(faces[index].box)}
+
+    centres = centroids(faces, labels)
+    clusters = []
+    for label, centre in centres.items():
+        members = np.flatnonzero(labels == label)
+        encodings = np.stack([faces[i].encoding for i in members])
+        representative = int(members[np.argmin(np.linalg.norm(encodings - centre, axis=1))])
+        clusters.append(
+            {
+                "id": label,
+                "name": names.get(label),
+                "size": len(members),
+                "montage": montage_name(label),
+                "representative": face_entry(representative),
+                "centroid": [round(float(value), 8) for value in centre],
+                "faces": [face_entry(int(i)) for i in members],
+            }
+        )
+    unknown = np.flatnonzero(labels == NOISE)
+    return {
+        "format": 1,
+        "encodings": encodings_path,
+        "settings": settings,
+        "counts": {
+            "faces": len(faces),
+            "photos": len({face.image_path for face in faces}),
+            "clusters": len(clusters),
+            "unknown": len(unknown),
+        },
+        "clusters": clusters,
+        "unknown": {
+            "size": len(unknown),
+            "montage": UNKNOWN_MONTAGE if len(unknown) else None,
+            "faces": [face_entry(int(i)) for i in unknown],
+        },
+    }
 
 
 def image_locator(encodings_path: str | os.PathLike[str]) -> Callable[[str], str]:

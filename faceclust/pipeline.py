@@ -17,8 +17,19 @@ from .encoding import EncodeSettings, EncodeSummary, encode_dataset
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
 from .fileio import atomic_write_bytes, ensure_folder
+from .gallery import write_gallery
 from .images import find_images
-from .outputs import CSV_NAME, EVALUATION_NAME, image_locator, write_clusters_csv, write_montages
+from .naming import inherit_names, read_names_csv
+from .organize import organize_people
+from .outputs import (
+    CSV_NAME,
+    EVALUATION_NAME,
+    JSON_NAME,
+    cluster_document,
+    image_locator,
+    write_clusters_csv,
+    write_montages,
+)
 from .records import Face, ImageResult
 from .store import load_faces, save_faces
 
@@ -60,6 +71,9 @@ def encode_folder(
     return summary
 
 
+THUMBNAIL_DIR = "thumbs"
+
+
 @dataclass
 class ClusterSummary:
     faces: int
@@ -68,6 +82,7 @@ class ClusterSummary:
     written: list[Path] = field(default_factory=list)
     unreadable_images: dict[str, str] = field(default_factory=dict)
     scores: Scores | None = None
+    names: dict[int, str] = field(default_factory=dict)
 
 
 def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
@@ -83,29 +98,50 @@ def cluster_file(
     clusterer: FaceClusterer,
     seed: int = 0,
     evaluate: str | os.PathLike[str] | None = None,
+    names_csv: str | os.PathLike[str] | None = None,
+    previous: str | os.PathLike[str] | None = None,
+    organize: str | None = None,
+    gallery: bool = True,
 ) -> ClusterSummary:
-    """Cluster the faces of an encodings file and write montages and clusters.csv.
+    """Cluster the faces of an encodings file and write every output into ``output_dir``.
 
-    With ``evaluate`` (a dataset laid out one folder per person), the clustering is also scored
+    Montages, clusters.csv and clusters.json always; index.html with its face thumbnails
+    unless ``gallery`` is false; ``people/`` with ``organize`` ("link" or "copy"). Names come
+    from a previous run's clusters.json, then from ``names_csv``, which wins. With
+    ``evaluate`` (a dataset laid out one folder per person), the clustering is also scored
     against those folders and the scores written to evaluation.json.
     """
     faces, encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
     labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
+    names = inherit_names(faces, labels, previous) if previous is not None else {}
+    if names_csv is not None:
+        names.update(read_names_csv(names_csv))
     scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
-    report = write_montages(faces, labels, folder, seed, image_locator(encodings_path))
+    locate = image_locator(encodings_path)
+    report = write_montages(
+        faces, labels, folder, seed, locate, names, thumbnail_dir=THUMBNAIL_DIR if gallery else None
+    )
+    written = list(report.written)
     csv_path = folder / CSV_NAME
     write_clusters_csv(faces, labels, csv_path)
-    written = [*report.written, csv_path]
+    document = cluster_document(faces, labels, names, _settings(clusterer), os.fspath(encodings_path))
+    json_path = folder / JSON_NAME
+    atomic_write_bytes(json_path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
+    written += [csv_path, json_path]
+    if gallery:
+        written.append(write_gallery(folder, faces, labels, names, report.thumbnails, locate))
+    if organize is not None:
+        written.append(organize_people(folder, faces, labels, names, organize, locate))
     if scores is not None:
-        json_path = folder / EVALUATION_NAME
-        document = {
+        evaluation_path = folder / EVALUATION_NAME
+        evaluation = {
             "dataset": os.fspath(evaluate),
             "settings": _settings(clusterer),
             "scores": scores.as_dict(),
         }
-        atomic_write_bytes(json_path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
-        written.append(json_path)
+        atomic_write_bytes(evaluation_path, (json.dumps(evaluation, indent=2) + "\n").encode("utf-8"))
+        written.append(evaluation_path)
     return ClusterSummary(
         faces=len(faces),
         clusters=len(set(labels.tolist()) - {NOISE}),
@@ -113,6 +149,7 @@ def cluster_file(
         written=written,
         unreadable_images=report.unreadable_images,
         scores=scores,
+        names=names,
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceclust.cli import encode_main
 from faceclust.models import FaceModels
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,3 +69,12 @@ def jpeg_bytes(image: Image.Image, **save_args) -> bytes:
 def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
     pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
     return Image.fromarray(pixels, "RGB")
+
+
+@pytest.fixture
+def encoded(small_dataset, tmp_path, capsys):
+    """The small dataset encoded by encode_faces.py with two workers; also what it printed."""
+    encodings = tmp_path / "enc.pickle"
+    status = encode_main(["-i", str(small_dataset), "-e", str(encodings), "-j", "2", "-q"])
+    assert status == 0
+    return small_dataset, encodings, capsys.readouterr().err

@@ -21,15 +21,6 @@ from .conftest import REPO, jpeg_bytes, noise_image
 from .test_outputs import count_tiles
 
 
-@pytest.fixture
-def encoded(small_dataset, tmp_path, capsys):
-    """The small dataset encoded by encode_faces.py with two workers; also what it printed."""
-    encodings = tmp_path / "enc.pickle"
-    status = encode_main(["-i", str(small_dataset), "-e", str(encodings), "-j", "2", "-q"])
-    assert status == 0
-    return small_dataset, encodings, capsys.readouterr().err
-
-
 def test_encode_then_cluster_groups_each_person_and_writes_every_output(encoded, tmp_path, capsys):
     dataset, encodings, err = encoded
     assert "14 images read" in err
