@@ -287,7 +287,9 @@ def cluster_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--organize",
         choices=ORGANIZE_MODES,
-        help="fill OUTPUT/people/<person>/ with links to (or copies of) each person's photos",
+        nargs="?",
+        const="link",
+        help="fill OUTPUT/people/<person>/ with links to (default) or copies of each person's photos",
     )
     parser.add_argument(
         "--no-gallery",

@@ -51,7 +51,7 @@ def test_organize_links_each_persons_photos_without_touching_the_originals(encod
     dataset, encodings, _ = encoded
     before = {path: sha(path) for path in dataset.rglob("*.jpg")}
     out = tmp_path / "out"
-    document = cluster(encodings, out, "--organize", "link")
+    document = cluster(encodings, out, "--organize")  # links, by default
     people = out / "people"
     for entry in document["clusters"]:
         folder = people / f"face_id_{entry['id']}"
