@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import zipfile
 from numbers import Integral
 
 import numpy as np
@@ -61,8 +62,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def load_faces(path: str | os.PathLike[str]) -> list[Face]:
-    """Read an encodings file without executing anything in it, and check every record."""
+    """Read an encodings file without executing anything in it, and check every record.
+
+    A name ending in ``.npz`` is read as the compact columnar store, anything else as the
+    tutorial's pickle.
+    """
     name = os.fspath(path)
+    if name.lower().endswith(NPZ_SUFFIX):
+        return _load_npz(name)
     try:
         with open(name, "rb") as stream:
             data = _RestrictedUnpickler(stream).load()
@@ -144,6 +151,83 @@ def faces_to_records(faces: list[Face]) -> list[dict]:
 
 
 def save_faces(path: str | os.PathLike[str], faces: list[Face]) -> None:
-    """Write ``faces`` as the tutorial's pickle, atomically."""
+    """Write ``faces`` atomically: as the compact store if the name ends in ``.npz``, else as
+    the tutorial's pickle."""
+    if os.fspath(path).lower().endswith(NPZ_SUFFIX):
+        atomic_write_bytes(path, _npz_bytes(faces))
+        return
     data = pickle.dumps(faces_to_records(faces), protocol=PICKLE_PROTOCOL)
     atomic_write_bytes(path, data)
+
+
+# The compact store: one .npz (a zip of .npy arrays, no pickle inside) with the embeddings as
+# an (n, 128) float32 matrix, the boxes as (n, 4) int32, and the image paths as a table of
+# unique paths (UTF-8, joined) with per-face indices into it. Half the size of the pickle and
+# read in one go; float32 keeps 7 significant digits, far finer than the distances used.
+NPZ_SUFFIX = ".npz"
+NPZ_FORMAT = 1
+
+
+def _npz_bytes(faces: list[Face]) -> bytes:
+    paths: dict[str, int] = {}
+    path_index = np.array([paths.setdefault(face.image_path, len(paths)) for face in faces], dtype=np.int32)
+    encoded = [path.encode("utf-8") for path in paths]
+    offsets = np.cumsum([0] + [len(item) for item in encoded], dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        format=np.array([NPZ_FORMAT], dtype=np.int32),
+        encodings=np.array([face.encoding for face in faces], dtype=np.float32).reshape(
+            len(faces), EMBEDDING_SIZE
+        ),
+        boxes=np.array([face.box for face in faces], dtype=np.int32).reshape(len(faces), 4),
+        path_index=path_index,
+        path_bytes=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        path_offsets=offsets,
+    )
+    return buffer.getvalue()
+
+
+def _load_npz(name: str) -> list[Face]:
+    try:
+        with np.load(name, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise EncodingsFileError(f"encodings file not found: {name}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise EncodingsFileError(f"{name} is not a compact encodings file ({error})") from None
+    try:
+        if arrays["format"].tolist() != [NPZ_FORMAT]:
+            raise ValueError(f"unknown format {arrays['format'].tolist()}")
+        encodings, boxes = arrays["encodings"], arrays["boxes"]
+        path_index, offsets = arrays["path_index"], arrays["path_offsets"]
+        blob = arrays["path_bytes"].tobytes()
+        count = len(encodings)
+        if (
+            encodings.shape != (count, EMBEDDING_SIZE)
+            or boxes.shape != (count, 4)
+            or path_index.shape != (count,)
+        ):
+            raise ValueError("array shapes do not match")
+        if encodings.dtype.kind != "f" or boxes.dtype.kind not in "iu" or path_index.dtype.kind not in "iu":
+            raise ValueError("array types are wrong")
+        if not np.isfinite(encodings).all():
+            raise ValueError("encodings hold NaN or infinite values")
+        top, right, bottom, left = (boxes[:, column] for column in range(4))
+        if not ((top >= 0) & (top < bottom) & (left >= 0) & (left < right)).all():
+            raise ValueError("a box is not top < bottom and left < right")
+        if np.any(np.diff(offsets) < 0) or offsets[0] != 0 or offsets[-1] != len(blob):
+            raise ValueError("the path table is damaged")
+        paths = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(len(offsets) - 1)]
+        if not all(paths):
+            raise ValueError("an image path is empty")
+        if count and (path_index.min() < 0 or path_index.max() >= len(paths)):
+            raise ValueError("a path index is out of range")
+    except (KeyError, ValueError, IndexError, UnicodeDecodeError) as error:
+        raise EncodingsFileError(f"{name} is not a valid compact encodings file ({error})") from None
+    vectors = encodings.astype(np.float64)
+    box_rows = boxes.tolist()
+    return [
+        Face(paths[index], tuple(box_rows[row]), vectors[row])
+        for row, index in enumerate(path_index.tolist())
+    ]

@@ -175,3 +175,51 @@ def test_written_file_has_ordinary_permissions(tmp_path):
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE((tmp_path / "enc.pickle").stat().st_mode) == 0o644
+
+
+def test_the_compact_store_round_trips_to_float32_precision(tmp_path):
+    faces = [*make_faces(5), Face("photos/person 0/é0.jpg", (1, 9, 8, 2), np.full(128, 0.125))]
+    save_faces(tmp_path / "enc.npz", faces)
+    loaded = load_faces(tmp_path / "enc.npz")
+    assert [(f.image_path, f.box) for f in loaded] == [(f.image_path, f.box) for f in faces]
+    for got, want in zip(loaded, faces, strict=True):
+        assert got.encoding.dtype == np.float64
+        np.testing.assert_allclose(got.encoding, want.encoding, rtol=1e-6, atol=1e-7)
+    with np.load(tmp_path / "enc.npz", allow_pickle=False) as archive:
+        assert archive["encodings"].dtype == np.float32
+        assert archive["path_index"].tolist() == [0, 1, 2, 3, 4, 0]  # the path table holds each path once
+
+
+def test_the_compact_store_holds_no_pickle_and_loads_an_empty_set(tmp_path):
+    save_faces(tmp_path / "empty.npz", [])
+    assert load_faces(tmp_path / "empty.npz") == []
+    # An .npz whose array needs pickle (an object array) is refused, not unpickled.
+    np.savez(
+        tmp_path / "objects.npz", format=np.array([1]), encodings=np.array([RunsACommand("x")], dtype=object)
+    )
+    with pytest.raises(EncodingsFileError, match="not a compact encodings file"):
+        load_faces(tmp_path / "objects.npz")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": np.array([9])}, "unknown format"),
+        ({"boxes": np.array([[8, 9, 1, 2]], dtype=np.int32)}, "top < bottom"),
+        ({"encodings": np.full((1, 128), np.nan, dtype=np.float32)}, "NaN"),
+        ({"encodings": np.zeros((1, 127), dtype=np.float32)}, "shapes"),
+        ({"path_index": np.array([3], dtype=np.int32)}, "out of range"),
+        ({"path_offsets": np.array([0, 99])}, "path table"),
+    ],
+)
+def test_a_damaged_compact_store_is_refused_with_the_reason(tmp_path, change, message):
+    save_faces(tmp_path / "good.npz", make_faces(1))
+    with np.load(tmp_path / "good.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays.update(change)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(EncodingsFileError, match=message):
+        load_faces(tmp_path / "bad.npz")
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(EncodingsFileError, match="not a compact encodings file"):
+        load_faces(tmp_path / "junk.npz")
