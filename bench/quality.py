@@ -1,8 +1,9 @@
 """Clustering quality on the labelled dev sets: every method at its default, and the tutorial.
 
-    .venv/bin/python bench/quality.py [--datasets ../shared/datasets] [--jitters 1 5]
+    .venv/bin/python bench/quality.py [--datasets ../shared/datasets] [--encodings plain flip jitters2]
 
-Encodes each dev set once per ``--jitters`` value with encode_faces.py's default settings
+Encodes each dev set once per ``--encodings`` variant (plain: encode_faces.py's defaults;
+flip: ``--flip``; jitters2: ``--jitters 2``)
 (cached under bench/results/encodings/, keyed by the dataset's file list and settings), clusters
 it with every method at its default parameters and with the tutorial's settings (DBSCAN, eps
 0.5, min_samples 5, no cannot-link), scores each against the person folders, and writes the
@@ -32,6 +33,11 @@ from faceclust.evaluation import score_against_folders  # noqa: E402
 from faceclust.images import find_images  # noqa: E402
 from faceclust.store import load_faces, save_faces  # noqa: E402
 
+VARIANTS = {
+    "plain": EncodeSettings(),
+    "flip": EncodeSettings(flip=True),
+    "jitters2": EncodeSettings(jitters=2),
+}
 DEV_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
 
 
@@ -41,14 +47,14 @@ def encoded(dataset: Path, settings: EncodeSettings) -> list:
     key = hashlib.sha256(
         repr((sorted(os.path.relpath(p, dataset) for p in paths), settings)).encode()
     ).hexdigest()[:12]
-    cache = RESULTS / "encodings" / f"{dataset.name}-j{settings.jitters}-{key}.pickle"
+    cache = RESULTS / "encodings" / f"{dataset.name}-{key}.pickle"
     if cache.exists():
         return load_faces(cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     faces, summary = encode_dataset(paths, settings, default_jobs())
     print(
-        f"  encoded {dataset.name} (jitters {settings.jitters}): {summary.faces} faces in "
+        f"  encoded {dataset.name} ({settings.cache_key()}): {summary.faces} faces in "
         f"{time.perf_counter() - started:.0f} s",
         file=sys.stderr,
     )
@@ -89,20 +95,18 @@ def same_photo_conflicts(faces: list, labels: np.ndarray) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
-    parser.add_argument("--jitters", type=int, nargs="+", default=[1])
+    parser.add_argument("--encodings", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
     args = parser.parse_args(argv)
 
     lines = [
-        "| clustering | jitters | "
+        "| clustering | encoding | "
         + " | ".join(f"{name} B3 F1 / pair F1" for name in DEV_SETS)
         + " | clusters with 2 faces of one photo |",
         "| --- | --- | " + " | ".join("---" for _ in DEV_SETS) + " | --- |",
     ]
-    for jitters in args.jitters:
-        faces_by_set = {
-            name: encoded(args.datasets / name, EncodeSettings(jitters=jitters)) for name in DEV_SETS
-        }
+    for variant in args.encodings:
+        faces_by_set = {name: encoded(args.datasets / name, VARIANTS[variant]) for name in DEV_SETS}
         for label, clusterer in configurations():
             cells, conflicts = [], 0
             for name, faces in faces_by_set.items():
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 scores = score_against_folders(faces, labels, args.datasets / name)
                 cells.append(f"{scores.bcubed_f1:.3f} / {scores.pairwise_f1:.3f}")
                 conflicts += same_photo_conflicts(faces, labels)
-            lines.append(f"| {label} | {jitters} | " + " | ".join(cells) + f" | {conflicts} |")
+            lines.append(f"| {label} | {variant} | " + " | ".join(cells) + f" | {conflicts} |")
             print(lines[-1])
 
     table = "\n".join(lines) + "\n"

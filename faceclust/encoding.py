@@ -27,6 +27,7 @@ class EncodeSettings:
     upsample: int = 1
     jitters: int = 1
     detect_size: int = 1024
+    flip: bool = False
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -44,7 +45,8 @@ class EncodeSettings:
 
     def cache_key(self) -> str:
         """Names these settings in the encoding cache: results under other settings are redone."""
-        return f"{self.detection_method}/up{self.upsample}/jit{self.jitters}/size{self.detect_size}/v1"
+        flip = "/flip" if self.flip else ""
+        return f"{self.detection_method}/up{self.upsample}/jit{self.jitters}/size{self.detect_size}{flip}/v1"
 
 
 # Images handed to a worker at once with the CNN detector: a CUDA build of dlib detects a
@@ -158,7 +160,7 @@ def encode_batch(
         for path, decoded in loaded.items():
             started = time.perf_counter()
             boxes = boxes_to_original(found[path], working[path][1], *decoded.rgb.shape[:2])
-            encodings = models.embed(decoded.rgb, boxes, settings.jitters)
+            encodings = models.embed(decoded.rgb, boxes, settings.jitters, settings.flip)
             boxes = boxes_to_original(boxes, decoded.scale, *decoded.full_size)
             faces = [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)]
             timings[path]["embed"] = time.perf_counter() - started

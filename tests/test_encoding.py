@@ -69,11 +69,12 @@ def test_settings_are_validated(kwargs, message):
         EncodeSettings(**kwargs)
 
 
-def test_parallel_results_equal_serial_ones_in_the_same_order():
+@pytest.mark.parametrize("settings", [EncodeSettings(), EncodeSettings(flip=True)], ids=["plain", "flip"])
+def test_parallel_results_equal_serial_ones_in_the_same_order(settings):
     paths = [str(DATASET / person / name) for person, name in PORTRAITS.items()]
     paths += find_images(DATASET / "madonna")[:3]
-    serial = list(encode_images(paths, EncodeSettings(), jobs=1))
-    parallel = list(encode_images(paths, EncodeSettings(), jobs=2))
+    serial = list(encode_images(paths, settings, jobs=1))
+    parallel = list(encode_images(paths, settings, jobs=2))
     assert [r.image_path for r in parallel] == paths
     assert [[f.box for f in r.faces] for r in parallel] == [[f.box for f in r.faces] for r in serial]
     for got, want in zip(parallel, serial, strict=True):

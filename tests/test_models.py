@@ -74,3 +74,16 @@ def test_jitters_change_the_embedding_slightly(models, portrait_path):
     jittered = models.embed(rgb, boxes, jitters=3)
     distance = np.linalg.norm(plain - jittered)
     assert 0 < distance < 0.2
+
+
+def test_flip_averages_the_face_and_its_mirror_deterministically(models, portrait_path):
+    rgb = load_rgb(portrait_path)
+    boxes = models.detect(rgb, "hog")
+    plain = models.embed(rgb, boxes)
+    flipped = models.embed(rgb, boxes, flip=True)
+    assert flipped.shape == (1, 128)
+    assert np.array_equal(flipped, models.embed(rgb, boxes, flip=True))
+    assert 0 < np.linalg.norm(flipped - plain) < 0.3
+    # Averaging a face with its mirror makes the vector the same for the mirrored photo.
+    mirror = np.ascontiguousarray(rgb[:, ::-1])
+    assert np.linalg.norm(models.embed(mirror, models.detect(mirror, "hog"), flip=True) - flipped) < 0.02
