@@ -228,10 +228,6 @@ class EncodeSummary:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def encoded(self) -> int:
-        return self.images - self.reused
-
     def add(self, result: ImageResult) -> None:
         self.images += 1
         for stage, seconds in result.seconds.items():
