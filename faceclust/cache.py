@@ -23,7 +23,7 @@ from .fileio import atomic_write_bytes
 from .records import EMBEDDING_SIZE, Face, ImageResult
 
 CACHE_SUFFIX = ".cache"
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_path(encodings_path: str | os.PathLike[str]) -> Path:
@@ -50,6 +50,7 @@ def _record(result: ImageResult, stamp: FileStamp, settings_key: str) -> dict:
     return {
         "format": FORMAT,
         "path": result.image_path,
+        "key": _key(result.image_path),
         "size": stamp.size,
         "mtime_ns": stamp.mtime_ns,
         "settings": settings_key,
@@ -74,6 +75,10 @@ def _result(record: dict) -> tuple[ImageResult, FileStamp, str]:
         raise ValueError("bad record")
     stamp = FileStamp(int(record["size"]), int(record["mtime_ns"]))
     return ImageResult(path, faces, skip), stamp, str(record["settings"])
+
+
+def _key(path: str) -> str:
+    return os.path.abspath(path)
 
 
 class EncodingCache:
@@ -102,15 +107,25 @@ class EncodingCache:
                 result, stamp, settings = _result(record)
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a line torn by a killed run, or damaged: that image is encoded again
-            self._entries[result.image_path] = (result, stamp, settings)
+            # The key was made absolute when written: relative paths meant the folder of that run.
+            self._entries[str(record["key"])] = (result, stamp, settings)
 
     def lookup(self, path: str, stamp: FileStamp | None) -> ImageResult | None:
-        """The cached result for this version of ``path`` under the current settings, if any."""
-        entry = self._entries.get(path)
+        """The cached result for this version of ``path`` under the current settings, if any.
+
+        Photos are matched by absolute path, so a run from another folder (``-i ../photos``
+        instead of ``-i photos``) still reuses them; the result names the photo as ``path``.
+        """
+        entry = self._entries.get(_key(path))
         if entry is None or stamp is None:
             return None
         result, cached_stamp, settings = entry
-        return result if cached_stamp == stamp and settings == self.settings_key else None
+        if cached_stamp != stamp or settings != self.settings_key:
+            return None
+        if result.image_path == path:
+            return result
+        faces = [Face(path, face.box, face.encoding) for face in result.faces]
+        return ImageResult(path, faces, result.skip_reason)
 
     def append(self, result: ImageResult, stamp: FileStamp | None) -> None:
         """Remember ``result`` on disk at once, so a killed run keeps it."""
@@ -123,7 +138,7 @@ class EncodingCache:
                 raise OutputError(f"cannot write the encoding cache {self.path}: {error.strerror}") from None
         self._stream.write(json.dumps(_record(result, stamp, self.settings_key)) + "\n")
         self._stream.flush()
-        self._entries[result.image_path] = (result, stamp, self.settings_key)
+        self._entries[_key(result.image_path)] = (result, stamp, self.settings_key)
 
     def close(self) -> None:
         if self._stream is not None:
@@ -135,7 +150,8 @@ class EncodingCache:
         self.close()
         lines = []
         for path in paths:
-            entry = self._entries.get(path)
+            entry = self._entries.get(_key(path))
             if entry is not None and entry[2] == self.settings_key:
-                lines.append(json.dumps(_record(entry[0], entry[1], self.settings_key)))
+                result = self.lookup(path, entry[1]) or entry[0]
+                lines.append(json.dumps(_record(result, entry[1], self.settings_key)))
         atomic_write_bytes(self.path, ("\n".join(lines) + "\n" if lines else "").encode("utf-8"))

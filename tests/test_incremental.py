@@ -110,3 +110,16 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_equal_to_a_clean_run(sma
     ]
     for a, b in zip(resumed_records, clean_records, strict=True):
         assert np.array_equal(a["encoding"], b["encoding"])
+
+
+def test_a_run_from_another_folder_reuses_the_cache_and_names_photos_as_given(
+    small_dataset, tmp_path, monkeypatch
+):
+    encodings = tmp_path / "enc.pickle"
+    monkeypatch.chdir(small_dataset.parent)
+    first = encode_folder("photos/mindy_kaling", encodings, EncodeSettings(), jobs=1)
+    assert first.reused == 0
+    monkeypatch.chdir(small_dataset / "mindy_kaling")
+    again = encode_folder(".", encodings, EncodeSettings(), jobs=1)
+    assert again.reused == 4
+    assert all(path.startswith("./") for path, _ in stored(encodings))
