@@ -15,7 +15,7 @@ import numpy as np
 from .cache import EncodingCache, FileStamp
 from .errors import ImageLoadError
 from .images import DecodedImage, decode_image
-from .models import DETECTION_METHODS, FaceModels, shared_models
+from .models import DETECTION_METHODS, FaceModels, clip_boxes, shared_models
 from .records import Box, Face, ImageResult
 
 
@@ -82,17 +82,8 @@ def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -
     """Boxes found in an image shrunk by ``scale``, in pixels of the ``height`` x ``width`` original."""
     if scale == 1.0:
         return boxes
-    mapped = []
-    for top, right, bottom, left in boxes:
-        box = (
-            max(0, round(top / scale)),
-            min(width, round(right / scale)),
-            min(height, round(bottom / scale)),
-            max(0, round(left / scale)),
-        )
-        if box[0] < box[2] and box[3] < box[1]:
-            mapped.append(box)
-    return mapped
+    scaled = [tuple(round(value / scale) for value in box) for box in boxes]
+    return clip_boxes(scaled, height, width)
 
 
 def _padded_batch(images: list[np.ndarray]) -> list[np.ndarray]:
@@ -106,11 +97,6 @@ def _padded_batch(images: list[np.ndarray]) -> list[np.ndarray]:
         canvas[: image.shape[0], : image.shape[1]] = image
         padded.append(canvas)
     return padded
-
-
-def _clip(boxes: list[Box], height: int, width: int) -> list[Box]:
-    clipped = [(top, min(right, width), min(bottom, height), left) for top, right, bottom, left in boxes]
-    return [box for box in clipped if box[0] < box[2] and box[3] < box[1]]
 
 
 def encode_image(path: str, settings: EncodeSettings, models: FaceModels | None = None) -> ImageResult:
@@ -150,7 +136,7 @@ def encode_batch(
             images = [image for image, _ in working.values()]
             batch = models.detect_cnn_batch(_padded_batch(images), settings.upsample)
             for (path, (image, _)), boxes in zip(working.items(), batch, strict=True):
-                found[path] = _clip(boxes, *image.shape[:2])
+                found[path] = clip_boxes(boxes, *image.shape[:2])
                 timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
             for path, (image, _) in working.items():

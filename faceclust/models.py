@@ -48,19 +48,20 @@ def model_folder() -> Path:
     return folder
 
 
-def _to_box(rect, height: int, width: int) -> Box:
-    # face_recognition's _trim_css_to_bounds: clip to the image, right/bottom may equal its size.
-    return (
-        max(rect.top(), 0),
-        min(rect.right(), width),
-        min(rect.bottom(), height),
-        max(rect.left(), 0),
+def clip_boxes(boxes: list[Box], height: int, width: int) -> list[Box]:
+    """Boxes clipped to a ``height`` x ``width`` image, as face_recognition's _trim_css_to_bounds
+    (right and bottom may equal the size); a box left empty held no face and is dropped."""
+    clipped = [
+        (max(top, 0), min(right, width), min(bottom, height), max(left, 0))
+        for top, right, bottom, left in boxes
+    ]
+    return [box for box in clipped if box[0] < box[2] and box[3] < box[1]]
+
+
+def _boxes(rects, height: int, width: int) -> list[Box]:
+    return clip_boxes(
+        [(rect.top(), rect.right(), rect.bottom(), rect.left()) for rect in rects], height, width
     )
-
-
-def _kept(boxes: list[Box]) -> list[Box]:
-    # A detection lying wholly outside the image clips to an empty box; it holds no face.
-    return [box for box in boxes if box[0] < box[2] and box[3] < box[1]]
 
 
 class FaceModels:
@@ -105,7 +106,7 @@ class FaceModels:
         else:
             raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
         height, width = rgb.shape[:2]
-        return _kept([_to_box(rect, height, width) for rect in rects])
+        return _boxes(rects, height, width)
 
     def detect_cnn_batch(self, images: list[np.ndarray], upsample: int = 1) -> list[list[Box]]:
         """CNN boxes for images of one shape in a single call (one GPU batch on a CUDA dlib)."""
@@ -115,9 +116,7 @@ class FaceModels:
             raise ValueError("images in one CNN batch must all have the same shape")
         height, width = images[0].shape[:2]
         detections = self.cnn_detector(images, upsample, batch_size=len(images))
-        return [
-            _kept([_to_box(detection.rect, height, width) for detection in found]) for found in detections
-        ]
+        return [_boxes([detection.rect for detection in found], height, width) for found in detections]
 
     def embed(self, rgb: np.ndarray, boxes: list[Box], jitters: int = 1, flip: bool = False) -> np.ndarray:
         """``(len(boxes), 128)`` float64 embeddings of the faces at ``boxes`` in ``rgb``.
