@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import FaceclustError
+from .records import Face
 
 NOISE = -1
 
@@ -187,6 +188,14 @@ def _chinese_whispers(clusterer: FaceClusterer, encodings: np.ndarray, threshold
 
     vectors = [dlib.vector(row.tolist()) for row in encodings]
     return np.array(dlib.chinese_whispers_clustering(vectors, threshold), dtype=np.int64)
+
+
+def centroids(faces: list[Face], labels: np.ndarray) -> dict[int, np.ndarray]:
+    """The mean embedding of each cluster (noise left out), by cluster id."""
+    encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
+    return {
+        label: encodings[labels == label].mean(axis=0) for label in sorted(set(labels.tolist()) - {NOISE})
+    }
 
 
 def tuning_grid(method: str) -> tuple[str, list[float]]:

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .clustering import NOISE
+from .clustering import NOISE, centroids
 from .errors import FaceclustError
 from .records import Face
 
@@ -43,13 +43,6 @@ def read_names_csv(path: str | os.PathLike[str]) -> dict[int, str]:
             raise NamesError(f"{path}, line {number}: expected 'face_id,name', found {','.join(row)!r}")
         names[int(row[0])] = row[1].strip()
     return names
-
-
-def centroids(faces: list[Face], labels: np.ndarray) -> dict[int, np.ndarray]:
-    encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
-    return {
-        label: encodings[labels == label].mean(axis=0) for label in sorted(set(labels.tolist()) - {NOISE})
-    }
 
 
 def inherit_names(

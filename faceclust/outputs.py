@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .clustering import NOISE
+from .clustering import NOISE, centroids
 from .errors import ImageLoadError, OutputError
 from .fileio import atomic_write_bytes
 from .images import load_rgb
@@ -199,7 +199,6 @@ def cluster_document(
     encodings_path: str,
 ) -> dict:
     """The content of clusters.json: every cluster with its faces, representative and centre."""
-    from .naming import centroids
 
     def face_entry(index: int) -> dict:
         return {"image_path": faces[index].image_path, "box": list(faces[index].box)}
