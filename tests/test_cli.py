@@ -74,41 +74,31 @@ def test_cluster_with_the_tutorial_defaults_marks_small_groups_unknown(encoded, 
     assert count_tiles(cv2.imread(str(out / "unknown_faces.jpg"))) >= 10
 
 
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args], capture_output=True, text=True, check=False
+    )
+
+
 def test_the_scripts_run_from_the_shell_with_the_readme_flags(small_dataset, tmp_path):
-    encodings = tmp_path / "enc.pickle"
-    encode = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "encode_faces.py"),
-            "--dataset",
-            str(small_dataset / "mindy_kaling"),
-            "--encodings",
-            str(encodings),
-            "--detection-method",
-            "hog",
-            "--jobs",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    encodings = str(tmp_path / "enc.pickle")
+    dataset = str(small_dataset / "mindy_kaling")
+    encode = run_script(
+        "encode_faces.py",
+        "--dataset",
+        dataset,
+        "--encodings",
+        encodings,
+        "--detection-method",
+        "hog",
+        "--jobs",
+        "1",
     )
     assert encode.returncode == 0, encode.stderr
     assert "4 images read, 4 with faces" in encode.stderr
-    cluster = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "cluster_faces.py"),
-            "--encodings",
-            str(encodings),
-            "--output",
-            str(tmp_path / "out"),
-            "--min-samples",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    output = str(tmp_path / "out")
+    cluster = run_script(
+        "cluster_faces.py", "--encodings", encodings, "--output", output, "--min-samples", "3"
     )
     assert cluster.returncode == 0, cluster.stderr
     assert "[INFO] # unique faces: 1" in cluster.stdout
