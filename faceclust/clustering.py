@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import FaceclustError
+from .neighbors import nearest_neighbors
 from .records import Face
 
 NOISE = -1
@@ -25,6 +26,11 @@ DEFAULT_METHOD = "agglomerative"
 DEFAULT_THRESHOLDS = {"agglomerative": 0.6, "chinese_whispers": 0.5, "dbscan": 0.5}
 DEFAULT_MIN_SAMPLES = 5  # DBSCAN's neighbourhood size and HDBSCAN's min_samples, as in the tutorial
 DEFAULT_MIN_CLUSTER_SIZE = 2
+
+# Chinese Whispers looks at each face's nearest faces only, so its memory grows with the faces
+# times this, not with their square; see neighbors.py.
+GRAPH_NEIGHBORS = 10
+MAX_WHISPER_ROUNDS = 200
 
 # Average linkage keeps every pairwise distance: 8 bytes x n^2 / 2, 6.4 GB at 40,000 faces.
 MAX_AGGLOMERATIVE_FACES = 40_000
@@ -41,36 +47,42 @@ def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray
     most, whatever order the method found them in.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    ids, first, counts = np.unique(labels, return_index=True, return_counts=True)
-    kept = [
-        (cluster_id, first_index, count)
-        for cluster_id, first_index, count in zip(ids.tolist(), first.tolist(), counts.tolist(), strict=True)
-        if cluster_id != NOISE and count >= min_cluster_size
-    ]
-    kept.sort(key=lambda item: (-item[2], item[1]))
-    mapping = {old: new for new, (old, _, _) in enumerate(kept)}
-    return np.array([mapping.get(label, NOISE) for label in labels.tolist()], dtype=np.int64)
+    ids, first, inverse, counts = np.unique(labels, return_index=True, return_inverse=True, return_counts=True)
+    kept = (ids != NOISE) & (counts >= min_cluster_size)
+    order = np.lexsort((first, -counts))
+    order = order[kept[order]]
+    new_ids = np.full(len(ids), NOISE, dtype=np.int64)
+    new_ids[order] = np.arange(len(order))
+    return new_ids[inverse.ravel()]
+
+
+def cluster_means(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, means)``: each cluster's id (noise left out), ascending, and its mean embedding."""
+    labels = np.asarray(labels, dtype=np.int64)
+    clustered = np.flatnonzero(labels != NOISE)
+    ids, inverse, counts = np.unique(labels[clustered], return_inverse=True, return_counts=True)
+    sums = np.zeros((len(ids), encodings.shape[1]), dtype=np.float64)
+    np.add.at(sums, inverse.ravel(), encodings[clustered])
+    return ids, sums / counts[:, None]
 
 
 def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Sequence[object]) -> np.ndarray:
     """Within each cluster keep one face per photo, the one nearest the cluster's mean."""
     labels = np.asarray(labels, dtype=np.int64).copy()
-    photos = list(photos)
-    for cluster_id in set(labels.tolist()) - {NOISE}:
-        members = np.flatnonzero(labels == cluster_id)
-        centre = encodings[members].mean(axis=0)
-        distance = np.linalg.norm(encodings[members] - centre, axis=1)
-        nearest: dict[object, tuple[float, int]] = {}
-        for index, index_distance in zip(members.tolist(), distance.tolist(), strict=True):
-            photo = photos[index]
-            kept = nearest.get(photo)
-            if kept is None:
-                nearest[photo] = (index_distance, index)
-            elif index_distance < kept[0]:
-                labels[kept[1]] = NOISE
-                nearest[photo] = (index_distance, index)
-            else:
-                labels[index] = NOISE
+    clustered = np.flatnonzero(labels != NOISE)
+    if len(clustered) == 0:
+        return labels
+    ids, means = cluster_means(encodings, labels)
+    cluster_row = np.searchsorted(ids, labels[clustered])
+    distance = np.linalg.norm(encodings[clustered] - means[cluster_row], axis=1)
+    photo_codes = {}
+    photo = np.array([photo_codes.setdefault(photos[index], len(photo_codes)) for index in clustered.tolist()])
+    # Nearest first within each (cluster, photo); every face after the first of its group is noise.
+    order = np.lexsort((distance, photo, cluster_row))
+    group = np.stack([cluster_row[order], photo[order]], axis=1)
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[1:] = (group[1:] == group[:-1]).all(axis=1)
+    labels[clustered[order[repeated]]] = NOISE
     return labels
 
 
@@ -87,6 +99,8 @@ class FaceClusterer:
     min_cluster_size : smaller clusters become unknown (HDBSCAN's own minimum too).
     cannot_link : keep at most one face per photo in a cluster.
     n_jobs : processes for the neighbour searches that support it.
+    seed : Chinese Whispers' random order, and where the nearest-neighbour search for many
+        faces starts its k-means.
     """
 
     def __init__(
@@ -97,6 +111,7 @@ class FaceClusterer:
         min_cluster_size: int = DEFAULT_MIN_CLUSTER_SIZE,
         cannot_link: bool = True,
         n_jobs: int | None = None,
+        seed: int = 0,
     ):
         self.method = method
         self.threshold = threshold
@@ -104,6 +119,7 @@ class FaceClusterer:
         self.min_cluster_size = min_cluster_size
         self.cannot_link = cannot_link
         self.n_jobs = n_jobs
+        self.seed = seed
 
     def resolved_threshold(self) -> float | None:
         """The threshold in force: the one given, or the method's default (None for HDBSCAN)."""
@@ -184,18 +200,72 @@ def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: f
 
 
 def _chinese_whispers(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
-    import dlib
+    graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, clusterer.n_jobs, clusterer.seed)
+    sources, targets = graph.edges(threshold)
+    return chinese_whispers(len(encodings), sources, targets, clusterer.seed)
 
-    vectors = [dlib.vector(row.tolist()) for row in encodings]
-    return np.array(dlib.chinese_whispers_clustering(vectors, threshold), dtype=np.int64)
+
+def chinese_whispers(count: int, sources: np.ndarray, targets: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Chinese Whispers (Biemann 2006) on the undirected graph of ``count`` nodes whose edges join
+    ``sources[i]`` and ``targets[i]``: every node starts as its own label and repeatedly takes
+    the label most common among its neighbours, until no label changes.
+
+    dlib updates one random node at a time; here a random half of the nodes that may still
+    change is updated at once, which keeps the work in numpy and still never oscillates for
+    long. A node whose neighbours did not change is not looked at again.
+    """
+    from scipy.sparse import coo_matrix
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count, dtype=np.int64)
+    rows = np.concatenate([sources, targets])
+    cols = np.concatenate([targets, sources])
+    keep = rows != cols
+    adjacency = coo_matrix(
+        (np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(count, count)
+    ).tocsr()
+    adjacency.sum_duplicates()
+    starts, neighbours = adjacency.indptr, adjacency.indices
+    degree = np.diff(starts)
+    active = degree > 0
+    for _ in range(MAX_WHISPER_ROUNDS):
+        candidates = np.flatnonzero(active)
+        if len(candidates) == 0:
+            break
+        nodes = candidates[rng.random(len(candidates)) < 0.5]
+        active[nodes] = False
+        if len(nodes) == 0:
+            continue
+        node_of_entry = np.repeat(np.arange(len(nodes)), degree[nodes])
+        key, votes = np.unique(
+            node_of_entry * count + labels[neighbours[_row_entries(starts, nodes)]], return_counts=True
+        )
+        voter, label = np.divmod(key, count)
+        # A random fraction below one breaks ties without outweighing a whole vote.
+        score = votes + rng.random(len(votes)) * 0.5
+        group_starts = np.flatnonzero(np.r_[True, voter[1:] != voter[:-1]])
+        best = np.maximum.reduceat(score, group_starts)
+        winner = score == np.repeat(best, np.diff(np.r_[group_starts, len(score)]))
+        new_labels = label[winner]
+        changed = nodes[new_labels != labels[nodes]]
+        labels[nodes] = new_labels
+        if len(changed):
+            active[neighbours[_row_entries(starts, changed)]] = True
+    return labels
+
+
+def _row_entries(starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions in a CSR matrix's ``indices`` of all entries of ``rows``, row after row."""
+    lengths = starts[rows + 1] - starts[rows]
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(starts[rows] - before, lengths) + np.arange(lengths.sum())
 
 
 def centroids(faces: list[Face], labels: np.ndarray) -> dict[int, np.ndarray]:
     """The mean embedding of each cluster (noise left out), by cluster id."""
     encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
-    return {
-        label: encodings[labels == label].mean(axis=0) for label in sorted(set(labels.tolist()) - {NOISE})
-    }
+    ids, means = cluster_means(encodings, labels)
+    return dict(zip(ids.tolist(), means, strict=True))
 
 
 def tuning_grid(method: str) -> tuple[str, list[float]]:

@@ -1,0 +1,136 @@
+"""The k nearest neighbours of every face: the graph that lets clustering scale to a million faces.
+
+Memory is ``n * k`` entries whatever the size of the largest cluster, and time grows about
+linearly with the faces. Up to :data:`EXACT_LIMIT` faces every face is compared with every
+other (one matrix product per block, in faiss, which is BLAS underneath). Beyond it the faces
+are first split into cells of about :data:`CELL_SIZE` by k-means, and the faces of a cell are
+compared with those of the :data:`PROBES` cells whose centres lie nearest its own: the
+neighbours of a face are almost always in those, and comparing a whole cell at once keeps the
+work in matrix products rather than in one search per face.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+EXACT_LIMIT = 20_000
+CELL_SIZE = 1_000
+PROBES = 6
+# k-means learns the cell centres from this many faces per cell, drawn at random: plenty to
+# place them, and it keeps training to a second or two at a million faces.
+TRAINING_FACES_PER_CELL = 32
+KMEANS_ITERATIONS = 10
+MAX_SPLIT_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class NeighborGraph:
+    """Each face's nearest other faces, nearest first.
+
+    ``indices`` is ``(n, k)`` int64, ``-1`` where a face has fewer than ``k`` others in reach;
+    ``distances`` is ``(n, k)`` float32 Euclidean distances, ``inf`` where the index is -1.
+    """
+
+    distances: np.ndarray
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def edges(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(sources, targets)`` of the neighbour pairs no farther apart than ``threshold``."""
+        close = (self.distances <= threshold) & (self.indices >= 0)
+        sources = np.repeat(np.arange(len(self.indices)), self.indices.shape[1])[close.ravel()]
+        return sources, self.indices[close]
+
+
+def nearest_neighbors(encodings: np.ndarray, k: int, n_jobs: int | None = None, seed: int = 0) -> NeighborGraph:
+    """The ``k`` nearest other faces of each row of ``encodings`` (``(n, d)``)."""
+    import faiss  # deferred: only clustering needs it
+
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    vectors = np.ascontiguousarray(encodings, dtype=np.float32)
+    count = len(vectors)
+    faiss.omp_set_num_threads(n_jobs if n_jobs and n_jobs > 0 else os.cpu_count() or 1)
+    if count <= EXACT_LIMIT:
+        squared, indices = faiss.knn(vectors, vectors, min(k + 1, count))
+        squared, indices = _without_self(squared, indices, np.arange(count), k)
+    else:
+        squared, indices = _cell_search(vectors, k, seed)
+    distances = np.sqrt(np.maximum(squared, 0, out=squared), out=squared)
+    distances[indices < 0] = np.inf
+    return NeighborGraph(distances, indices)
+
+
+def _without_self(
+    squared: np.ndarray, indices: np.ndarray, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop each row's own index (not always first: duplicates tie with it), keep ``k`` columns,
+    and pad with -1 when fewer were found."""
+    is_self = indices == rows[:, None]
+    order = np.argsort(is_self, axis=1, kind="stable")[:, : min(k, indices.shape[1])]
+    squared = np.take_along_axis(squared, order, axis=1)
+    indices = np.take_along_axis(indices, order, axis=1).astype(np.int64)
+    indices[np.take_along_axis(is_self, order, axis=1)] = -1
+    if indices.shape[1] < k:
+        pad = k - indices.shape[1]
+        squared = np.pad(squared, ((0, 0), (0, pad)), constant_values=np.inf)
+        indices = np.pad(indices, ((0, 0), (0, pad)), constant_values=-1)
+    return squared, indices
+
+
+def _cell_search(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
+    cells = _balanced_cells(vectors, np.arange(len(vectors)), seed)
+    centres = np.stack([vectors[members].mean(axis=0) for members in cells])
+    _, probed = faiss.knn(centres, centres, min(PROBES, len(cells)))
+    squared = np.empty((len(vectors), k), dtype=np.float32)
+    indices = np.empty((len(vectors), k), dtype=np.int64)
+    for queries, near in zip(cells, probed, strict=True):
+        pool = np.concatenate([cells[other] for other in near if other >= 0])
+        found_squared, found = faiss.knn(vectors[queries], vectors[pool], min(k + 1, len(pool)))
+        found = np.where(found >= 0, pool[np.maximum(found, 0)], -1)
+        squared[queries], indices[queries] = _without_self(found_squared, found, queries, k)
+    return squared, indices
+
+
+def _balanced_cells(vectors: np.ndarray, members: np.ndarray, seed: int, depth: int = 0) -> list[np.ndarray]:
+    """Split ``members`` into cells of about :data:`CELL_SIZE` faces by k-means, splitting again
+    any cell k-means left more than twice that size (one person seen thousands of times fills
+    a cell of its own otherwise, and the work grows with the square of a cell)."""
+    import faiss
+
+    count = len(members)
+    if count <= 2 * CELL_SIZE:
+        return [members]
+    parts = max(2, count // CELL_SIZE)
+    if depth >= MAX_SPLIT_DEPTH:
+        # k-means cannot split (identical faces, say): any split finds the same neighbours.
+        return list(np.array_split(members, parts))
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        parts,
+        niter=KMEANS_ITERATIONS,
+        seed=seed + depth,
+        max_points_per_centroid=TRAINING_FACES_PER_CELL,
+        min_points_per_centroid=1,
+    )
+    subset = np.ascontiguousarray(vectors[members])
+    kmeans.train(subset)
+    _, cell_of = kmeans.index.search(subset, 1)
+    cell_of = cell_of.ravel()
+    order = np.argsort(cell_of, kind="stable")
+    bounds = np.searchsorted(cell_of[order], np.arange(parts + 1))
+    cells = []
+    for part in range(parts):
+        part_members = members[order[bounds[part] : bounds[part + 1]]]
+        if len(part_members) == count:
+            return list(np.array_split(members, parts))
+        if len(part_members):
+            cells.extend(_balanced_cells(vectors, part_members, seed, depth + 1))
+    return cells

@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+
+from faceclust import neighbors
+from faceclust.clustering import FaceClusterer, chinese_whispers, split_same_photo_faces
+from faceclust.neighbors import nearest_neighbors
+from tests.test_clustering import blobs
+
+
+def brute_force(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.spatial.distance import cdist
+
+    distances = cdist(points, points)
+    np.fill_diagonal(distances, np.inf)
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(distances, order, axis=1), order
+
+
+def test_small_inputs_get_the_exact_neighbours_nearest_first_without_themselves():
+    points = np.random.default_rng(0).normal(size=(300, 128))
+    graph = nearest_neighbors(points, 7)
+    expected_distances, expected_indices = brute_force(points, 7)
+    assert graph.indices.shape == (300, 7) and graph.indices.dtype == np.int64
+    assert (graph.indices == expected_indices).all()
+    assert np.allclose(graph.distances, expected_distances, atol=1e-4)
+
+
+def test_duplicate_faces_are_each_others_neighbours_and_never_their_own():
+    points = np.repeat(np.random.default_rng(1).normal(size=(4, 128)), 3, axis=0)
+    graph = nearest_neighbors(points, 2)
+    rows = np.arange(len(points))[:, None]
+    assert not (graph.indices == rows).any()
+    assert (graph.indices // 3 == rows // 3).all()
+    assert np.allclose(graph.distances, 0, atol=1e-3)
+
+
+def test_fewer_faces_than_k_pads_with_minus_one_and_infinity():
+    graph = nearest_neighbors(np.eye(3, 128), 5)
+    assert (graph.indices[:, 2:] == -1).all() and np.isinf(graph.distances[:, 2:]).all()
+    assert sorted(graph.indices[0, :2].tolist()) == [1, 2]
+    assert nearest_neighbors(np.eye(1, 128), 3).indices.tolist() == [[-1, -1, -1]]
+
+
+def test_edges_keep_only_pairs_within_the_threshold():
+    points = np.array([[0.0], [0.3], [1.0]])
+    sources, targets = nearest_neighbors(points, 2).edges(0.5)
+    assert sorted(zip(sources.tolist(), targets.tolist(), strict=True)) == [(0, 1), (1, 0)]
+
+
+def test_the_cell_search_for_many_faces_finds_nearly_all_true_neighbours(monkeypatch):
+    # The approximate path, made to run on 3,000 faces by shrinking its cells.
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", 100)
+    monkeypatch.setattr(neighbors, "CELL_SIZE", 100)
+    points = blobs([60] * 50, spread=0.4, seed=2).astype(np.float32)
+    graph = nearest_neighbors(points, 5)
+    _, exact = brute_force(points.astype(np.float64), 5)
+    assert not (graph.indices == np.arange(len(points))[:, None]).any()
+    assert np.allclose(np.linalg.norm(points[:, None] - points[graph.indices], axis=2), graph.distances, atol=1e-4)
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(graph.indices.tolist(), exact.tolist(), strict=True)])
+    assert recall > 0.9
+    same_person = graph.indices // 60 == np.arange(len(points))[:, None] // 60
+    assert same_person.all()
+
+
+def test_cells_of_identical_faces_are_split_anyway(monkeypatch):
+    monkeypatch.setattr(neighbors, "CELL_SIZE", 10)
+    points = np.ones((95, 8), dtype=np.float32)
+    cells = neighbors._balanced_cells(points, np.arange(95), seed=0)
+    assert sorted(np.concatenate(cells).tolist()) == list(range(95))
+    assert max(len(cell) for cell in cells) <= 20
+
+
+def test_chinese_whispers_separates_unconnected_groups_and_joins_connected_ones():
+    # Two triangles and a path 6-7-8, and a node with no edge.
+    sources = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    targets = np.array([1, 2, 0, 4, 5, 3, 7, 8])
+    labels = chinese_whispers(10, sources, targets)
+    assert len(set(labels[[0, 1, 2]].tolist())) == 1
+    assert len(set(labels[[3, 4, 5]].tolist())) == 1
+    assert len(set(labels[[6, 7, 8]].tolist())) == 1
+    assert len({labels[0], labels[3], labels[6], labels[9]}) == 4
+
+
+def test_chinese_whispers_cuts_a_single_bridge_between_two_cliques():
+    clique = [(a, b) for a in range(6) for b in range(a + 1, 6)]
+    edges = clique + [(a + 6, b + 6) for a, b in clique] + [(5, 6)]
+    sources, targets = (np.array(column) for column in zip(*edges, strict=True))
+    labels = chinese_whispers(12, sources, targets, seed=3)
+    assert labels[:6].tolist() == [labels[0]] * 6 and labels[6:].tolist() == [labels[6]] * 6
+    assert labels[0] != labels[6]
+
+
+def test_graph_chinese_whispers_matches_dlibs_on_all_pairs():
+    import dlib
+
+    encodings = blobs([12, 7, 5, 3, 1], spread=0.3, seed=4)
+    ours = FaceClusterer("chinese_whispers", 0.5, min_cluster_size=1).fit_predict(encodings)
+    theirs = dlib.chinese_whispers_clustering([dlib.vector(row.tolist()) for row in encodings], 0.5)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(theirs, ours) == 1.0
+
+
+def test_chinese_whispers_on_real_faces_matches_the_folders(encoded):
+    from faceclust.store import load_faces
+
+    faces = load_faces(encoded[1])
+    labels = FaceClusterer("chinese_whispers").fit_predict(
+        np.stack([face.encoding for face in faces]), [face.image_path for face in faces]
+    )
+    people = [face.image_path.split("/")[-2] for face in faces]
+    groups = {}
+    for person, label in zip(people, labels.tolist(), strict=True):
+        if not person.startswith("_") and label != -1:
+            groups.setdefault(label, set()).add(person)
+    assert all(len(group) == 1 for group in groups.values())
+    assert len(groups) == len({person for person in people if not person.startswith("_")})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_split_same_photo_faces_keeps_the_face_nearest_each_clusters_mean(seed):
+    rng = np.random.default_rng(seed)
+    encodings = rng.normal(size=(60, 4))
+    labels = rng.integers(-1, 5, size=60)
+    photos = rng.integers(0, 12, size=60).tolist()
+    result = split_same_photo_faces(encodings, labels, photos)
+    for cluster in set(labels.tolist()) - {-1}:
+        members = np.flatnonzero(labels == cluster)
+        distance = np.linalg.norm(encodings[members] - encodings[members].mean(axis=0), axis=1)
+        for photo in {photos[index] for index in members}:
+            same = [index for index in members if photos[index] == photo]
+            nearest = min(same, key=lambda index: distance[members.tolist().index(index)])
+            assert result[nearest] == cluster
+            assert all(result[index] == -1 for index in same if index != nearest)
+    assert (result[labels == -1] == -1).all()
