@@ -223,3 +223,27 @@ def test_a_damaged_compact_store_is_refused_with_the_reason(tmp_path, change, me
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(EncodingsFileError, match="not a compact encodings file"):
         load_faces(tmp_path / "junk.npz")
+
+
+def test_the_compact_store_reads_compressed_and_fortran_ordered_arrays_and_refuses_cut_ones(tmp_path):
+    save_faces(tmp_path / "good.npz", make_faces(3))
+    with np.load(tmp_path / "good.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["encodings"] = np.asfortranarray(arrays["encodings"])
+    np.savez_compressed(tmp_path / "other.npz", **arrays)
+    assert [face.box for face in load_faces(tmp_path / "other.npz")] == [face.box for face in make_faces(3)]
+    np.testing.assert_array_equal(
+        np.stack([face.encoding for face in load_faces(tmp_path / "other.npz")]), arrays["encodings"]
+    )
+    # A member whose data is shorter than its header says.
+    import zipfile
+
+    with (
+        zipfile.ZipFile(tmp_path / "good.npz") as source,
+        zipfile.ZipFile(tmp_path / "cut.npz", "w") as target,
+    ):
+        for member in source.namelist():
+            data = source.read(member)
+            target.writestr(member, data[:-8] if member == "encodings.npy" else data)
+    with pytest.raises(EncodingsFileError, match="not a compact encodings file"):
+        load_faces(tmp_path / "cut.npz")
