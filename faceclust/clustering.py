@@ -68,9 +68,11 @@ def cluster_means(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     """``(ids, means)``: each cluster's id (noise left out), ascending, and its mean embedding."""
     labels = np.asarray(labels, dtype=np.int64)
     clustered = np.flatnonzero(labels != NOISE)
-    ids, inverse, counts = np.unique(labels[clustered], return_inverse=True, return_counts=True)
-    sums = np.zeros((len(ids), encodings.shape[1]), dtype=np.float64)
-    np.add.at(sums, inverse.ravel(), encodings[clustered])
+    order = clustered[np.argsort(labels[clustered], kind="stable")]
+    ids, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    if len(ids) == 0:
+        return ids, np.empty((0, encodings.shape[1]))
+    sums = np.add.reduceat(np.asarray(encodings, dtype=np.float64)[order], starts, axis=0)
     return ids, sums / counts[:, None]
 
 
