@@ -16,7 +16,6 @@ from .clustering import (
     DEFAULT_MIN_CLUSTER_SIZE,
     DEFAULT_MIN_SAMPLES,
     DEFAULT_THRESHOLDS,
-    MAX_AGGLOMERATIVE_FACES,
     METHODS,
     FaceClusterer,
 )
@@ -237,9 +236,8 @@ def cluster_parser() -> argparse.ArgumentParser:
         "-m",
         "--method",
         choices=METHODS,
-        default=None,
-        help=f"clustering method (default: {DEFAULT_METHOD} up to {MAX_AGGLOMERATIVE_FACES:,} faces, "
-        "chinese_whispers beyond)",
+        default=DEFAULT_METHOD,
+        help="clustering method (default: %(default)s)",
     )
     thresholds = ", ".join(f"{method} {value}" for method, value in DEFAULT_THRESHOLDS.items())
     parser.add_argument(
@@ -371,7 +369,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         if args.tune:
             name, results = tune_file(args.encodings, args.evaluate, clusterer)
             print(
-                f"{clusterer.resolved_method()} on {args.evaluate} ({results[0][1].faces_scored} faces scored, "
+                f"{args.method} on {args.evaluate} ({results[0][1].faces_scored} faces scored, "
                 f"{results[0][1].identities} people):"
             )
             _print_table(name, [(f"{value:g}", scores) for value, scores in results])
@@ -388,11 +386,6 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             organize=args.organize,
             gallery=args.gallery,
         )
-        if args.method is None and clusterer.method_ != DEFAULT_METHOD:
-            _say(
-                f"{summary.faces:,} faces are more than {DEFAULT_METHOD} clustering holds in memory "
-                f"({MAX_AGGLOMERATIVE_FACES:,}): clustered with {clusterer.method_}"
-            )
         print(f"[INFO] # unique faces: {summary.clusters}")
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
         for label, name in sorted(summary.names.items()):
@@ -402,7 +395,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
                 f"scores against {args.evaluate} ({summary.scores.faces_scored} faces scored, "
                 f"{summary.scores.identities} people):"
             )
-            _print_table("method", [(clusterer.resolved_method(), summary.scores)])
+            _print_table("method", [(args.method, summary.scores)])
         _say(f"wrote {len(summary.written)} files to {args.output}")
         if summary.unreadable_images:
             _say(f"{len(summary.unreadable_images)} images could not be read for the montages:")

@@ -40,12 +40,6 @@ class TooManyFacesError(FaceclustError):
     """The chosen method cannot cluster this many faces on one machine."""
 
 
-def default_method(face_count: int) -> str:
-    """Average linkage while its pairwise distances fit in memory, Chinese Whispers on the
-    nearest-neighbour graph beyond."""
-    return DEFAULT_METHOD if face_count <= MAX_AGGLOMERATIVE_FACES else "chinese_whispers"
-
-
 def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray:
     """Renumber clusters 0, 1, 2, ... from the largest down (ties by first face); noise stays -1.
 
@@ -53,9 +47,7 @@ def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray
     most, whatever order the method found them in.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    ids, first, inverse, counts = np.unique(
-        labels, return_index=True, return_inverse=True, return_counts=True
-    )
+    ids, first, inverse, counts = np.unique(labels, return_index=True, return_inverse=True, return_counts=True)
     kept = (ids != NOISE) & (counts >= min_cluster_size)
     order = np.lexsort((first, -counts))
     order = order[kept[order]]
@@ -86,9 +78,7 @@ def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Se
     cluster_row = np.searchsorted(ids, labels[clustered])
     distance = np.linalg.norm(encodings[clustered] - means[cluster_row], axis=1)
     photo_codes = {}
-    photo = np.array(
-        [photo_codes.setdefault(photos[index], len(photo_codes)) for index in clustered.tolist()]
-    )
+    photo = np.array([photo_codes.setdefault(photos[index], len(photo_codes)) for index in clustered.tolist()])
     # Nearest first within each (cluster, photo); every face after the first of its group is noise.
     order = np.lexsort((distance, photo, cluster_row))
     group = np.stack([cluster_row[order], photo[order]], axis=1)
@@ -103,8 +93,7 @@ class FaceClusterer:
 
     Parameters
     ----------
-    method : one of :data:`METHODS`; None picks by size (:func:`default_method`). After
-        :meth:`fit`, ``method_`` is the one used.
+    method : one of :data:`METHODS`.
     threshold : the method's distance scale: DBSCAN's ``eps``, the largest average distance at
         which agglomerative (average linkage) clustering still merges, the longest edge of
         Chinese Whispers' graph. None: the method's default. HDBSCAN takes none.
@@ -118,7 +107,7 @@ class FaceClusterer:
 
     def __init__(
         self,
-        method: str | None = None,
+        method: str = DEFAULT_METHOD,
         threshold: float | None = None,
         min_samples: int = DEFAULT_MIN_SAMPLES,
         min_cluster_size: int = DEFAULT_MIN_CLUSTER_SIZE,
@@ -134,25 +123,15 @@ class FaceClusterer:
         self.n_jobs = n_jobs
         self.seed = seed
 
-    def resolved_method(self, face_count: int | None = None) -> str:
-        """The method in force: the one given, the one :meth:`fit` used, or the default for
-        ``face_count`` faces (for any count: the default for a small collection)."""
-        if self.method is not None:
-            return self.method
-        if face_count is None:
-            return getattr(self, "method_", DEFAULT_METHOD)
-        return default_method(face_count)
-
-    def resolved_threshold(self, face_count: int | None = None) -> float | None:
+    def resolved_threshold(self) -> float | None:
         """The threshold in force: the one given, or the method's default (None for HDBSCAN)."""
-        method = self.resolved_method(face_count)
-        return DEFAULT_THRESHOLDS.get(method) if self.threshold is None else self.threshold
+        return DEFAULT_THRESHOLDS.get(self.method) if self.threshold is None else self.threshold
 
-    def _validate(self, method: str, face_count: int) -> float | None:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-        threshold = self.resolved_threshold(face_count)
-        if method == "hdbscan":
+    def _validate(self) -> float | None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        threshold = self.resolved_threshold()
+        if self.method == "hdbscan":
             if threshold is not None:
                 raise ValueError(
                     "threshold does not apply to hdbscan, which finds its own; set min_cluster_size"
@@ -167,10 +146,8 @@ class FaceClusterer:
 
     def fit(self, encodings: np.ndarray, photos: Sequence[object] | None = None) -> FaceClusterer:
         """Cluster ``encodings``; ``photos`` names each face's photo for the cannot-link rule."""
+        threshold = self._validate()
         encodings = np.asarray(encodings, dtype=np.float64)
-        method = self.resolved_method(len(encodings))
-        threshold = self._validate(method, len(encodings))
-        self.method_ = method
         if encodings.ndim != 2:
             raise ValueError(f"encodings must be a 2-d array, not shape {encodings.shape}")
         if photos is not None and len(photos) != len(encodings):
@@ -178,7 +155,7 @@ class FaceClusterer:
         if len(encodings) == 0:
             self.labels_ = np.empty(0, dtype=np.int64)
             return self
-        labels = _RUNNERS[method](self, encodings, threshold)
+        labels = _RUNNERS[self.method](self, encodings, threshold)
         if self.cannot_link and photos is not None:
             labels = split_same_photo_faces(encodings, labels, photos)
         self.labels_ = relabel_by_size(labels, self.min_cluster_size)
@@ -215,8 +192,7 @@ def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: f
     if len(encodings) > MAX_AGGLOMERATIVE_FACES:
         raise TooManyFacesError(
             f"{len(encodings):,} faces are too many for agglomerative clustering, whose memory grows "
-            f"with the square of the faces (limit {MAX_AGGLOMERATIVE_FACES:,}); use --method "
-            "chinese_whispers, or leave --method out to have it chosen"
+            f"with the square of the faces (limit {MAX_AGGLOMERATIVE_FACES:,}); use --method dbscan"
         )
 
     if len(encodings) < 2:

@@ -155,7 +155,7 @@ def cluster_file(
 
 def _settings(clusterer: FaceClusterer) -> dict:
     return {
-        "method": clusterer.resolved_method(),
+        "method": clusterer.method,
         "threshold": clusterer.resolved_threshold(),
         "min_samples": clusterer.min_samples,
         "min_cluster_size": clusterer.min_cluster_size,
@@ -175,7 +175,7 @@ def tune_file(
     """
     faces, encodings = _load_nonempty(encodings_path)
     photos = [face.image_path for face in faces]
-    name, grid = tuning_grid(clusterer.resolved_method())
+    name, grid = tuning_grid(clusterer.method)
     results = []
     for value in values or grid:
         trial = copy.copy(clusterer)

@@ -136,16 +136,6 @@ def test_agglomerative_refuses_more_faces_than_its_memory_allows(monkeypatch):
     import faceclust.clustering as clustering
 
     monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 10)
-    with pytest.raises(clustering.TooManyFacesError, match="use --method chinese_whispers"):
-        FaceClusterer("agglomerative").fit(blobs([11]))
+    with pytest.raises(clustering.TooManyFacesError, match="use --method dbscan"):
+        FaceClusterer().fit(blobs([11]))
     assert FaceClusterer("dbscan").fit_predict(blobs([11])).tolist() == [0] * 11
-
-
-def test_without_a_method_many_faces_go_to_the_graph_method(monkeypatch):
-    import faceclust.clustering as clustering
-
-    monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 10)
-    small, large = FaceClusterer().fit(blobs([4, 6])), FaceClusterer().fit(blobs([5, 6]))
-    assert (small.method_, large.method_) == ("agglomerative", "chinese_whispers")
-    assert large.labels_.tolist() == [1] * 5 + [0] * 6
-    assert large.resolved_threshold() == clustering.DEFAULT_THRESHOLDS["chinese_whispers"]

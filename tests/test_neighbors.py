@@ -55,12 +55,8 @@ def test_the_cell_search_for_many_faces_finds_nearly_all_true_neighbours(monkeyp
     graph = nearest_neighbors(points, 5)
     _, exact = brute_force(points.astype(np.float64), 5)
     assert not (graph.indices == np.arange(len(points))[:, None]).any()
-    assert np.allclose(
-        np.linalg.norm(points[:, None] - points[graph.indices], axis=2), graph.distances, atol=1e-4
-    )
-    recall = np.mean(
-        [len(set(a) & set(b)) / 5 for a, b in zip(graph.indices.tolist(), exact.tolist(), strict=True)]
-    )
+    assert np.allclose(np.linalg.norm(points[:, None] - points[graph.indices], axis=2), graph.distances, atol=1e-4)
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(graph.indices.tolist(), exact.tolist(), strict=True)])
     assert recall > 0.9
     same_person = graph.indices // 60 == np.arange(len(points))[:, None] // 60
     assert same_person.all()
