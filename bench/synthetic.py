@@ -61,7 +61,7 @@ def identity_sizes(
     sizes: list[int] = []
     remaining = faces
     if largest_share is not None:
-        sizes.append(int(round(faces * largest_share)))
+        sizes.append(round(faces * largest_share))
         remaining -= sizes[0]
     cap = max(1, faces // 20)
     while remaining > 0:
@@ -153,7 +153,9 @@ def calibrate(datasets: Path) -> EmbeddingModel:
         same, different = distance_percentiles(encodings, identities)
         return float(np.sum((same - target_same) ** 2) + np.sum((different - target_different) ** 2))
 
-    start = np.array([CALIBRATED.within, CALIBRATED.between, CALIBRATED.face_spread, CALIBRATED.person_spread])
+    start = np.array(
+        [CALIBRATED.within, CALIBRATED.between, CALIBRATED.face_spread, CALIBRATED.person_spread]
+    )
     fitted = minimize(mismatch, start, method="Nelder-Mead", options={"xatol": 1e-4, "maxiter": 200})
     model = EmbeddingModel(*(round(float(value), 4) for value in np.abs(fitted.x)))
     encodings, identities = synthetic_embeddings(20_000, seed=1, model=model)

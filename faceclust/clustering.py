@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import FaceclustError
 from .neighbors import nearest_neighbors
 from .records import Face
 
@@ -27,17 +26,14 @@ DEFAULT_THRESHOLDS = {"agglomerative": 0.6, "chinese_whispers": 0.5, "dbscan": 0
 DEFAULT_MIN_SAMPLES = 5  # DBSCAN's neighbourhood size and HDBSCAN's min_samples, as in the tutorial
 DEFAULT_MIN_CLUSTER_SIZE = 2
 
-# Chinese Whispers looks at each face's nearest faces only, so its memory grows with the faces
-# times this, not with their square; see neighbors.py.
+# The graph methods look at each face's nearest faces only, so their memory grows with the
+# faces times this, not with their square; see neighbors.py.
 GRAPH_NEIGHBORS = 10
 MAX_WHISPER_ROUNDS = 200
 
-# Average linkage keeps every pairwise distance: 8 bytes x n^2 / 2, 6.4 GB at 40,000 faces.
+# Exact average linkage keeps every pairwise distance: 8 bytes x n^2 / 2, 6.4 GB at 40,000
+# faces. Beyond this, it runs on the nearest-neighbour graph (average_linkage_on_graph).
 MAX_AGGLOMERATIVE_FACES = 40_000
-
-
-class TooManyFacesError(FaceclustError):
-    """The chosen method cannot cluster this many faces on one machine."""
 
 
 def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray:
@@ -47,7 +43,9 @@ def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray
     most, whatever order the method found them in.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    ids, first, inverse, counts = np.unique(labels, return_index=True, return_inverse=True, return_counts=True)
+    ids, first, inverse, counts = np.unique(
+        labels, return_index=True, return_inverse=True, return_counts=True
+    )
     kept = (ids != NOISE) & (counts >= min_cluster_size)
     order = np.lexsort((first, -counts))
     order = order[kept[order]]
@@ -78,7 +76,9 @@ def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Se
     cluster_row = np.searchsorted(ids, labels[clustered])
     distance = np.linalg.norm(encodings[clustered] - means[cluster_row], axis=1)
     photo_codes = {}
-    photo = np.array([photo_codes.setdefault(photos[index], len(photo_codes)) for index in clustered.tolist()])
+    photo = np.array(
+        [photo_codes.setdefault(photos[index], len(photo_codes)) for index in clustered.tolist()]
+    )
     # Nearest first within each (cluster, photo); every face after the first of its group is noise.
     order = np.lexsort((distance, photo, cluster_row))
     group = np.stack([cluster_row[order], photo[order]], axis=1)
@@ -190,15 +190,143 @@ def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: f
     from sklearn.cluster import AgglomerativeClustering
 
     if len(encodings) > MAX_AGGLOMERATIVE_FACES:
-        raise TooManyFacesError(
-            f"{len(encodings):,} faces are too many for agglomerative clustering, whose memory grows "
-            f"with the square of the faces (limit {MAX_AGGLOMERATIVE_FACES:,}); use --method dbscan"
-        )
-
+        return average_linkage_on_graph(encodings, threshold, clusterer.n_jobs, clusterer.seed)
     if len(encodings) < 2:
         return np.zeros(len(encodings), dtype=np.int64)
     model = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage="average")
     return model.fit_predict(encodings)
+
+
+def average_linkage_on_graph(
+    encodings: np.ndarray, threshold: float, n_jobs: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Average linkage cut at ``threshold`` for more faces than its distance matrix allows.
+
+    First Chinese Whispers on the nearest-neighbour graph, with edges no longer than the
+    smaller of ``threshold`` and Chinese Whispers' own default, cuts the faces into fragments
+    that are almost never two people (on the synthetic faces of bench/scale.py 99% of the
+    pairs it joins are one person). Then the fragments are merged as average linkage merges
+    clusters, by :func:`merge_by_average_linkage`. Memory grows with the faces times
+    :data:`GRAPH_NEIGHBORS`; both steps are near-linear in time.
+    """
+    graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed)
+    sources, targets = graph.edges(min(threshold, DEFAULT_THRESHOLDS["chinese_whispers"]))
+    fragments = chinese_whispers(len(encodings), sources, targets, seed)
+    return merge_by_average_linkage(encodings, fragments, threshold, n_jobs, seed)
+
+
+def merge_by_average_linkage(
+    encodings: np.ndarray, labels: np.ndarray, threshold: float, n_jobs: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Merge the clusters of ``labels`` (no noise) while two are within ``threshold`` on average.
+
+    Average linkage may merge any pair of reciprocal nearest clusters in any order and still
+    give the same tree (it is reducible), so each round merges every such pair within the
+    threshold at once. The candidates are each cluster's :data:`GRAPH_NEIGHBORS` nearest by
+    mean, and a merged cluster keeps the candidates of both. The distance between two clusters
+    is the root mean square of their faces' pairwise distances, which their means, sizes and
+    spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 + spread_a +
+    spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
+    below the mean distance that exact average linkage cuts at, so this merges a little less.
+    """
+    ids, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    members = np.asarray(encodings, dtype=np.float64)[order]
+    sizes = sizes.astype(np.float64)
+    means = np.add.reduceat(members, starts, axis=0) / sizes[:, None]
+    spreads = np.maximum(
+        np.add.reduceat(np.einsum("ij,ij->i", members, members), starts) / sizes
+        - np.einsum("ij,ij->i", means, means),
+        0.0,
+    )
+    del members
+    count = len(ids)
+    graph = nearest_neighbors(means, GRAPH_NEIGHBORS, n_jobs, seed)
+    found = graph.indices >= 0
+    first = np.repeat(np.arange(count), graph.indices.shape[1])[found.ravel()]
+    second = graph.indices[found]
+    squared = np.zeros(len(first))
+    stale = np.ones(len(first), dtype=bool)
+    merged_into = np.arange(count)
+    limit = threshold * threshold
+    while True:
+        first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
+        gap = means[first[stale]] - means[second[stale]]
+        squared[stale] = np.einsum("ij,ij->i", gap, gap) + spreads[first[stale]] + spreads[second[stale]]
+        nearest, nearest_squared = _nearest_by_pair(count, first, second, squared)
+        candidates = np.flatnonzero((nearest >= 0) & (nearest_squared <= limit))
+        partner = nearest[candidates]
+        reciprocal = (nearest[partner] == candidates) & (candidates < partner)
+        keep, drop = candidates[reciprocal], partner[reciprocal]
+        if len(keep) == 0:
+            break
+        size_keep, size_drop = sizes[keep], sizes[drop]
+        total = size_keep + size_drop
+        mean = (means[keep] * size_keep[:, None] + means[drop] * size_drop[:, None]) / total[:, None]
+        spreads[keep] = (
+            size_keep * (spreads[keep] + np.einsum("ij,ij->i", means[keep] - mean, means[keep] - mean))
+            + size_drop * (spreads[drop] + np.einsum("ij,ij->i", means[drop] - mean, means[drop] - mean))
+        ) / total
+        means[keep], sizes[keep] = mean, total
+        merged_into[drop] = keep
+        rename = np.arange(count)
+        rename[drop] = keep
+        first, second = rename[first], rename[second]
+        changed = np.zeros(count, dtype=bool)
+        changed[keep] = True
+        stale = changed[first] | changed[second]
+    while True:
+        parent = merged_into[merged_into]
+        if (parent == merged_into).all():
+            break
+        merged_into = parent
+    return merged_into[inverse]
+
+
+def _unique_pairs(
+    count: int, first: np.ndarray, second: np.ndarray, squared: np.ndarray, stale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each unordered pair of different nodes once, with its ``squared`` and ``stale`` flag (a
+    pair whose distance is out of date is stale in every copy, so any copy will do)."""
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    distinct = np.flatnonzero(low != high)
+    _, index = np.unique(low[distinct] * count + high[distinct], return_index=True)
+    index = distinct[index]
+    return low[index], high[index], squared[index], stale[index]
+
+
+def _nearest_by_pair(
+    count: int, first: np.ndarray, second: np.ndarray, squared: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``count`` nodes, the other end of its shortest pair (-1 if it has none) and
+    that pair's ``squared`` (inf if none)."""
+    from scipy.sparse import csr_matrix
+
+    # Grouping the pairs by node is a counting sort inside scipy's COO-to-CSR conversion,
+    # linear where sorting by (node, length) was the slowest step of a merge round.
+    # Offset by one: the conversion may drop stored zeros (two fragments with equal means).
+    by_node = csr_matrix(
+        (
+            np.concatenate([squared, squared]) + 1.0,
+            (np.concatenate([first, second]), np.concatenate([second, first])),
+        ),
+        shape=(count, count),
+    )
+    degree = np.diff(by_node.indptr)
+    nodes = np.flatnonzero(degree)
+    nearest = np.full(count, -1, dtype=np.int64)
+    nearest_squared = np.full(count, np.inf)
+    if len(nodes) == 0:
+        return nearest, nearest_squared
+    shortest = np.minimum.reduceat(by_node.data, by_node.indptr[nodes])
+    is_shortest = by_node.data == np.repeat(shortest, degree[nodes])
+    node_of_entry = np.repeat(nodes, degree[nodes])
+    _, first_shortest = np.unique(node_of_entry[is_shortest], return_index=True)
+    nearest[nodes] = by_node.indices[np.flatnonzero(is_shortest)[first_shortest]]
+    nearest_squared[nodes] = shortest - 1.0
+    return nearest, nearest_squared
 
 
 def _chinese_whispers(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:

@@ -47,7 +47,9 @@ class NeighborGraph:
         return sources, self.indices[close]
 
 
-def nearest_neighbors(encodings: np.ndarray, k: int, n_jobs: int | None = None, seed: int = 0) -> NeighborGraph:
+def nearest_neighbors(
+    encodings: np.ndarray, k: int, n_jobs: int | None = None, seed: int = 0
+) -> NeighborGraph:
     """The ``k`` nearest other faces of each row of ``encodings`` (``(n, d)``)."""
     import faiss  # deferred: only clustering needs it
 

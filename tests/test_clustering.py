@@ -132,10 +132,8 @@ def test_tuning_grid_names_each_methods_main_parameter():
     assert name == "threshold" and values[0] == 0.4 and values[-1] == 0.7
 
 
-def test_agglomerative_refuses_more_faces_than_its_memory_allows(monkeypatch):
+def test_agglomerative_beyond_its_memory_limit_still_finds_the_people(monkeypatch):
     import faceclust.clustering as clustering
 
     monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 10)
-    with pytest.raises(clustering.TooManyFacesError, match="use --method dbscan"):
-        FaceClusterer().fit(blobs([11]))
-    assert FaceClusterer("dbscan").fit_predict(blobs([11])).tolist() == [0] * 11
+    assert FaceClusterer().fit_predict(blobs([5, 6, 1])).tolist() == [1] * 5 + [0] * 6 + [NOISE]

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from faceclust import neighbors
-from faceclust.clustering import FaceClusterer, chinese_whispers, split_same_photo_faces
+from faceclust import clustering, neighbors
+from faceclust.clustering import (
+    FaceClusterer,
+    chinese_whispers,
+    merge_by_average_linkage,
+    split_same_photo_faces,
+)
+from faceclust.evaluation import score
 from faceclust.neighbors import nearest_neighbors
 from tests.test_clustering import blobs
 
@@ -55,8 +61,12 @@ def test_the_cell_search_for_many_faces_finds_nearly_all_true_neighbours(monkeyp
     graph = nearest_neighbors(points, 5)
     _, exact = brute_force(points.astype(np.float64), 5)
     assert not (graph.indices == np.arange(len(points))[:, None]).any()
-    assert np.allclose(np.linalg.norm(points[:, None] - points[graph.indices], axis=2), graph.distances, atol=1e-4)
-    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(graph.indices.tolist(), exact.tolist(), strict=True)])
+    assert np.allclose(
+        np.linalg.norm(points[:, None] - points[graph.indices], axis=2), graph.distances, atol=1e-4
+    )
+    recall = np.mean(
+        [len(set(a) & set(b)) / 5 for a, b in zip(graph.indices.tolist(), exact.tolist(), strict=True)]
+    )
     assert recall > 0.9
     same_person = graph.indices // 60 == np.arange(len(points))[:, None] // 60
     assert same_person.all()
@@ -133,3 +143,51 @@ def test_split_same_photo_faces_keeps_the_face_nearest_each_clusters_mean(seed):
             assert result[nearest] == cluster
             assert all(result[index] == -1 for index in same if index != nearest)
     assert (result[labels == -1] == -1).all()
+
+
+def synthetic_faces(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces from the benchmark's generator (calibrated on the dev sets)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from synthetic import synthetic_embeddings
+
+    return synthetic_embeddings(count, seed=seed)
+
+
+def test_merging_single_faces_by_average_linkage_matches_exact_average_linkage():
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_rand_score
+
+    encodings, _ = synthetic_faces(1500, seed=5)
+    exact = AgglomerativeClustering(n_clusters=None, distance_threshold=0.6, linkage="average").fit_predict(
+        encodings
+    )
+    merged = merge_by_average_linkage(encodings, np.arange(len(encodings)), 0.6)
+    assert adjusted_rand_score(exact, merged) > 0.99
+
+
+def test_merge_keeps_groups_farther_apart_than_the_threshold():
+    encodings = blobs([5, 4, 3], spread=0.2, seed=6)
+    start = np.arange(len(encodings))
+    assert len(set(merge_by_average_linkage(encodings, start, 0.6).tolist())) == 3
+    assert len(set(merge_by_average_linkage(encodings, start, 0.05).tolist())) == len(encodings)
+    # Identical faces (spread and distance zero) merge.
+    assert len(set(merge_by_average_linkage(np.zeros((4, 8)), np.arange(4), 0.1).tolist())) == 1
+
+
+def test_average_linkage_on_the_graph_matches_exact_average_linkage(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    # Past the limit, the default method runs on the graph; with the limit lowered it does so
+    # on a size the exact one can check, through the approximate cell search too.
+    monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 100)
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", 500)
+    monkeypatch.setattr(neighbors, "CELL_SIZE", 200)
+    encodings, identities = synthetic_faces(3000, seed=7)
+    on_graph = FaceClusterer(min_cluster_size=1, cannot_link=False).fit_predict(encodings)
+    monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 40_000)
+    exact = FaceClusterer(min_cluster_size=1, cannot_link=False).fit_predict(encodings)
+    assert adjusted_rand_score(exact, on_graph) > 0.98
+    assert abs(score(identities, on_graph).bcubed_f1 - score(identities, exact).bcubed_f1) < 0.02

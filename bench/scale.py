@@ -1,0 +1,188 @@
+"""Clustering at scale: time and peak memory against faces, ours against the tutorial's DBSCAN.
+
+    .venv/bin/python bench/scale.py [--sizes 10000 100000 1000000] [--baseline-up-to 100000]
+
+For each size, synthetic dlib-like faces (bench/synthetic.py: calibrated on the dev sets, skewed
+sizes, seed 0) are clustered in a fresh process each time, so one run's memory cannot hide in
+another's:
+
+- ours: ``FaceClusterer()`` as cluster_faces.py runs it (average linkage up to 40,000 faces,
+  Chinese Whispers on the nearest-neighbour graph beyond), and ``chinese_whispers`` at every
+  size, so one method's growth can be read across the sizes;
+- tutorial: ``DBSCAN(eps=0.5, min_samples=5, n_jobs=-1)`` on the float64 matrix, as the tutorial
+  calls it (only up to ``--baseline-up-to`` faces: it grows about quadratically).
+
+Time is the clustering call alone (the faces are already in memory). Peak memory is the most
+the process held while clustering, faces included: the peak is reset (``/proc/self/clear_refs``)
+after the faces are made. The scores are against the synthetic identities (BCubed and pairwise
+F1) and, as ARI, against the tutorial's DBSCAN where it ran. The compact store is timed saving
+and loading the largest size. The table goes to bench/results/scale.md and into README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import publish  # noqa: E402
+from synthetic import save_as_encodings, synthetic_embeddings  # noqa: E402
+
+CONFIGURATIONS = ("default", "chinese_whispers", "tutorial")
+
+
+def _peak_reset() -> None:
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def measure_clustering(configuration: str, faces: int, labels_path: Path) -> dict:
+    """Run in a fresh process: make the faces, cluster them, save the labels."""
+    from faceclust.clustering import FaceClusterer
+
+    encodings, _ = synthetic_embeddings(faces)
+    photos = [f"face_{index}.jpg" for index in range(faces)]
+    if configuration == "tutorial":
+        from sklearn.cluster import DBSCAN
+
+        matrix = encodings.astype(np.float64)
+        del encodings
+        _peak_reset()
+        started = time.perf_counter()
+        labels = DBSCAN(metric="euclidean", eps=0.5, min_samples=5, n_jobs=-1).fit_predict(matrix)
+        method = "dbscan 0.5 (tutorial)"
+    else:
+        clusterer = FaceClusterer(None if configuration == "default" else configuration)
+        _peak_reset()
+        started = time.perf_counter()
+        labels = clusterer.fit_predict(encodings, photos)
+        method = f"{clusterer.method_} {clusterer.resolved_threshold()}"
+    seconds = time.perf_counter() - started
+    np.save(labels_path, labels)
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "method": method}
+
+
+def measure_store(faces: int, folder: Path) -> dict:
+    """Run in a fresh process: save and load ``faces`` faces in the compact store."""
+    from faceclust.store import load_faces
+
+    encodings, identities = synthetic_embeddings(faces)
+    path = folder / "faces.npz"
+    started = time.perf_counter()
+    save_as_encodings(path, encodings, identities)
+    saved = time.perf_counter() - started
+    del encodings, identities
+    started = time.perf_counter()
+    loaded = load_faces(path)
+    return {"save_seconds": saved, "load_seconds": time.perf_counter() - started, "faces": len(loaded)}
+
+
+def _child(arguments: list[str]) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, *arguments], check=True, capture_output=True, text=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _growth(rows: list[dict], key: str, row: dict) -> str:
+    """The exponent of ``key`` against faces since the previous size of the same configuration."""
+    earlier = [other for other in rows if other["configuration"] == row["configuration"]]
+    if not earlier:
+        return ""
+    previous = earlier[-1]
+    return f"{math.log(row[key] / previous[key]) / math.log(row['faces'] / previous['faces']):.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--baseline-up-to", type=int, default=100_000)
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    parser.add_argument("--measure", choices=[*CONFIGURATIONS, "store"], help=argparse.SUPPRESS)
+    parser.add_argument("--faces", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure == "store":
+        print(json.dumps(measure_store(args.faces, args.out)))
+        return 0
+    if args.measure:
+        print(json.dumps(measure_clustering(args.measure, args.faces, args.out)))
+        return 0
+
+    from sklearn.metrics import adjusted_rand_score
+
+    from faceclust.evaluation import score
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for faces in args.sizes:
+            _, identities = synthetic_embeddings(faces)
+            labels = {}
+            for configuration in CONFIGURATIONS:
+                if configuration == "tutorial" and faces > args.baseline_up_to:
+                    continue
+                path = Path(scratch) / f"{configuration}-{faces}.npy"
+                row = _child(["--measure", configuration, "--faces", str(faces), "--out", str(path)])
+                labels[configuration] = np.load(path)
+                scores = score(identities, labels[configuration])
+                row.update(
+                    configuration=configuration,
+                    faces=faces,
+                    clusters=len(set(labels[configuration].tolist()) - {-1}),
+                    bcubed=scores.bcubed_f1,
+                    pairwise=scores.pairwise_f1,
+                )
+                print(json.dumps(row), file=sys.stderr)
+                rows.append(row)
+            if "tutorial" in labels:
+                for row in rows[-len(labels) :]:
+                    row["ari"] = adjusted_rand_score(labels["tutorial"], labels[row["configuration"]])
+                    row["speedup"] = rows[-1]["seconds"] / row["seconds"]
+        store = _child(["--measure", "store", "--faces", str(max(args.sizes)), "--out", scratch])
+
+    lines = [
+        "| faces | clustering | seconds | time growth | peak MB | memory growth | clusters "
+        "| B3 F1 | pair F1 | ARI vs tutorial | speed-up |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for index, row in enumerate(rows):
+        lines.append(
+            f"| {row['faces']:,} | {row['method']} | {row['seconds']:.2f} "
+            f"| {_growth(rows[:index], 'seconds', row)} | {row['peak_mb']:,.0f} "
+            f"| {_growth(rows[:index], 'peak_mb', row)} | {row['clusters']:,} | {row['bcubed']:.3f} "
+            f"| {row['pairwise']:.3f} | {row.get('ari', float('nan')):.3f} | "
+            + (f"{row['speedup']:.1f}x |" if "speedup" in row else " |")
+        )
+    lines.append("")
+    lines.append(
+        f"Compact store, {store['faces']:,} faces: saved in {store['save_seconds']:.1f} s, "
+        f"loaded in {store['load_seconds']:.1f} s. {os.cpu_count()} cores."
+    )
+    table = "\n".join(lines).replace("| nan |", "| |") + "\n"
+    print(table)
+    publish(table, "scale", None if args.no_readme else "scale")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
