@@ -100,18 +100,22 @@ def score(true_ids: list[str] | np.ndarray, labels: np.ndarray) -> Scores:
         raise ValueError("there are no faces to score")
     predicted = np.unique(singletons_for_noise(raw), return_inverse=True)[1]
 
-    table = np.zeros((true.max() + 1, predicted.max() + 1), dtype=np.int64)
-    np.add.at(table, (true, predicted), 1)
-    class_sizes, cluster_sizes = table.sum(axis=1), table.sum(axis=0)
+    # The contingency table as (person, cluster, count) cells: a dense one would need people x
+    # clusters entries, 200 GB for a million faces.
+    _, cell_of_face, cell_sizes = np.unique(
+        true * (predicted.max() + 1) + predicted, return_inverse=True, return_counts=True
+    )
+    class_sizes = np.bincount(true)
+    cluster_sizes = np.bincount(predicted)
 
-    together = _pairs(table)
+    together = _pairs(cell_sizes)
     predicted_pairs, true_pairs = _pairs(cluster_sizes), _pairs(class_sizes)
     pairwise_precision = together / predicted_pairs if predicted_pairs else 1.0
     pairwise_recall = together / true_pairs if true_pairs else 1.0
 
     # BCubed: each face's share of its cluster that is its person, and of its person that is
     # in its cluster; a cell of n faces contributes n * (n / size) to the sum.
-    shared = table[true, predicted]
+    shared = cell_sizes[cell_of_face.ravel()]
     bcubed_precision = float(np.mean(shared / cluster_sizes[predicted]))
     bcubed_recall = float(np.mean(shared / class_sizes[true]))
 
