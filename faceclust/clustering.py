@@ -71,7 +71,9 @@ def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Se
     labels = np.asarray(labels, dtype=np.int64).copy()
     clustered = np.flatnonzero(labels != NOISE)
     codes: dict[object, int] = {}
-    photo = np.array([codes.setdefault(photos[index], len(codes)) for index in clustered.tolist()], dtype=np.int64)
+    photo = np.array(
+        [codes.setdefault(photos[index], len(codes)) for index in clustered.tolist()], dtype=np.int64
+    )
     # Only faces whose photo has another face in some cluster can break the rule.
     _, photo_row, photo_faces = np.unique(photo, return_inverse=True, return_counts=True)
     shared = photo_faces[photo_row.ravel()] > 1
@@ -231,32 +233,32 @@ def merge_by_average_linkage(
     spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
     below the mean distance that exact average linkage cuts at, so this merges a little less.
     """
+    from scipy.sparse import csr_matrix
+
     ids, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
-    starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    members = np.asarray(encodings, dtype=np.float64)[order]
-    sizes = sizes.astype(np.float64)
-    means = np.add.reduceat(members, starts, axis=0) / sizes[:, None]
-    spreads = np.maximum(
-        np.add.reduceat(np.einsum("ij,ij->i", members, members), starts) / sizes
-        - np.einsum("ij,ij->i", means, means),
-        0.0,
-    )
-    del members
     count = len(ids)
+    # Sums per cluster as a sparse (clusters x faces) product: no copy of the faces.
+    membership = csr_matrix(
+        (np.ones(len(inverse)), (inverse, np.arange(len(inverse)))), shape=(count, len(inverse))
+    )
+    sizes = sizes.astype(np.float64)
+    means = np.asarray(membership @ encodings, dtype=np.float64) / sizes[:, None]
+    squared_norms = np.einsum("ij,ij->i", encodings, encodings, dtype=np.float64)
+    spreads = np.maximum(membership @ squared_norms / sizes - np.einsum("ij,ij->i", means, means), 0.0)
+    del membership, squared_norms
     graph = nearest_neighbors(means, GRAPH_NEIGHBORS, n_jobs, seed)
     found = graph.indices >= 0
     first = np.repeat(np.arange(count), graph.indices.shape[1])[found.ravel()]
     second = graph.indices[found]
-    squared = np.zeros(len(first))
-    stale = np.ones(len(first), dtype=bool)
+    # The search already measured the distances between the means.
+    squared = graph.distances[found].astype(np.float64) ** 2 + spreads[first] + spreads[second]
+    stale = np.zeros(len(first), dtype=bool)
     merged_into = np.arange(count)
     limit = threshold * threshold
     while True:
         first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
-        gap = means[first[stale]] - means[second[stale]]
-        squared[stale] = np.einsum("ij,ij->i", gap, gap) + spreads[first[stale]] + spreads[second[stale]]
+        squared[stale] = _mean_squared_distance(means, spreads, first[stale], second[stale])
         nearest, nearest_squared = _nearest_by_pair(count, first, second, squared)
         candidates = np.flatnonzero((nearest >= 0) & (nearest_squared <= limit))
         partner = nearest[candidates]
@@ -285,6 +287,19 @@ def merge_by_average_linkage(
             break
         merged_into = parent
     return merged_into[inverse]
+
+
+def _mean_squared_distance(
+    means: np.ndarray, spreads: np.ndarray, first: np.ndarray, second: np.ndarray, chunk: int = 100_000
+) -> np.ndarray:
+    """Mean squared distance between the faces of clusters ``first[i]`` and ``second[i]``, in
+    chunks: the gaps between all candidate pairs at once would be gigabytes."""
+    result = np.empty(len(first))
+    for start in range(0, len(first), chunk):
+        a, b = first[start : start + chunk], second[start : start + chunk]
+        gap = means[a] - means[b]
+        result[start : start + chunk] = np.einsum("ij,ij->i", gap, gap) + spreads[a] + spreads[b]
+    return result
 
 
 def _unique_pairs(
