@@ -385,6 +385,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             previous=args.previous,
             organize=args.organize,
             gallery=args.gallery,
+            say=_say,
         )
         print(f"[INFO] # unique faces: {summary.clusters}")
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import EncodingCache, cache_path
-from .clustering import NOISE, FaceClusterer, tuning_grid
+from .clustering import MAX_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, tuning_grid
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
@@ -102,6 +102,7 @@ def cluster_file(
     previous: str | os.PathLike[str] | None = None,
     organize: str | None = None,
     gallery: bool = True,
+    say: Callable[[str], None] = lambda message: None,
 ) -> ClusterSummary:
     """Cluster the faces of an encodings file and write every output into ``output_dir``.
 
@@ -113,7 +114,12 @@ def cluster_file(
     """
     faces, encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
+    if len(faces) > MAX_AGGLOMERATIVE_FACES:
+        # Minutes of silence otherwise, at a million faces.
+        say(f"clustering {len(faces):,} faces with {clusterer.method}")
     labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
+    if len(faces) > MAX_AGGLOMERATIVE_FACES:
+        say("writing the montages and tables")
     names = inherit_names(faces, labels, previous) if previous is not None else {}
     if names_csv is not None:
         names.update(read_names_csv(names_csv))
