@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from faceclust.models import FaceModels
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "dataset"
+# The benchmark's synthetic-face generator (bench/synthetic.py) serves tests of scale too.
+sys.path.insert(0, str(REPO / "bench"))
 # One clear, single-face photo per person (HOG finds exactly one face in each).
 PORTRAITS = {
     "ben_afflek": "httpcsvkmeuaeccjpg.jpg",

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from synthetic import synthetic_embeddings
 
 from faceclust import clustering, neighbors
 from faceclust.clustering import (
@@ -145,22 +146,11 @@ def test_split_same_photo_faces_keeps_the_face_nearest_each_clusters_mean(seed):
     assert (result[labels == -1] == -1).all()
 
 
-def synthetic_faces(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Faces from the benchmark's generator (calibrated on the dev sets)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    from synthetic import synthetic_embeddings
-
-    return synthetic_embeddings(count, seed=seed)
-
-
 def test_merging_single_faces_by_average_linkage_matches_exact_average_linkage():
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.metrics import adjusted_rand_score
 
-    encodings, _ = synthetic_faces(1500, seed=5)
+    encodings, _ = synthetic_embeddings(1500, seed=5)
     exact = AgglomerativeClustering(n_clusters=None, distance_threshold=0.6, linkage="average").fit_predict(
         encodings
     )
@@ -185,7 +175,7 @@ def test_average_linkage_on_the_graph_matches_exact_average_linkage(monkeypatch)
     monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 100)
     monkeypatch.setattr(neighbors, "EXACT_LIMIT", 500)
     monkeypatch.setattr(neighbors, "CELL_SIZE", 200)
-    encodings, identities = synthetic_faces(3000, seed=7)
+    encodings, identities = synthetic_embeddings(3000, seed=7)
     on_graph = FaceClusterer(min_cluster_size=1, cannot_link=False).fit_predict(encodings)
     monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 40_000)
     exact = FaceClusterer(min_cluster_size=1, cannot_link=False).fit_predict(encodings)
