@@ -7,7 +7,7 @@ sizes, seed 0) are clustered in a fresh process each time, so one run's memory c
 another's:
 
 - ours: ``FaceClusterer()`` as cluster_faces.py runs it (average linkage at 0.6: exact up to
-  40,000 faces, on the nearest-neighbour graph beyond), and ``--method chinese_whispers``
+  10,000 faces, on the nearest-neighbour graph beyond), and ``--method chinese_whispers``
   (always on the graph);
 - tutorial: ``DBSCAN(eps=0.5, min_samples=5, n_jobs=-1)`` on the float64 matrix, as the tutorial
   calls it (only up to ``--baseline-up-to`` faces: it grows about quadratically).
@@ -59,11 +59,13 @@ def _peak_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def measure_clustering(configuration: str, faces: int, labels_path: Path) -> dict:
+def measure_clustering(
+    configuration: str, faces: int, labels_path: Path, largest_share: float | None
+) -> dict:
     """Run in a fresh process: make the faces, cluster them, save the labels."""
-    from faceclust.clustering import MAX_AGGLOMERATIVE_FACES, FaceClusterer
+    from faceclust.clustering import EXACT_AGGLOMERATIVE_FACES, FaceClusterer
 
-    encodings, _ = synthetic_embeddings(faces)
+    encodings, _ = synthetic_embeddings(faces, largest_share=largest_share)
     photos = [f"face_{index}.jpg" for index in range(faces)]
     if configuration == "tutorial":
         from sklearn.cluster import DBSCAN
@@ -86,7 +88,7 @@ def measure_clustering(configuration: str, faces: int, labels_path: Path) -> dic
         labels = clusterer.fit_predict(encodings, photos)
         method = f"{configuration} {clusterer.resolved_threshold()}"
         if configuration == "agglomerative":
-            method += " (exact)" if faces <= MAX_AGGLOMERATIVE_FACES else " (graph)"
+            method += " (exact)" if faces <= EXACT_AGGLOMERATIVE_FACES else " (graph)"
     seconds = time.perf_counter() - started
     np.save(labels_path, labels)
     return {"seconds": seconds, "peak_mb": _peak_mb(), "method": method}
@@ -115,8 +117,11 @@ def _child(arguments: list[str]) -> dict:
 
 
 def _growth(rows: list[dict], key: str, row: dict) -> str:
-    """The exponent of ``key`` against faces since the previous size of the same configuration."""
-    earlier = [other for other in rows if other["configuration"] == row["configuration"]]
+    """The exponent of ``key`` against faces since the previous size of the same method on the
+    same kind of people."""
+    earlier = [
+        other for other in rows if (other["method"], other["people"]) == (row["method"], row["people"])
+    ]
     if not earlier:
         return ""
     previous = earlier[-1]
@@ -126,6 +131,13 @@ def _growth(rows: list[dict], key: str, row: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument(
+        "--half-sizes",
+        type=int,
+        nargs="*",
+        default=[20_000, 1_000_000],
+        help="sizes at which one person also holds half the faces",
+    )
     parser.add_argument("--baseline-up-to", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts")
     parser.add_argument("--repeat-up-to", type=int, default=100_000, help="larger sizes run once")
@@ -133,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", choices=[*CONFIGURATIONS, "store"], help=argparse.SUPPRESS)
     parser.add_argument("--faces", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--largest-share", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure == "store":
         print(json.dumps(measure_store(args.faces, args.out)))
         return 0
     if args.measure:
-        print(json.dumps(measure_clustering(args.measure, args.faces, args.out)))
+        print(json.dumps(measure_clustering(args.measure, args.faces, args.out, args.largest_share)))
         return 0
 
     from sklearn.metrics import adjusted_rand_score
@@ -146,18 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     from faceclust.evaluation import score
 
     rows: list[dict] = []
+    scenarios = [(faces, None) for faces in args.sizes] + [(faces, 0.5) for faces in args.half_sizes]
     with tempfile.TemporaryDirectory() as scratch:
-        for faces in args.sizes:
-            _, identities = synthetic_embeddings(faces)
+        for faces, share in scenarios:
+            _, identities = synthetic_embeddings(faces, largest_share=share)
             labels = {}
             for configuration in CONFIGURATIONS:
                 if configuration == "tutorial" and faces > args.baseline_up_to:
                     continue
+                if configuration == "chinese_whispers" and share is not None:
+                    continue
                 path = Path(scratch) / f"{configuration}-{faces}.npy"
-                runs = [
-                    _child(["--measure", configuration, "--faces", str(faces), "--out", str(path)])
-                    for _ in range(args.repeat if faces <= args.repeat_up_to else 1)
-                ]
+                command = ["--measure", configuration, "--faces", str(faces), "--out", str(path)]
+                if share is not None:
+                    command += ["--largest-share", str(share)]
+                runs = [_child(command) for _ in range(args.repeat if faces <= args.repeat_up_to else 1)]
                 row = min(runs, key=lambda run: run["seconds"])
                 row["peak_mb"] = max(run["peak_mb"] for run in runs)
                 row["runs"] = len(runs)
@@ -166,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 row.update(
                     configuration=configuration,
                     faces=faces,
+                    people="power law" if share is None else f"one holds {share:.0%}",
                     clusters=len(set(labels[configuration].tolist()) - {-1}),
                     bcubed=scores.bcubed_f1,
                     pairwise=scores.pairwise_f1,
@@ -179,13 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         store = _child(["--measure", "store", "--faces", str(max(args.sizes)), "--out", scratch])
 
     lines = [
-        "| faces | clustering | seconds | time growth | peak MB | memory growth | clusters "
+        "| faces | people | clustering | seconds | time growth | peak MB | memory growth | clusters "
         "| B3 F1 | pair F1 | ARI vs tutorial | speed-up |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for index, row in enumerate(rows):
         lines.append(
-            f"| {row['faces']:,} | {row['method']} | {row['seconds']:.2f} "
+            f"| {row['faces']:,} | {row['people']} | {row['method']} | {row['seconds']:.2f} "
             f"| {_growth(rows[:index], 'seconds', row)} | {row['peak_mb']:,.0f} "
             f"| {_growth(rows[:index], 'peak_mb', row)} | {row['clusters']:,} | {row['bcubed']:.3f} "
             f"| {row['pairwise']:.3f} | {row.get('ari', float('nan')):.3f} | "

@@ -31,9 +31,11 @@ DEFAULT_MIN_CLUSTER_SIZE = 2
 GRAPH_NEIGHBORS = 10
 MAX_WHISPER_ROUNDS = 200
 
-# Exact average linkage keeps every pairwise distance: 8 bytes x n^2 / 2, 6.4 GB at 40,000
-# faces. Beyond this, it runs on the nearest-neighbour graph (average_linkage_on_graph).
-MAX_AGGLOMERATIVE_FACES = 40_000
+# Exact average linkage keeps every pairwise distance (8 bytes x n^2 / 2) and its time grows
+# faster still: 6 s and 0.9 GB at 10,000 faces, 36 s and 3.3 GB at 20,000. Beyond this it runs on
+# the nearest-neighbour graph (average_linkage_on_graph), which on 20,000 synthetic faces took
+# 1 s and agreed with it (adjusted Rand index 0.997, BCubed F1 0.973 against 0.973).
+EXACT_AGGLOMERATIVE_FACES = 10_000
 
 
 def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray:
@@ -193,7 +195,7 @@ def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -
 def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
     from sklearn.cluster import AgglomerativeClustering
 
-    if len(encodings) > MAX_AGGLOMERATIVE_FACES:
+    if len(encodings) > EXACT_AGGLOMERATIVE_FACES:
         return average_linkage_on_graph(encodings, threshold, clusterer.n_jobs, clusterer.seed)
     if len(encodings) < 2:
         return np.zeros(len(encodings), dtype=np.int64)

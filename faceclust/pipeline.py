@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import EncodingCache, cache_path
-from .clustering import MAX_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, tuning_grid
+from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, tuning_grid
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
@@ -114,11 +114,11 @@ def cluster_file(
     """
     faces, encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
-    if len(faces) > MAX_AGGLOMERATIVE_FACES:
+    if len(faces) > EXACT_AGGLOMERATIVE_FACES:
         # Minutes of silence otherwise, at a million faces.
         say(f"clustering {len(faces):,} faces with {clusterer.method}")
     labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
-    if len(faces) > MAX_AGGLOMERATIVE_FACES:
+    if len(faces) > EXACT_AGGLOMERATIVE_FACES:
         say("writing the montages and tables")
     names = inherit_names(faces, labels, previous) if previous is not None else {}
     if names_csv is not None:

@@ -135,5 +135,5 @@ def test_tuning_grid_names_each_methods_main_parameter():
 def test_agglomerative_beyond_its_memory_limit_still_finds_the_people(monkeypatch):
     import faceclust.clustering as clustering
 
-    monkeypatch.setattr(clustering, "MAX_AGGLOMERATIVE_FACES", 10)
+    monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", 10)
     assert FaceClusterer().fit_predict(blobs([5, 6, 1])).tolist() == [1] * 5 + [0] * 6 + [NOISE]
