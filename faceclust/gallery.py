@@ -16,7 +16,7 @@ import numpy as np
 
 from .clustering import NOISE
 from .fileio import atomic_write_bytes
-from .outputs import THUMBNAIL_SIZE, cluster_title, montage_name
+from .outputs import THUMBNAIL_SIZE, cluster_title, gallery_selection, montage_name
 from .records import Face
 
 GALLERY_NAME = "index.html"
@@ -32,6 +32,7 @@ section { padding: 16px 24px; border-bottom: 1px solid #333; }
 .faces { display: flex; flex-wrap: wrap; gap: 6px; }
 .faces img { width: 96px; height: 96px; border-radius: 4px; background: #333; }
 .missing { color: #f99; }
+.more { color: #aaa; align-self: center; }
 """
 
 # With #check in the address, load every image now and record which failed, for the tests.
@@ -103,7 +104,8 @@ def write_gallery(
             f'<img class="montage" src="{montage_name(label)}" alt="{html.escape(title)}" loading="lazy">'
         )
         parts.append('<div class="faces">')
-        for index in members[label]:
+        shown = gallery_selection(members[label])
+        for index in shown:
             face = faces[index]
             photo = html.escape(face.image_path)
             thumbnail = thumbnails.get(index)
@@ -115,6 +117,9 @@ def write_gallery(
                 f'<img src="{quote(thumbnail)}" alt="face in {photo}" loading="lazy" '
                 f'width="{THUMBNAIL_SIZE}" height="{THUMBNAIL_SIZE}"></a>'
             )
+        hidden = len(members[label]) - len(shown)
+        if hidden > 0:
+            parts.append(f'<span class="more">and {hidden:,} more (clusters.csv lists every face)</span>')
         parts.append("</div></section>")
     parts.append(f"<script>{CHECK_SCRIPT}</script></body></html>")
     path = output_dir / GALLERY_NAME

@@ -21,6 +21,10 @@ TILE_SIZE = 96
 THUMBNAIL_SIZE = 128  # face thumbnails of the gallery page
 GRID_COLUMNS = 5
 MAX_TILES = 25
+# The gallery shows this many faces of each person (and of the unknown faces), the first found;
+# clusters.csv lists them all. Without a cap a library of a million faces would mean a million
+# thumbnails, every photo decoded, and a page no browser opens.
+GALLERY_FACES = 100
 HEADER_HEIGHT = 28
 # Crops reach this far beyond the detector's box (a fraction of its larger side), which is
 # tight around eyes and mouth; a little hair and chin make a face easier to recognise.
@@ -84,6 +88,11 @@ def encode_jpeg(rgb: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
+def gallery_selection(indices: list[int]) -> list[int]:
+    """The faces of one cluster that the gallery shows: the first :data:`GALLERY_FACES`."""
+    return indices[:GALLERY_FACES]
+
+
 def sample_indices(indices: list[int], seed: int, limit: int = MAX_TILES) -> list[int]:
     """A seeded random sample of at most ``limit`` of ``indices``, in their original order."""
     if len(indices) <= limit:
@@ -120,9 +129,9 @@ def write_montages(
 ) -> MontageReport:
     """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
 
-    With ``thumbnail_dir`` (relative to ``output_dir``), every face also gets a small JPEG
-    thumbnail there, for the gallery. Each photo is decoded once, however many of its faces
-    are shown. ``locate`` maps a stored image path to the file to open. Montages of an earlier
+    With ``thumbnail_dir`` (relative to ``output_dir``), the first :data:`GALLERY_FACES` faces
+    of each cluster also get a small JPEG thumbnail there, for the gallery. Each photo is
+    decoded once, however many of its faces are shown. ``locate`` maps a stored image path to the file to open. Montages of an earlier
     run that this run did not write are removed, so the folder never shows face IDs that no
     longer exist.
     """
@@ -134,10 +143,15 @@ def write_montages(
         members.setdefault(label, []).append(index)
     shown = {label: sample_indices(indices, seed) for label, indices in members.items()}
     in_montage = {index for indices in shown.values() for index in indices}
+    in_gallery = (
+        {index for indices in members.values() for index in gallery_selection(indices)}
+        if thumbnail_dir is not None
+        else set()
+    )
 
     wanted: dict[str, list[int]] = {}
     for index, face in enumerate(faces):
-        if thumbnail_dir is not None or index in in_montage:
+        if index in in_montage or index in in_gallery:
             wanted.setdefault(face.image_path, []).append(index)
     report = MontageReport()
     if thumbnail_dir is not None:
@@ -153,7 +167,7 @@ def write_montages(
             thumbnail = face_tile(rgb, faces[index].box, THUMBNAIL_SIZE)
             if index in in_montage:
                 tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
-            if thumbnail_dir is not None:
+            if index in in_gallery:
                 relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
                 atomic_write_bytes(output_dir / relative, encode_jpeg(thumbnail))
                 report.thumbnails[index] = relative

@@ -248,3 +248,22 @@ def test_a_bad_names_file_is_a_clear_error(encoded, tmp_path, capsys):
         == 1
     )
     assert "line 2: expected 'face_id,name'" in capsys.readouterr().err
+
+
+def test_gallery_shows_a_capped_number_of_faces_per_person(encoded, tmp_path, monkeypatch):
+    from faceclust import outputs
+
+    monkeypatch.setattr(outputs, "GALLERY_FACES", 2)
+    _, encodings, _ = encoded
+    out = tmp_path / "out"
+    document = cluster(encodings, out)
+    sizes = [entry["size"] for entry in document["clusters"]] + [document["unknown"]["size"]]
+    assert max(sizes) > 2
+    assert len(list((out / "thumbs").iterdir())) == sum(min(size, 2) for size in sizes)
+    reader = PageReader()
+    reader.feed((out / "index.html").read_text())
+    assert len(reader.links) == sum(min(size, 2) for size in sizes)
+    page = (out / "index.html").read_text()
+    for size in sizes:
+        if size > 2:
+            assert f"and {size - 2:,} more" in page
