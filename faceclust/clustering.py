@@ -68,7 +68,8 @@ def cluster_means(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     membership = csr_matrix(
         (np.ones(len(clustered)), (inverse.ravel(), clustered)), shape=(len(ids), len(labels))
     )
-    return ids, np.asarray(membership @ encodings, dtype=np.float64).reshape(len(ids), -1) / sizes[:, None]
+    sums = np.asarray(membership @ encodings, dtype=np.float64).reshape(len(ids), encodings.shape[1])
+    return ids, sums / sizes[:, None]
 
 
 def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Sequence[object]) -> np.ndarray:

@@ -5,6 +5,7 @@ from faceclust.clustering import (
     METHODS,
     NOISE,
     FaceClusterer,
+    cluster_means,
     relabel_by_size,
     split_same_photo_faces,
     tuning_grid,
@@ -137,3 +138,12 @@ def test_agglomerative_beyond_its_memory_limit_still_finds_the_people(monkeypatc
 
     monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", 10)
     assert FaceClusterer().fit_predict(blobs([5, 6, 1])).tolist() == [1] * 5 + [0] * 6 + [NOISE]
+
+
+def test_cluster_means_leave_noise_out_and_handle_no_clusters():
+    encodings = np.arange(12, dtype=np.float32).reshape(4, 3)
+    ids, means = cluster_means(encodings, np.array([2, -1, 2, 0]))
+    assert ids.tolist() == [0, 2]
+    assert means.tolist() == [[9.0, 10.0, 11.0], [3.0, 4.0, 5.0]]
+    ids, means = cluster_means(encodings, np.full(4, -1))
+    assert ids.shape == (0,) and means.shape == (0, 3)
