@@ -183,7 +183,7 @@ def test_the_compact_store_round_trips_to_float32_precision(tmp_path):
     loaded = load_faces(tmp_path / "enc.npz")
     assert [(f.image_path, f.box) for f in loaded] == [(f.image_path, f.box) for f in faces]
     for got, want in zip(loaded, faces, strict=True):
-        assert got.encoding.dtype == np.float64
+        assert got.encoding.dtype == np.float32 and not got.encoding.flags.writeable
         np.testing.assert_allclose(got.encoding, want.encoding, rtol=1e-6, atol=1e-7)
     with np.load(tmp_path / "enc.npz", allow_pickle=False) as archive:
         assert archive["encodings"].dtype == np.float32
