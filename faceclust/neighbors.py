@@ -4,9 +4,10 @@ Memory is ``n * k`` entries whatever the size of the largest cluster, and time g
 linearly with the faces. Up to :data:`EXACT_LIMIT` faces every face is compared with every
 other (one matrix product per block, in faiss, which is BLAS underneath). Beyond it the faces
 are first split into cells of about :data:`CELL_SIZE` by k-means, and the faces of a cell are
-compared with those of the :data:`PROBES` cells whose centres lie nearest its own: the
-neighbours of a face are almost always in those, and comparing a whole cell at once keeps the
-work in matrix products rather than in one search per face.
+compared with those of the :data:`PROBES` cells whose centres lie nearest its own, as one
+matrix product per cell rather than one search per face. That finds about 70% of the exact ten
+nearest on 100,000 synthetic faces (bench/synthetic.py); the clustering built on the graph
+makes up for the rest (see average_linkage_on_graph in clustering.py).
 """
 
 from __future__ import annotations
