@@ -38,9 +38,6 @@ class NeighborGraph:
     distances: np.ndarray
     indices: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.indices)
-
     def edges(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """``(sources, targets)`` of the neighbour pairs no farther apart than ``threshold``."""
         close = (self.distances <= threshold) & (self.indices >= 0)

@@ -131,9 +131,9 @@ def write_montages(
 
     With ``thumbnail_dir`` (relative to ``output_dir``), the first :data:`GALLERY_FACES` faces
     of each cluster also get a small JPEG thumbnail there, for the gallery. Each photo is
-    decoded once, however many of its faces are shown. ``locate`` maps a stored image path to the file to open. Montages of an earlier
-    run that this run did not write are removed, so the folder never shows face IDs that no
-    longer exist.
+    decoded once, however many of its faces are shown. ``locate`` maps a stored image path to
+    the file to open. Montages of an earlier run that this run did not write are removed, so
+    the folder never shows face IDs that no longer exist.
     """
     import cv2
 

@@ -114,11 +114,12 @@ def cluster_file(
     """
     faces, encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
-    if len(faces) > EXACT_AGGLOMERATIVE_FACES:
-        # Minutes of silence otherwise, at a million faces.
+    # Past the exact limit, a minute of silence per million faces otherwise.
+    large = len(faces) > EXACT_AGGLOMERATIVE_FACES
+    if large:
         say(f"clustering {len(faces):,} faces with {clusterer.method}")
     labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
-    if len(faces) > EXACT_AGGLOMERATIVE_FACES:
+    if large:
         say("writing the montages and tables")
     names = inherit_names(faces, labels, previous) if previous is not None else {}
     if names_csv is not None:
