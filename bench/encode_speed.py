@@ -41,7 +41,7 @@ from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
 from faceclust.evaluation import score_against_folders  # noqa: E402
 from faceclust.images import find_images  # noqa: E402
-from faceclust.models import FaceModels  # noqa: E402
+from faceclust.models import MODEL_FILES, FaceModels, model_folder  # noqa: E402
 from faceclust.records import Face  # noqa: E402
 
 # ------------------------------------------------------------------ test photos
@@ -91,6 +91,8 @@ def tutorial_encode(paths: list[str]) -> tuple[list[Face], float]:
     import dlib
 
     models = FaceModels()
+    # face_recognition runs dlib's own forward pass (ours runs the same network in numpy)
+    embedder = dlib.face_recognition_model_v1(str(model_folder() / MODEL_FILES["embedding"]))
     faces = []
     started = time.perf_counter()
     for path in paths:
@@ -105,7 +107,7 @@ def tutorial_encode(paths: list[str]) -> tuple[list[Face], float]:
                 max(rect.left(), 0),
             )
             shape = models.landmark_predictor(rgb, dlib.rectangle(box[3], box[0], box[1], box[2]))
-            vector = np.array(models.embedder.compute_face_descriptor(rgb, shape, 1))
+            vector = np.array(embedder.compute_face_descriptor(rgb, shape, 1))
             faces.append(Face(path, box, vector))
     return faces, time.perf_counter() - started
 

@@ -164,12 +164,13 @@ def encode_batch(
 def _start_worker() -> None:
     # Ctrl-C reaches the whole process group; only the parent should handle it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import cv2
+    # One thread each: the workers already fill the cores, and more threads per worker
+    # (OpenCV's, or the BLAS the embedding network runs on) would only contend for them.
+    import cv2
+    from threadpoolctl import threadpool_limits
 
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - cv2 is a dependency, but workers do not need it
-        pass
+    cv2.setNumThreads(1)
+    threadpool_limits(1)
 
 
 def default_jobs() -> int:
