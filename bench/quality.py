@@ -34,9 +34,9 @@ from faceclust.images import find_images  # noqa: E402
 from faceclust.store import load_faces, save_faces  # noqa: E402
 
 VARIANTS = {
-    "plain": EncodeSettings(),
+    "plain": EncodeSettings(flip=False),
     "flip": EncodeSettings(flip=True),
-    "jitters2": EncodeSettings(jitters=2),
+    "jitters2": EncodeSettings(jitters=2, flip=False),
 }
 DEV_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
 

@@ -27,7 +27,7 @@ class EncodeSettings:
     upsample: int = 1
     jitters: int = 1
     detect_size: int = 1024
-    flip: bool = False
+    flip: bool = True
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
