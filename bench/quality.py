@@ -1,9 +1,9 @@
 """Clustering quality on the labelled dev sets: every method at its default, and the tutorial.
 
-    .venv/bin/python bench/quality.py [--datasets ../shared/datasets] [--encodings plain flip jitters2]
+    .venv/bin/python bench/quality.py [--datasets ../shared/datasets] [--encodings flip plain jitters2]
 
-Encodes each dev set once per ``--encodings`` variant (plain: encode_faces.py's defaults;
-flip: ``--flip``; jitters2: ``--jitters 2``)
+Encodes each dev set once per ``--encodings`` variant (flip: encode_faces.py's defaults;
+plain: ``--no-flip``; jitters2: ``--no-flip --jitters 2``)
 (cached under bench/results/encodings/, keyed by the dataset's file list and settings), clusters
 it with every method at its default parameters and with the tutorial's settings (DBSCAN, eps
 0.5, min_samples 5, no cannot-link), scores each against the person folders, and writes the
@@ -34,8 +34,8 @@ from faceclust.images import find_images  # noqa: E402
 from faceclust.store import load_faces, save_faces  # noqa: E402
 
 VARIANTS = {
-    "plain": EncodeSettings(flip=False),
     "flip": EncodeSettings(flip=True),
+    "plain": EncodeSettings(flip=False),
     "jitters2": EncodeSettings(jitters=2, flip=False),
 }
 DEV_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
