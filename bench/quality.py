@@ -7,7 +7,9 @@ plain: ``--no-flip``; jitters2: ``--no-flip --jitters 2``)
 (cached under bench/results/encodings/, keyed by the dataset's file list and settings), clusters
 it with every method at its default parameters and with the tutorial's settings (DBSCAN, eps
 0.5, min_samples 5, no cannot-link), scores each against the person folders, and writes the
-table to bench/results/quality.md and into README.md between the quality markers.
+table to bench/results/quality.md and into README.md between the quality markers. Then, with the
+default encoding, it scores the same clusterings on 30 random subsets of each dev set's people
+(bench/results/quality_subsets.md, README's subset markers).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import DEFAULT_THRESHOLDS, METHODS, FaceClusterer  # noqa: E402
 from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
-from faceclust.evaluation import score_against_folders  # noqa: E402
+from faceclust.evaluation import identity_of, score_against_folders  # noqa: E402
 from faceclust.images import find_images  # noqa: E402
 from faceclust.store import load_faces, save_faces  # noqa: E402
 
@@ -39,6 +41,7 @@ VARIANTS = {
     "jitters2": EncodeSettings(jitters=2, flip=False),
 }
 DEV_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
+SUBSETS = 30
 
 
 def encoded(dataset: Path, settings: EncodeSettings) -> list:
@@ -92,6 +95,48 @@ def same_photo_conflicts(faces: list, labels: np.ndarray) -> int:
     return len(conflicts)
 
 
+def random_subsets(faces: list, dataset: Path, count: int, seed: int = 0) -> list[list]:
+    """``count`` seeded random subsets of the dataset's people, each of 1 to all of them
+    (uniformly), as the faces whose photo lies in one of the chosen people's folders."""
+    people_of = [identity_of(face.image_path, dataset) for face in faces]
+    people = sorted({person for person in people_of if person is not None})
+    rng = np.random.default_rng(seed)
+    subsets = []
+    for _ in range(count):
+        chosen = set(rng.choice(people, size=rng.integers(1, len(people) + 1), replace=False).tolist())
+        subsets.append([face for face, person in zip(faces, people_of, strict=True) if person in chosen])
+    return subsets
+
+
+def subset_table(datasets: Path, variant: str) -> str:
+    """Mean and worst BCubed F1 of each clustering over random subsets of each dev set's people:
+    how a choice holds up on collections unlike the whole dev set (one person, a few, many)."""
+    lines = [
+        f"BCubed F1 over {SUBSETS} random subsets of each dev set's people (1 to all, seeded), "
+        f"`{variant}` encoding: mean (worst).",
+        "",
+        "| clustering | " + " | ".join(DEV_SETS) + " |",
+        "| --- | " + " | ".join("---" for _ in DEV_SETS) + " |",
+    ]
+    subsets = {
+        name: random_subsets(encoded(datasets / name, VARIANTS[variant]), datasets / name, SUBSETS)
+        for name in DEV_SETS
+    }
+    for label, clusterer in configurations():
+        cells = []
+        for name in DEV_SETS:
+            f1 = []
+            for faces in subsets[name]:
+                labels = clusterer.fit_predict(
+                    np.stack([f.encoding for f in faces]), [f.image_path for f in faces]
+                )
+                f1.append(score_against_folders(faces, labels, datasets / name).bcubed_f1)
+            cells.append(f"{np.mean(f1):.3f} ({min(f1):.3f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        print(lines[-1])
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
@@ -120,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
 
     table = "\n".join(lines) + "\n"
     publish(table, "quality", None if args.no_readme else "quality")
+    default_variant = next(name for name, settings in VARIANTS.items() if settings == EncodeSettings())
+    publish(
+        subset_table(args.datasets, default_variant), "quality_subsets", None if args.no_readme else "subset"
+    )
     return 0
 
 
