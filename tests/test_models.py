@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from faceclust.images import load_rgb
-from faceclust.models import MODEL_FILES, model_folder
+from faceclust.models import MODEL_FILES, DlibEmbeddingNet, FaceModels, model_folder
+from faceclust.resnet import FaceEmbeddingNet
 
 from .conftest import REPO, noise_image
 
@@ -87,3 +88,19 @@ def test_flip_averages_the_face_and_its_mirror_deterministically(models, portrai
     # Averaging a face with its mirror makes the vector the same for the mirrored photo.
     mirror = np.ascontiguousarray(rgb[:, ::-1])
     assert np.linalg.norm(models.embed(mirror, models.detect(mirror, "hog"), flip=True) - flipped) < 0.02
+
+
+def test_dlibs_own_network_used_on_cuda_builds_gives_the_same_embeddings(models, portrait_path):
+    # A dlib built with CUDA embeds with its own network, on the GPU; on the CPU it is forced.
+    assert isinstance(models.embedding_net, FaceEmbeddingNet)  # dlib-bin has no CUDA
+    rgb = load_rgb(portrait_path)
+    boxes = models.detect(rgb, "hog")
+    dlib_models = FaceModels(embedding_network="dlib")
+    assert isinstance(dlib_models.embedding_net, DlibEmbeddingNet)
+    for flip in (False, True):
+        np.testing.assert_allclose(
+            dlib_models.embed(rgb, boxes, flip=flip), models.embed(rgb, boxes, flip=flip), atol=1e-6, rtol=0
+        )
+    assert dlib_models.embedding_net(np.zeros((0, 150, 150, 3), np.uint8)).shape == (0, 128)
+    with pytest.raises(ValueError, match="embedding_network"):
+        FaceModels(embedding_network="gpu")
