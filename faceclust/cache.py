@@ -88,6 +88,9 @@ class EncodingCache:
         self.path = Path(path)
         self.settings_key = settings_key
         self._entries: dict[str, tuple[ImageResult, FileStamp, str]] = {}
+        # Lines in the file that no entry stands for (damaged, or replaced by a later line):
+        # while there are none, the file needs no rewrite.
+        self._dead_lines = 0
         self._stream = None
         self._load()
 
@@ -106,9 +109,14 @@ class EncodingCache:
                     continue
                 result, stamp, settings = _result(record)
             except (ValueError, KeyError, TypeError, AttributeError):
-                continue  # a line torn by a killed run, or damaged: that image is encoded again
+                self._dead_lines += 1  # torn by a killed run, or damaged: that image is encoded again
+                continue
             # The key was made absolute when written: relative paths meant the folder of that run.
-            self._entries[str(record["key"])] = (result, stamp, settings)
+            self._add(str(record["key"]), (result, stamp, settings))
+
+    def _add(self, key: str, entry: tuple[ImageResult, FileStamp, str]) -> None:
+        self._dead_lines += key in self._entries
+        self._entries[key] = entry
 
     def lookup(self, path: str, stamp: FileStamp | None) -> ImageResult | None:
         """The cached result for this version of ``path`` under the current settings, if any.
@@ -138,7 +146,7 @@ class EncodingCache:
                 raise OutputError(f"cannot write the encoding cache {self.path}: {error.strerror}") from None
         self._stream.write(json.dumps(_record(result, stamp, self.settings_key)) + "\n")
         self._stream.flush()
-        self._entries[_key(result.image_path)] = (result, stamp, self.settings_key)
+        self._add(_key(result.image_path), (result, stamp, self.settings_key))
 
     def close(self) -> None:
         if self._stream is not None:
@@ -146,12 +154,23 @@ class EncodingCache:
             self._stream = None
 
     def rewrite(self, paths: list[str]) -> None:
-        """Replace the file by the current records of ``paths`` only, dropping deleted images."""
+        """Replace the file by the current records of ``paths`` only, dropping deleted images.
+
+        A file that already holds exactly those records (a re-run with nothing deleted or
+        changed, or with photos only added) is left as it is.
+        """
         self.close()
-        lines = []
+        kept: dict[str, tuple[str, ImageResult, FileStamp]] = {}
         for path in paths:
-            entry = self._entries.get(_key(path))
+            key = _key(path)
+            entry = self._entries.get(key)
             if entry is not None and entry[2] == self.settings_key:
-                result = self.lookup(path, entry[1]) or entry[0]
-                lines.append(json.dumps(_record(result, entry[1], self.settings_key)))
+                kept[key] = (path, entry[0], entry[1])
+        if self._dead_lines == 0 and len(kept) == len(self._entries):
+            return
+        lines = [
+            json.dumps(_record(self.lookup(path, stamp) or result, stamp, self.settings_key))
+            for path, result, stamp in kept.values()
+        ]
         atomic_write_bytes(self.path, ("\n".join(lines) + "\n" if lines else "").encode("utf-8"))
+        self._dead_lines = 0

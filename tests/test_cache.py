@@ -65,3 +65,39 @@ def test_file_stamp_of_a_missing_file_is_none(tmp_path):
     assert FileStamp.of(str(tmp_path / "gone.jpg")) is None
     (tmp_path / "x").write_bytes(b"abc")
     assert FileStamp.of(str(tmp_path / "x")).size == 3
+
+
+def test_rewrite_leaves_a_file_that_holds_exactly_the_listed_images_alone(tmp_path):
+    stamp = FileStamp(1, 2)
+    cache = EncodingCache(tmp_path / "c", "k")
+    for name in ("a.jpg", "b.jpg"):
+        cache.append(result(name), stamp)
+    cache.close()
+    before = (tmp_path / "c").stat()
+
+    again = EncodingCache(tmp_path / "c", "k")
+    again.append(result("c.jpg"), stamp)  # a photo added: appended, nothing to drop
+    again.rewrite(["a.jpg", "b.jpg", "c.jpg"])
+    after = (tmp_path / "c").stat()
+    assert (after.st_ino, after.st_size > before.st_size) == (before.st_ino, True)  # not replaced
+
+    # A changed photo leaves its old line behind, so that rewrite does replace the file.
+    changed = EncodingCache(tmp_path / "c", "k")
+    changed.append(result("b.jpg", faces=2), FileStamp(1, 3))
+    changed.rewrite(["a.jpg", "b.jpg", "c.jpg"])
+    lines = [json.loads(line) for line in (tmp_path / "c").read_text().splitlines()]
+    assert [(line["path"], len(line["faces"])) for line in lines] == [
+        ("a.jpg", 1),
+        ("b.jpg", 2),
+        ("c.jpg", 1),
+    ]
+    assert (tmp_path / "c").stat().st_ino != before.st_ino
+
+    # So does a damaged line, and an entry under other settings.
+    with open(tmp_path / "c", "a") as stream:
+        stream.write('{"torn": \n')
+    damaged = EncodingCache(tmp_path / "c", "k")
+    damaged.rewrite(["a.jpg", "b.jpg", "c.jpg"])
+    assert len((tmp_path / "c").read_text().splitlines()) == 3
+    EncodingCache(tmp_path / "c", "other").rewrite(["a.jpg"])
+    assert (tmp_path / "c").read_text() == ""
