@@ -1,7 +1,7 @@
 """Face detection and embedding with dlib's models, the same steps face_recognition 1.3.0 takes.
 
 dlib detects faces, finds their landmarks and cuts the aligned chips; the embedding network
-runs in numpy (:mod:`.resnet`), about five times faster than dlib-bin's own forward pass
+runs in numpy (:mod:`.resnet`), about eight times faster than dlib-bin's own forward pass
 (a dlib built with CUDA keeps its own, on the GPU).
 The models load on first use and are kept for the life of the process (dlib models are not
 thread-safe, so parallel work uses processes, each with its own :class:`FaceModels`).

@@ -2,7 +2,7 @@
 
 dlib-bin is built without a BLAS, so dlib's own forward pass spends about 90 ms on each face
 here. The same network written as numpy matrix products, on the BLAS numpy ships with, takes
-about 20 ms and gives the same vectors to within 1e-6 (tests compare the two on real faces).
+about 10 ms and gives the same vectors to within 1e-6 (tests compare the two on real faces).
 
 The weights are read from dlib's model file itself. It is dlib's serialization of the network,
 outermost layer first; its parameter tensors are little-endian float32 arrays, and they come
@@ -44,7 +44,7 @@ BATCH_SIZE = 16
 class Convolution:
     """A convolution with dlib's following affine (inference-time batch norm) folded in."""
 
-    weights: np.ndarray  # (in_channels * rows * columns, filters), matching _patches' columns
+    weights: np.ndarray  # (rows * columns * in_channels, filters), matching _patches' columns
     bias: np.ndarray  # (filters,)
     size: int
     stride: int
@@ -62,8 +62,10 @@ class Convolution:
 def _patches(images: np.ndarray, size: int, stride: int, padding: int) -> np.ndarray:
     if padding:
         images = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    # (n, h', w', channels, size, size): channel-major, as dlib stores its filters
-    return sliding_window_view(images, (size, size), axis=(1, 2))[:, ::stride, ::stride]
+    windows = sliding_window_view(images, (size, size), axis=(1, 2))[:, ::stride, ::stride]
+    # (n, h', w', size, size, channels): channels innermost, so that copying the patches into
+    # one matrix (in Convolution) moves whole runs of channels; channel-major took 4x longer.
+    return windows.transpose(0, 1, 2, 4, 5, 3)
 
 
 def _max_pool_3x3_stride_2(images: np.ndarray) -> np.ndarray:
@@ -224,9 +226,9 @@ def _read_convolution(
     if scale_and_shift.size != 2 * filters:
         raise ValueError(f"an affine layer has {scale_and_shift.size} parameters, expected {2 * filters}")
     scale, shift = scale_and_shift[:filters], scale_and_shift[filters:]
-    weights = parameters[:weight_count].reshape(filters, -1) * scale[:, None]
+    weights = parameters[:weight_count].reshape(filters, channels, size, size) * scale[:, None, None, None]
     return Convolution(
-        weights=np.ascontiguousarray(weights.T),
+        weights=np.ascontiguousarray(weights.transpose(2, 3, 1, 0).reshape(-1, filters)),
         bias=parameters[weight_count:] * scale + shift,
         size=size,
         stride=stride,
