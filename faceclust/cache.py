@@ -96,23 +96,29 @@ class EncodingCache:
 
     def _load(self) -> None:
         try:
-            with open(self.path, "rb") as stream:
-                lines = stream.read().splitlines()
+            stream = open(self.path, "rb")  # noqa: SIM115 - closed below; read line by line, not whole
         except FileNotFoundError:
             return
         except OSError as error:
             raise OutputError(f"cannot read the encoding cache {self.path}: {error.strerror}") from None
-        for line in lines:
+        with stream:
             try:
-                record = json.loads(line)
-                if record.get("format") != FORMAT:
-                    continue
-                result, stamp, settings = _result(record)
-            except (ValueError, KeyError, TypeError, AttributeError):
-                self._dead_lines += 1  # torn by a killed run, or damaged: that image is encoded again
-                continue
-            # The key was made absolute when written: relative paths meant the folder of that run.
-            self._add(str(record["key"]), (result, stamp, settings))
+                for line in stream:
+                    self._load_line(line)
+            except OSError as error:
+                raise OutputError(f"cannot read the encoding cache {self.path}: {error.strerror}") from None
+
+    def _load_line(self, line: bytes) -> None:
+        try:
+            record = json.loads(line)
+            if record.get("format") != FORMAT:
+                raise ValueError("another format")
+            result, stamp, settings = _result(record)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self._dead_lines += 1  # torn by a killed run, or damaged: that image is encoded again
+            return
+        # The key was made absolute when written: relative paths meant the folder of that run.
+        self._add(str(record["key"]), (result, stamp, settings))
 
     def _add(self, key: str, entry: tuple[ImageResult, FileStamp, str]) -> None:
         self._dead_lines += key in self._entries
