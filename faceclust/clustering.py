@@ -157,7 +157,11 @@ class FaceClusterer:
     def fit(self, encodings: np.ndarray, photos: Sequence[object] | None = None) -> FaceClusterer:
         """Cluster ``encodings``; ``photos`` names each face's photo for the cannot-link rule."""
         threshold = self._validate()
-        encodings = np.asarray(encodings, dtype=np.float64)
+        encodings = np.asarray(encodings)
+        if encodings.dtype not in (np.float32, np.float64):
+            encodings = encodings.astype(np.float64)
+        # float32 is kept as it comes: the graph methods compute in float32 (a float64 copy of
+        # a million faces would add 1 GB); the exact methods below take float64.
         if encodings.ndim != 2:
             raise ValueError(f"encodings must be a 2-d array, not shape {encodings.shape}")
         if photos is not None and len(photos) != len(encodings):
@@ -179,7 +183,7 @@ def _dbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -
     from sklearn.cluster import DBSCAN  # deferred: scikit-learn takes a second to import
 
     model = DBSCAN(eps=threshold, min_samples=clusterer.min_samples, n_jobs=clusterer.n_jobs)
-    return model.fit_predict(encodings)
+    return model.fit_predict(encodings.astype(np.float64, copy=False))
 
 
 def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -> np.ndarray:
@@ -193,7 +197,7 @@ def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -
         n_jobs=clusterer.n_jobs,
         copy=True,
     )
-    return model.fit_predict(encodings)
+    return model.fit_predict(encodings.astype(np.float64, copy=False))
 
 
 def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
@@ -204,7 +208,7 @@ def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: f
     if len(encodings) < 2:
         return np.zeros(len(encodings), dtype=np.int64)
     model = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, linkage="average")
-    return model.fit_predict(encodings)
+    return model.fit_predict(encodings.astype(np.float64, copy=False))
 
 
 def average_linkage_on_graph(

@@ -140,6 +140,24 @@ def test_agglomerative_beyond_its_memory_limit_still_finds_the_people(monkeypatc
     assert FaceClusterer().fit_predict(blobs([5, 6, 1])).tolist() == [1] * 5 + [0] * 6 + [NOISE]
 
 
+@pytest.mark.parametrize("exact_limit", [10_000, 10], ids=["exact", "graph"])
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_encodings_give_the_groups_float64_ones_do(method, exact_limit, monkeypatch):
+    import faceclust.clustering as clustering
+
+    monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", exact_limit)
+    encodings = np.vstack([blobs([7, 9, 6], spread=0.3), np.full((1, 128), 3.0)])
+    photos = ["a"] * 2 + [str(i) for i in range(len(encodings) - 2)]  # two faces share a photo
+    clusterer = FaceClusterer(method, min_samples=3)
+    wide = clusterer.fit_predict(encodings, photos)
+    narrow = clusterer.fit_predict(encodings.astype(np.float32), photos)
+    assert narrow.tolist() == wide.tolist()
+    assert wide[0] != wide[1] or wide[0] == NOISE
+    assert len(set(wide.tolist()) - {NOISE}) == 3
+    with pytest.raises(ValueError, match="2-d"):
+        clusterer.fit(np.zeros(128, dtype=np.int64))
+
+
 def test_cluster_means_leave_noise_out_and_handle_no_clusters():
     encodings = np.arange(12, dtype=np.float32).reshape(4, 3)
     ids, means = cluster_means(encodings, np.array([2, -1, 2, 0]))
