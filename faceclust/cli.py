@@ -121,7 +121,7 @@ def encode_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="embed each face also mirrored and average the two, which groups web photos much "
-        "better; --no-flip embeds each face once, in half the time, giving face_recognition's "
+        "better; --no-flip embeds each face once, in half the embedding time, giving face_recognition's "
         "vectors (default: flip)",
     )
     parser.add_argument(
