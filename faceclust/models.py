@@ -17,14 +17,15 @@ import numpy as np
 
 from .errors import ModelError
 from .records import EMBEDDING_SIZE, Box
-from .resnet import FaceEmbeddingNet
+from .resnet import INPUT_SIZE, FaceEmbeddingNet
 
 DETECTION_METHODS = ("hog", "cnn")
 # Which forward pass embeds the chips: "auto" is dlib's own on a dlib built with CUDA (the GPU
 # beats numpy on the CPU), else the numpy one; both give the same vectors to 1e-6.
 EMBEDDING_NETWORKS = ("auto", "numpy", "dlib")
-# dlib's ResNet sees each face as a 150 px chip aligned on its landmarks, with 25% padding.
-CHIP_SIZE = 150
+# The chip dlib's compute_face_descriptor cuts: the network's input size, with 25% padding
+# around the landmarks.
+CHIP_SIZE = INPUT_SIZE
 CHIP_PADDING = 0.25
 
 MODEL_FILES = {

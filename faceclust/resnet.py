@@ -19,9 +19,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ModelError
+from .records import EMBEDDING_SIZE
 
+# dlib's ResNet sees each face as a 150 px chip aligned on its landmarks.
 INPUT_SIZE = 150
-EMBEDDING_SIZE = 128
 STEM_FILTERS = 32
 # (filters, downsamples) of each residual block in the order they run: dlib's anet_type in
 # dnn_face_recognition_ex.cpp (alevel4 ... alevel0).
