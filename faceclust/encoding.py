@@ -191,8 +191,15 @@ def encode_images(paths: Iterable[str], settings: EncodeSettings, jobs: int = 1)
     batches = [path_list[i : i + batch_size] for i in range(0, len(path_list), batch_size)]
     jobs = max(1, min(jobs, len(batches)))
     if jobs == 1:
+        from threadpoolctl import threadpool_limits
+
         for batch in batches:
-            yield from encode_batch(batch, settings)
+            # One BLAS thread, as in each worker: two threads split the network's matrix
+            # products differently and change the last bits of the vectors, which then would
+            # depend on --jobs. Limited per batch, so the caller's own work between is not.
+            with threadpool_limits(1):
+                results = encode_batch(batch, settings)
+            yield from results
         return
     # spawn, not fork: the parent may hold threads (progress bar, BLAS) that fork would copy
     # mid-lock, and each worker loads its own models anyway.
