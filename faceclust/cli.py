@@ -19,6 +19,7 @@ from .clustering import (
     METHODS,
     FaceClusterer,
 )
+from .clustering.adaptive_cut import CEILING, FLOOR
 from .encoding import EncodeSettings, EncodeSummary, default_jobs
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
@@ -242,6 +243,7 @@ def cluster_parser() -> argparse.ArgumentParser:
         help="clustering method (default: %(default)s)",
     )
     thresholds = ", ".join(f"{method} {value}" for method, value in DEFAULT_THRESHOLDS.items())
+    thresholds = f"agglomerative adapted to the set, {CEILING}-{FLOOR}; {thresholds}"
     parser.add_argument(
         "-t",
         "--threshold",
@@ -389,6 +391,11 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             gallery=args.gallery,
             say=_say,
         )
+        if summary.distinct_faces is not None:
+            print(
+                f"[INFO] cut at {summary.threshold:.3f}, adapted to {summary.distinct_faces:,} distinct "
+                "faces (--threshold fixes it)"
+            )
         print(f"[INFO] # unique faces: {summary.clusters}")
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
         for label, name in sorted(summary.names.items()):

@@ -83,6 +83,9 @@ class ClusterSummary:
     unreadable_images: dict[str, str] = field(default_factory=dict)
     scores: Scores | None = None
     names: dict[int, str] = field(default_factory=dict)
+    # The threshold used, and the distinct faces the default cut adapted to (None if it did not).
+    threshold: float | None = None
+    distinct_faces: int | None = None
 
 
 def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
@@ -157,13 +160,17 @@ def cluster_file(
         unreadable_images=report.unreadable_images,
         scores=scores,
         names=names,
+        threshold=clusterer.threshold_,
+        distinct_faces=clusterer.distinct_faces_,
     )
 
 
 def _settings(clusterer: FaceClusterer) -> dict:
     return {
         "method": clusterer.method,
-        "threshold": clusterer.resolved_threshold(),
+        # The threshold used: for the default, the cut adapted to this set.
+        "threshold": clusterer.threshold_,
+        "distinct_faces": clusterer.distinct_faces_,
         "min_samples": clusterer.min_samples,
         "min_cluster_size": clusterer.min_cluster_size,
         "cannot_link": clusterer.cannot_link,

@@ -134,18 +134,18 @@ def test_tuning_grid_names_each_methods_main_parameter():
 
 
 def test_agglomerative_beyond_its_memory_limit_still_finds_the_people(monkeypatch):
-    import faceclust.clustering as clustering
+    from faceclust.clustering import agglomerative as agglomerative_module
 
-    monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", 10)
+    monkeypatch.setattr(agglomerative_module, "EXACT_AGGLOMERATIVE_FACES", 10)
     assert FaceClusterer().fit_predict(blobs([5, 6, 1])).tolist() == [1] * 5 + [0] * 6 + [NOISE]
 
 
 @pytest.mark.parametrize("exact_limit", [10_000, 10], ids=["exact", "graph"])
 @pytest.mark.parametrize("method", METHODS)
 def test_float32_encodings_give_the_groups_float64_ones_do(method, exact_limit, monkeypatch):
-    import faceclust.clustering as clustering
+    from faceclust.clustering import agglomerative as agglomerative_module
 
-    monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", exact_limit)
+    monkeypatch.setattr(agglomerative_module, "EXACT_AGGLOMERATIVE_FACES", exact_limit)
     encodings = np.vstack([blobs([7, 9, 6], spread=0.3), np.full((1, 128), 3.0)])
     photos = ["a"] * 2 + [str(i) for i in range(len(encodings) - 2)]  # two faces share a photo
     clusterer = FaceClusterer(method, min_samples=3)

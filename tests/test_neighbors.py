@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from synthetic import synthetic_embeddings
 
-from faceclust import clustering, neighbors
+from faceclust import neighbors
+from faceclust.clustering import agglomerative as clustering_module
 from faceclust.clustering import (
     FaceClusterer,
     chinese_whispers,
@@ -172,12 +173,12 @@ def test_average_linkage_on_the_graph_matches_exact_average_linkage(monkeypatch)
 
     # Past the limit, the default method runs on the graph; with the limit lowered it does so
     # on a size the exact one can check, through the approximate cell search too.
-    monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", 100)
+    monkeypatch.setattr(clustering_module, "EXACT_AGGLOMERATIVE_FACES", 100)
     monkeypatch.setattr(neighbors, "EXACT_LIMIT", 500)
     monkeypatch.setattr(neighbors, "CELL_SIZE", 200)
     encodings, identities = synthetic_embeddings(3000, seed=7)
     on_graph = FaceClusterer(min_cluster_size=1, cannot_link=False).fit_predict(encodings)
-    monkeypatch.setattr(clustering, "EXACT_AGGLOMERATIVE_FACES", 10_000)
+    monkeypatch.setattr(clustering_module, "EXACT_AGGLOMERATIVE_FACES", 10_000)
     exact = FaceClusterer(min_cluster_size=1, cannot_link=False).fit_predict(encodings)
     assert adjusted_rand_score(exact, on_graph) > 0.98
     assert abs(score(identities, on_graph).bcubed_f1 - score(identities, exact).bcubed_f1) < 0.02

@@ -1,0 +1,45 @@
+"""Grouping face embeddings by person. Labels follow scikit-learn: ``-1`` is noise (unknown).
+
+- estimator.py: :class:`FaceClusterer`, the one entry point over every method;
+- agglomerative.py and adaptive_cut.py: the default method and how it chooses its cut;
+- graph.py: the methods on the nearest-neighbour graph, for a million faces;
+- constraints.py: the cannot-link rule; labels.py: numbering and means of clusters.
+"""
+
+from .adaptive_cut import REFERENCE_CUT, adaptive_cut
+from .agglomerative import EXACT_AGGLOMERATIVE_FACES, Linkage, average_linkage
+from .constraints import split_same_photo_faces
+from .estimator import (
+    DEFAULT_METHOD,
+    DEFAULT_MIN_CLUSTER_SIZE,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_THRESHOLDS,
+    METHODS,
+    FaceClusterer,
+    tuning_grid,
+)
+from .graph import GRAPH_NEIGHBORS, chinese_whispers, merge_by_average_linkage
+from .labels import NOISE, centroids, cluster_means, relabel_by_size
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_MIN_CLUSTER_SIZE",
+    "DEFAULT_MIN_SAMPLES",
+    "DEFAULT_THRESHOLDS",
+    "EXACT_AGGLOMERATIVE_FACES",
+    "GRAPH_NEIGHBORS",
+    "METHODS",
+    "NOISE",
+    "REFERENCE_CUT",
+    "FaceClusterer",
+    "Linkage",
+    "adaptive_cut",
+    "average_linkage",
+    "centroids",
+    "chinese_whispers",
+    "cluster_means",
+    "merge_by_average_linkage",
+    "relabel_by_size",
+    "split_same_photo_faces",
+    "tuning_grid",
+]

@@ -1,0 +1,46 @@
+"""The default cut of average linkage, adapted to how many different faces a set holds.
+
+One fixed cut cannot serve a folder of five people and one of five thousand: the more people a
+set holds, the more strangers lie within any distance of a face, so a cut that keeps 80
+people apart (0.6, dlib's documented same-person distance) joins strangers wholesale among
+3,000 (pairwise precision 0.49 on lfw_large), and a cut that keeps those apart (0.5) splits
+the people of a small set of varied photos (five_celebrities: BCubed F1 0.76).
+
+So the cut follows the number of *distinct faces*: the groups that average linkage makes at
+:data:`REFERENCE_CUT`, a cut so strict that it almost never joins two people. That counts
+people (a face seen in very different photos counts a few times), not photos, so a family
+library of 20,000 photos of ten people keeps the loose cut while a set of the same size with
+thousands of strangers gets the strict one. The cut falls with the logarithm of that count,
+from :data:`CEILING` to :data:`FLOOR`; both numbers of the rule were fitted on the labelled
+dev sets and checked on sets left out of the fit (bench/quality.py; README, "How good are the
+groups?").
+"""
+
+from __future__ import annotations
+
+import math
+
+# Average linkage at 0.45 joined two people in 0.3% of its groups on the dev sets.
+REFERENCE_CUT = 0.45
+# dlib's documented same-person distance: the best cut of the small dev sets.
+CEILING = 0.6
+# The best cut of the largest sets measured (1,700-3,400 distinct faces); nothing measured
+# supports going lower for larger sets.
+FLOOR = 0.5
+# The cut is INTERCEPT - SLOPE x log10(distinct faces): 0.6 up to 40 distinct faces, 0.55 at
+# about 250, 0.5 from about 1,600. Fitted by bench/quality.py --fit.
+INTERCEPT = 0.7
+SLOPE = 0.0625
+
+
+def adaptive_cut(
+    distinct_faces: int,
+    intercept: float = INTERCEPT,
+    slope: float = SLOPE,
+    floor: float = FLOOR,
+    ceiling: float = CEILING,
+) -> float:
+    """The average-linkage cut for a set with ``distinct_faces`` groups at :data:`REFERENCE_CUT`."""
+    if distinct_faces < 1:
+        raise ValueError(f"distinct_faces must be at least 1, not {distinct_faces}")
+    return min(ceiling, max(floor, intercept - slope * math.log10(distinct_faces)))

@@ -1,0 +1,92 @@
+"""Average linkage, cut at a given threshold or at one adapted to the set (adaptive_cut.py).
+
+Up to :data:`EXACT_AGGLOMERATIVE_FACES` faces the whole tree is built from every pairwise
+distance, so the adaptive cut costs nothing: the tree is cut once at the reference cut to count
+the distinct faces and once at the cut that count gives. Beyond, it runs on the
+nearest-neighbour graph (graph.py), merging up to the reference cut, counting, and merging on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..neighbors import nearest_neighbors
+from .adaptive_cut import REFERENCE_CUT, adaptive_cut
+from .graph import GRAPH_NEIGHBORS, chinese_whispers, merge_by_average_linkage
+
+# Exact average linkage keeps every pairwise distance (8 bytes x n^2 / 2) and its time grows
+# faster still: 6 s and 0.9 GB at 10,000 faces, 36 s and 3.3 GB at 20,000. Beyond this it runs on
+# the nearest-neighbour graph, which on 20,000 synthetic faces took 1 s and agreed with it
+# (adjusted Rand index 0.997, BCubed F1 0.973 against 0.973).
+EXACT_AGGLOMERATIVE_FACES = 10_000
+# Chinese Whispers' edges on the graph: no longer than this, whatever the cut, so that its
+# fragments are nearly always one person.
+FRAGMENT_EDGE = 0.5
+# Shorter still when the distinct faces are to be counted: Chinese Whispers chains past what
+# average linkage joins at the reference cut. On 3,000 synthetic faces the graph counted 1,546
+# groups at the reference cut from fragments of edges up to 0.35, 1,160 from 0.45; exact: 1,530.
+COUNT_FRAGMENT_EDGE = 0.35
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """Labels of an average-linkage clustering, the cut used, and (when the cut was adapted)
+    the number of distinct faces it was adapted to."""
+
+    labels: np.ndarray
+    cut: float
+    distinct_faces: int | None
+
+
+def linkage_tree(encodings: np.ndarray) -> np.ndarray:
+    """scipy's average-linkage tree of ``encodings`` (``(n, d)``, n >= 2), Euclidean."""
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import pdist
+
+    return linkage(pdist(np.asarray(encodings, dtype=np.float64)), method="average")
+
+
+def cut_tree(tree: np.ndarray, threshold: float) -> np.ndarray:
+    """Flat labels of a :func:`linkage_tree`: groups whose faces are within ``threshold`` on average."""
+    from scipy.cluster.hierarchy import fcluster
+
+    return fcluster(tree, threshold, criterion="distance").astype(np.int64)
+
+
+def average_linkage(
+    encodings: np.ndarray, threshold: float | None, n_jobs: int | None = None, seed: int = 0
+) -> Linkage:
+    """Average linkage of ``encodings`` cut at ``threshold``, or at :func:`adaptive_cut` if None."""
+    if len(encodings) > EXACT_AGGLOMERATIVE_FACES:
+        return _on_graph(encodings, threshold, n_jobs, seed)
+    if len(encodings) < 2:
+        return Linkage(np.zeros(len(encodings), dtype=np.int64), threshold or adaptive_cut(1), None)
+    tree = linkage_tree(encodings)
+    if threshold is not None:
+        return Linkage(cut_tree(tree, threshold), threshold, None)
+    distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
+    cut = adaptive_cut(distinct)
+    return Linkage(cut_tree(tree, cut), cut, distinct)
+
+
+def _on_graph(encodings: np.ndarray, threshold: float | None, n_jobs: int | None, seed: int) -> Linkage:
+    """Chinese Whispers on the neighbour graph cuts the faces into fragments that are nearly
+    always one person; then they are merged as average linkage merges groups
+    (:func:`merge_by_average_linkage`)."""
+    graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed)
+    edge = COUNT_FRAGMENT_EDGE if threshold is None else min(FRAGMENT_EDGE, threshold)
+    sources, targets = graph.edges(edge)
+    del graph
+    fragments = chinese_whispers(len(encodings), sources, targets, seed)
+    if threshold is not None:
+        return Linkage(
+            merge_by_average_linkage(encodings, fragments, threshold, n_jobs, seed), threshold, None
+        )
+    # Average linkage merges in order of distance, so merging up to the reference cut and then
+    # on up to the cut gives what merging straight to the cut would.
+    reference = merge_by_average_linkage(encodings, fragments, REFERENCE_CUT, n_jobs, seed)
+    distinct = len(np.unique(reference))
+    cut = adaptive_cut(distinct)
+    return Linkage(merge_by_average_linkage(encodings, reference, cut, n_jobs, seed), cut, distinct)

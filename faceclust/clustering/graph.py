@@ -1,0 +1,195 @@
+"""Clustering on the nearest-neighbour graph, for more faces than a distance matrix allows.
+
+Chinese Whispers cuts the faces into fragments along the short edges of each face's
+:data:`GRAPH_NEIGHBORS` nearest; :func:`merge_by_average_linkage` then merges clusters as
+average linkage does, from their means and spreads. Memory grows with the faces times
+:data:`GRAPH_NEIGHBORS` and time about linearly (see neighbors.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..neighbors import nearest_neighbors
+from .labels import cluster_means
+
+GRAPH_NEIGHBORS = 10
+MAX_WHISPER_ROUNDS = 200
+
+
+def merge_by_average_linkage(
+    encodings: np.ndarray, labels: np.ndarray, threshold: float, n_jobs: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Merge the clusters of ``labels`` (no noise) while two are within ``threshold`` on average.
+
+    Average linkage may merge any pair of reciprocal nearest clusters in any order and still
+    give the same tree (it is reducible), so each round merges every such pair within the
+    threshold at once. The candidates are each cluster's :data:`GRAPH_NEIGHBORS` nearest by
+    mean, and a merged cluster keeps the candidates of both. The distance between two clusters
+    is the root mean square of their faces' pairwise distances, which their means, sizes and
+    spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 + spread_a +
+    spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
+    below the mean distance that exact average linkage cuts at, so this merges a little less.
+    """
+    _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    count = len(sizes)
+    sizes = sizes.astype(np.float64)
+    _, means = cluster_means(encodings, inverse)
+    squared_norms = np.einsum("ij,ij->i", encodings, encodings, dtype=np.float64)
+    _, mean_squared_norms = cluster_means(squared_norms[:, None], inverse)
+    spreads = np.maximum(mean_squared_norms[:, 0] - np.einsum("ij,ij->i", means, means), 0.0)
+    del squared_norms
+    graph = nearest_neighbors(means, GRAPH_NEIGHBORS, n_jobs, seed)
+    found = graph.indices >= 0
+    first = np.repeat(np.arange(count), graph.indices.shape[1])[found.ravel()]
+    second = graph.indices[found]
+    # The search already measured the distances between the means.
+    squared = graph.distances[found].astype(np.float64) ** 2 + spreads[first] + spreads[second]
+    stale = np.zeros(len(first), dtype=bool)
+    merged_into = np.arange(count)
+    limit = threshold * threshold
+    while True:
+        first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
+        squared[stale] = _mean_squared_distance(means, spreads, first[stale], second[stale])
+        nearest, nearest_squared = _nearest_by_pair(count, first, second, squared)
+        candidates = np.flatnonzero((nearest >= 0) & (nearest_squared <= limit))
+        partner = nearest[candidates]
+        reciprocal = (nearest[partner] == candidates) & (candidates < partner)
+        keep, drop = candidates[reciprocal], partner[reciprocal]
+        if len(keep) == 0:
+            break
+        size_keep, size_drop = sizes[keep], sizes[drop]
+        total = size_keep + size_drop
+        mean = (means[keep] * size_keep[:, None] + means[drop] * size_drop[:, None]) / total[:, None]
+        spreads[keep] = (
+            size_keep * (spreads[keep] + np.einsum("ij,ij->i", means[keep] - mean, means[keep] - mean))
+            + size_drop * (spreads[drop] + np.einsum("ij,ij->i", means[drop] - mean, means[drop] - mean))
+        ) / total
+        means[keep], sizes[keep] = mean, total
+        merged_into[drop] = keep
+        rename = np.arange(count)
+        rename[drop] = keep
+        first, second = rename[first], rename[second]
+        changed = np.zeros(count, dtype=bool)
+        changed[keep] = True
+        stale = changed[first] | changed[second]
+    while True:
+        parent = merged_into[merged_into]
+        if (parent == merged_into).all():
+            break
+        merged_into = parent
+    return merged_into[inverse]
+
+
+def _mean_squared_distance(
+    means: np.ndarray, spreads: np.ndarray, first: np.ndarray, second: np.ndarray, chunk: int = 100_000
+) -> np.ndarray:
+    """Mean squared distance between the faces of clusters ``first[i]`` and ``second[i]``, in
+    chunks: the gaps between all candidate pairs at once would be gigabytes."""
+    result = np.empty(len(first))
+    for start in range(0, len(first), chunk):
+        a, b = first[start : start + chunk], second[start : start + chunk]
+        gap = means[a] - means[b]
+        result[start : start + chunk] = np.einsum("ij,ij->i", gap, gap) + spreads[a] + spreads[b]
+    return result
+
+
+def _unique_pairs(
+    count: int, first: np.ndarray, second: np.ndarray, squared: np.ndarray, stale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each unordered pair of different nodes once, with its ``squared`` and ``stale`` flag (a
+    pair whose distance is out of date is stale in every copy, so any copy will do)."""
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    distinct = np.flatnonzero(low != high)
+    _, index = np.unique(low[distinct] * count + high[distinct], return_index=True)
+    index = distinct[index]
+    return low[index], high[index], squared[index], stale[index]
+
+
+def _nearest_by_pair(
+    count: int, first: np.ndarray, second: np.ndarray, squared: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``count`` nodes, the other end of its shortest pair (-1 if it has none) and
+    that pair's ``squared`` (inf if none)."""
+    from scipy.sparse import csr_matrix
+
+    # Grouping the pairs by node is a counting sort inside scipy's COO-to-CSR conversion,
+    # linear where sorting by (node, length) was the slowest step of a merge round.
+    # Offset by one: the conversion may drop stored zeros (two fragments with equal means).
+    by_node = csr_matrix(
+        (
+            np.concatenate([squared, squared]) + 1.0,
+            (np.concatenate([first, second]), np.concatenate([second, first])),
+        ),
+        shape=(count, count),
+    )
+    degree = np.diff(by_node.indptr)
+    nodes = np.flatnonzero(degree)
+    nearest = np.full(count, -1, dtype=np.int64)
+    nearest_squared = np.full(count, np.inf)
+    if len(nodes) == 0:
+        return nearest, nearest_squared
+    shortest = np.minimum.reduceat(by_node.data, by_node.indptr[nodes])
+    is_shortest = by_node.data == np.repeat(shortest, degree[nodes])
+    node_of_entry = np.repeat(nodes, degree[nodes])
+    _, first_shortest = np.unique(node_of_entry[is_shortest], return_index=True)
+    nearest[nodes] = by_node.indices[np.flatnonzero(is_shortest)[first_shortest]]
+    nearest_squared[nodes] = shortest - 1.0
+    return nearest, nearest_squared
+
+
+def chinese_whispers(count: int, sources: np.ndarray, targets: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Chinese Whispers (Biemann 2006) on the undirected graph of ``count`` nodes whose edges join
+    ``sources[i]`` and ``targets[i]``: every node starts as its own label and repeatedly takes
+    the label most common among its neighbours, until no label changes.
+
+    dlib updates one random node at a time; here a random half of the nodes that may still
+    change is updated at once, which keeps the work in numpy and still never oscillates for
+    long. A node whose neighbours did not change is not looked at again.
+    """
+    from scipy.sparse import coo_matrix
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count, dtype=np.int64)
+    rows = np.concatenate([sources, targets])
+    cols = np.concatenate([targets, sources])
+    keep = rows != cols
+    adjacency = coo_matrix(
+        (np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(count, count)
+    ).tocsr()
+    adjacency.sum_duplicates()
+    starts, neighbours = adjacency.indptr, adjacency.indices
+    degree = np.diff(starts)
+    active = degree > 0
+    for _ in range(MAX_WHISPER_ROUNDS):
+        candidates = np.flatnonzero(active)
+        if len(candidates) == 0:
+            break
+        nodes = candidates[rng.random(len(candidates)) < 0.5]
+        active[nodes] = False
+        if len(nodes) == 0:
+            continue
+        node_of_entry = np.repeat(np.arange(len(nodes)), degree[nodes])
+        key, votes = np.unique(
+            node_of_entry * count + labels[neighbours[_row_entries(starts, nodes)]], return_counts=True
+        )
+        voter, label = np.divmod(key, count)
+        # A random fraction below one breaks ties without outweighing a whole vote.
+        score = votes + rng.random(len(votes)) * 0.5
+        group_starts = np.flatnonzero(np.r_[True, voter[1:] != voter[:-1]])
+        best = np.maximum.reduceat(score, group_starts)
+        winner = score == np.repeat(best, np.diff(np.r_[group_starts, len(score)]))
+        new_labels = label[winner]
+        changed = nodes[new_labels != labels[nodes]]
+        labels[nodes] = new_labels
+        if len(changed):
+            active[neighbours[_row_entries(starts, changed)]] = True
+    return labels
+
+
+def _row_entries(starts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions in a CSR matrix's ``indices`` of all entries of ``rows``, row after row."""
+    lengths = starts[rows + 1] - starts[rows]
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(starts[rows] - before, lengths) + np.arange(lengths.sum())
