@@ -3,13 +3,13 @@ import pytest
 from synthetic import synthetic_embeddings
 
 from faceclust import neighbors
-from faceclust.clustering import agglomerative as clustering_module
 from faceclust.clustering import (
     FaceClusterer,
     chinese_whispers,
     merge_by_average_linkage,
     split_same_photo_faces,
 )
+from faceclust.clustering import agglomerative as clustering_module
 from faceclust.evaluation import score
 from faceclust.neighbors import nearest_neighbors
 from tests.test_clustering import blobs
