@@ -168,7 +168,10 @@ def test_evaluate_scores_against_the_person_folders_and_writes_json(encoded, tmp
     assert "scores against" in printed and "B3 F1" in printed
     report = json.loads((out / "evaluation.json").read_text())
     assert report["settings"]["method"] == "agglomerative"
+    # Three people: few distinct faces, so the adapted cut is the loosest.
     assert report["settings"]["threshold"] == 0.6
+    assert 3 <= report["settings"]["distinct_faces"] <= 12
+    assert "[INFO] cut at 0.600, adapted to" in printed
     scores = report["scores"]
     assert scores["identities"] == 3  # _junk carries no identity
     assert scores["faces_scored"] == len(pickle.loads(encodings.read_bytes()))
