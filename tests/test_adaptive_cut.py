@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from synthetic import synthetic_embeddings
@@ -14,7 +16,7 @@ def test_the_cut_falls_from_the_ceiling_to_the_floor_as_distinct_faces_grow():
     assert cuts[0] == cuts[2] == CEILING == 0.6
     assert cuts[4] == pytest.approx(0.55, abs=1e-3)
     assert cuts[6] == pytest.approx(FLOOR, abs=1e-3) and cuts[-1] == FLOOR == 0.5
-    assert all(later <= earlier for earlier, later in zip(cuts, cuts[1:], strict=False))
+    assert all(later <= earlier for earlier, later in itertools.pairwise(cuts))
     with pytest.raises(ValueError, match="distinct_faces"):
         adaptive_cut(0)
 
