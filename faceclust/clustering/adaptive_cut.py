@@ -24,13 +24,13 @@ import math
 REFERENCE_CUT = 0.45
 # dlib's documented same-person distance: the best cut of the small dev sets.
 CEILING = 0.6
-# The best cut of the largest sets measured (1,700-3,400 distinct faces); nothing measured
+# The best cut of the largest sets measured (700-3,400 distinct faces); nothing measured
 # supports going lower for larger sets.
 FLOOR = 0.5
-# The cut is INTERCEPT - SLOPE x log10(distinct faces): 0.6 up to 40 distinct faces, 0.55 at
-# about 250, 0.5 from about 1,600. Fitted by bench/quality.py --fit.
-INTERCEPT = 0.7
-SLOPE = 0.0625
+# The cut is INTERCEPT - SLOPE x log10(distinct faces): 0.6 up to 56 distinct faces, 0.55 at
+# about 180, 0.5 from about 560. Fitted on the dev sets by bench/quality.py (bench/cut_fit.py).
+INTERCEPT = 0.775
+SLOPE = 0.1
 
 
 def adaptive_cut(
