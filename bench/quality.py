@@ -122,14 +122,14 @@ def random_subsets(faces: list, dataset: Path, count: int, seed: int = 0) -> lis
 
 
 def subset_table(datasets: Path, variant: str) -> str:
-    """Mean and worst BCubed F1 of each clustering over random subsets of each dev set's people:
+    """Mean and worst BCubed F1 of each clustering over random subsets of each small dev set's people:
     how a choice holds up on collections unlike the whole dev set (one person, a few, many)."""
     lines = [
         f"BCubed F1 over {SUBSETS} random subsets of each dev set's people (1 to all, seeded), "
         f"`{variant}` encoding: mean (worst).",
         "",
-        "| clustering | " + " | ".join(DEV_SETS) + " |",
-        "| --- | " + " | ".join("---" for _ in DEV_SETS) + " |",
+        "| clustering | " + " | ".join(SUBSET_SETS) + " |",
+        "| --- | " + " | ".join("---" for _ in SUBSET_SETS) + " |",
     ]
     subsets = {
         name: random_subsets(encoded(datasets / name, VARIANTS[variant]), datasets / name, SUBSETS)
@@ -137,7 +137,7 @@ def subset_table(datasets: Path, variant: str) -> str:
     }
     for label, clusterer in configurations():
         cells = []
-        for name in DEV_SETS:
+        for name in SUBSET_SETS:
             f1 = []
             for faces in subsets[name]:
                 labels = clusterer.fit_predict(
