@@ -138,7 +138,11 @@ def encode_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="encode every image again instead of reusing the results kept in ENCODINGS.cache",
     )
-    parser.add_argument("--strict", action="store_true", help="exit with status 1 if any file was skipped")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 if any file was skipped or passed over (not an image type it reads)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -159,6 +163,13 @@ def _print_encode_summary(summary: EncodeSummary, encodings: str, profile: bool)
                 else ""
             )
             _say(f"  {stage:<7} {seconds:8.2f} s  {100 * seconds / busy:5.1f}%{per}")
+    if summary.raw_with_jpeg:
+        _say(f"{summary.raw_with_jpeg} raw files were encoded once, as the JPEG of the same name beside them")
+    if summary.passed_over:
+        counts = ", ".join(f"{suffix}: {count}" for suffix, count in summary.passed_over.items())
+        _say(
+            f"passed over {sum(summary.passed_over.values())} files that are not images this tool reads ({counts})"
+        )
     if summary.skipped:
         reasons = Counter(reason.split(" (")[0] for _, reason in summary.skipped)
         counts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
@@ -206,8 +217,9 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             if bar:
                 bar[0].close()
         _print_encode_summary(summary, args.encodings, args.profile)
-        if args.strict and summary.skipped:
-            _say(f"error: --strict: {len(summary.skipped)} files were skipped")
+        passed_over = sum(summary.passed_over.values())
+        if args.strict and (summary.skipped or passed_over):
+            _say(f"error: --strict: {len(summary.skipped) + passed_over} files were skipped or passed over")
             return EXIT_ERROR
         return EXIT_OK
 

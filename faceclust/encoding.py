@@ -221,6 +221,10 @@ class EncodeSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Files not encoded because their type is not an image the tool reads, by suffix, and raw
+    # files left to the JPEG of the same name beside them (filled in by pipeline.encode_folder).
+    passed_over: dict[str, int] = field(default_factory=dict)
+    raw_with_jpeg: int = 0
 
     def add(self, result: ImageResult) -> None:
         self.images += 1

@@ -6,21 +6,31 @@ Encoding and the montages both load through :func:`load_rgb`, so a box found in 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .camera_raw import RAW_SUFFIXES, NotRaw, decode_raw
 from .errors import DatasetError, ImageLoadError
 
-# Candidates are chosen by name so that notes, sidecars and pickles in a photo folder are
-# ignored quietly; whether a candidate really is an image is then decided by decoding it.
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+# HEIC/HEIF (iPhones since 2017, many Android phones) through pillow-heif; AVIF by Pillow itself.
+HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+# Candidates are chosen by name; whether a candidate really is an image is then decided by
+# decoding it. Every other file is counted by its suffix (scan_folder), so that the summary of
+# a run says what was passed over.
+IMAGE_SUFFIXES = (
+    JPEG_SUFFIXES
+    | HEIF_SUFFIXES
+    | RAW_SUFFIXES
+    | frozenset({".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".avif"})
 )
 
 # Larger than any camera's photo (a 100-megapixel sensor), small enough that decoding one
@@ -34,8 +44,28 @@ EXIF_ORIENTATION = 0x0112
 BACKGROUND = (255, 255, 255)
 
 
+@dataclass
+class FolderScan:
+    """What a dataset folder holds: the images to encode, and what is not encoded.
+
+    ``passed_over`` counts the files whose suffix is not an image this tool reads, by suffix
+    (``"(none)"`` for no suffix); ``raw_with_jpeg`` lists the camera raw files left out because a
+    JPEG of the same name lies beside them (RAW+JPEG shooting: one photo, shown as the JPEG).
+    Hidden files and folders and macOS ``._*`` resource forks are neither, and not counted.
+    """
+
+    images: list[str] = field(default_factory=list)
+    passed_over: Counter = field(default_factory=Counter)
+    raw_with_jpeg: list[str] = field(default_factory=list)
+
+
 def find_images(root: str | os.PathLike[str]) -> list[str]:
-    """Return the image files below ``root``, sorted, as paths that start with ``root``.
+    """The image files below ``root``, sorted, as paths that start with ``root`` (see scan_folder)."""
+    return scan_folder(root).images
+
+
+def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
+    """Walk ``root`` for images, sorted, as paths that start with ``root``.
 
     Hidden files and folders and macOS ``._*`` resource forks are skipped. Symbolic links to
     folders are followed once each, so a link loop ends instead of recursing forever.
@@ -46,7 +76,7 @@ def find_images(root: str | os.PathLike[str]) -> list[str]:
     if not root_path.is_dir():
         raise DatasetError(f"dataset is not a folder: {root}")
 
-    found: list[str] = []
+    scan = FolderScan()
     seen_dirs: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root_path, followlinks=True):
         stat = os.stat(dirpath)
@@ -56,11 +86,29 @@ def find_images(root: str | os.PathLike[str]) -> list[str]:
             continue
         seen_dirs.add(key)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            found.append(os.path.join(dirpath, name))
-    return sorted(found)
+        visible = [name for name in filenames if not name.startswith(".")]
+        jpeg_stems = {
+            Path(name).stem.lower() for name in visible if Path(name).suffix.lower() in JPEG_SUFFIXES
+        }
+        for name in visible:
+            suffix = Path(name).suffix.lower()
+            if suffix not in IMAGE_SUFFIXES:
+                scan.passed_over[suffix or "(none)"] += 1
+            elif suffix in RAW_SUFFIXES and Path(name).stem.lower() in jpeg_stems:
+                scan.raw_with_jpeg.append(os.path.join(dirpath, name))
+            else:
+                scan.images.append(os.path.join(dirpath, name))
+    scan.images.sort()
+    scan.raw_with_jpeg.sort()
+    return scan
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Teach Pillow to open HEIC/HEIF, once per process and only when a file needs it."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 @dataclass(frozen=True)
@@ -84,13 +132,25 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.n
 def decode_image(
     path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS, min_side: int = 0
 ) -> DecodedImage:
-    """Like :func:`load_rgb`, but a large JPEG may be decoded reduced (by 2, 4 or 8).
+    """Like :func:`load_rgb`, but a large photo may be decoded reduced.
 
-    With ``min_side``, JPEG's reduced decoding is used as far as it keeps the longer side at
-    least ``min_side`` pixels: several times faster than a full decode, and a fraction of the
-    memory. ``scale`` tells the size of the result relative to the full image.
+    With ``min_side``, JPEG's reduced decoding (by 2, 4 or 8) is used as far as it keeps the
+    longer side at least ``min_side`` pixels: several times faster than a full decode, and a
+    fraction of the memory; a camera raw file gives its embedded preview or a half-size
+    demosaic (camera_raw.py). ``scale`` tells the size of the result relative to the full image.
     """
     name = os.fspath(path)
+    suffix = Path(name).suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        try:
+            rgb, scale, full_size = decode_raw(name, max_pixels, min_side)
+            return DecodedImage(rgb, scale, full_size)
+        except NotRaw:
+            pass  # not a raw LibRaw reads: perhaps a JPEG or TIFF by another name
+        except FileNotFoundError:
+            raise ImageLoadError(name, "file not found") from None
+    # Whatever the name says: phones also write HEIC files named .jpg.
+    _register_heif()
     try:
         with warnings.catch_warnings():
             # Pillow warns about large images; our own limit below decides instead.

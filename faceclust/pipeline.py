@@ -18,7 +18,7 @@ from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
 from .fileio import atomic_write_bytes, ensure_folder
 from .gallery import write_gallery
-from .images import find_images
+from .images import scan_folder
 from .naming import inherit_names, read_names_csv
 from .organize import organize_people
 from .outputs import (
@@ -51,9 +51,11 @@ def encode_folder(
     The encodings file is replaced only when the run finds at least one face, so pointing the
     tool at the wrong folder never wipes a good file.
     """
-    paths = find_images(dataset)
+    scan = scan_folder(dataset)
+    paths = scan.images
     if not paths:
-        raise NoFacesError(f"no images found in {dataset}")
+        passed = ", ".join(f"{suffix} {count}" for suffix, count in sorted(scan.passed_over.items()))
+        raise NoFacesError(f"no images found in {dataset}" + (f" (passed over: {passed})" if passed else ""))
     cache_file = cache_path(encodings_path)
     if fresh:
         cache_file.unlink(missing_ok=True)
@@ -62,6 +64,8 @@ def encode_folder(
         faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start)
     finally:
         cache.close()
+    summary.passed_over = dict(sorted(scan.passed_over.items()))
+    summary.raw_with_jpeg = len(scan.raw_with_jpeg)
     if not faces:
         raise NoFacesError(
             f"no faces found in the {summary.images} images of {dataset}; {encodings_path} was not written"
