@@ -7,8 +7,8 @@ people apart (0.6, dlib's documented same-person distance) joins strangers whole
 the people of a small set of varied photos (five_celebrities: BCubed F1 0.76).
 
 So the cut follows the number of *distinct faces*: the groups that average linkage makes at
-:data:`REFERENCE_CUT`, a cut so strict that it almost never joins two people. That counts
-people (a face seen in very different photos counts a few times), not photos, so a family
+:data:`REFERENCE_CUT`, the strictest cut the rule ever chooses. That counts people (a face
+seen in very different photos counts a few times), not photos, so a family
 library of 20,000 photos of ten people keeps the loose cut while a set of the same size with
 thousands of strangers gets the strict one. The cut falls with the logarithm of that count,
 from :data:`CEILING` to :data:`FLOOR`; both numbers of the rule were fitted on the labelled
@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import math
 
-# Average linkage at 0.45 joined two people in 0.3% of its groups on the dev sets.
-REFERENCE_CUT = 0.45
 # dlib's documented same-person distance: the best cut of the small dev sets.
 CEILING = 0.6
-# The best cut of the largest sets measured (700-3,400 distinct faces); nothing measured
+# The best cut of the largest sets measured (1,400-2,900 distinct faces); nothing measured
 # supports going lower for larger sets.
 FLOOR = 0.5
-# The cut is INTERCEPT - SLOPE x log10(distinct faces): 0.6 up to 56 distinct faces, 0.55 at
-# about 180, 0.5 from about 560. Fitted on the dev sets by bench/quality.py (bench/cut_fit.py).
-INTERCEPT = 0.775
-SLOPE = 0.1
+# Counting at the floor lets the graph (beyond 10,000 faces) count on its way to the cut: it
+# merges up to the floor, counts, and merges on only if the count allows a looser cut.
+REFERENCE_CUT = FLOOR
+# The cut is INTERCEPT - SLOPE x log10(distinct faces): 0.6 up to 31 distinct faces, 0.55 at
+# about 150, 0.5 from about 680. Fitted on the dev sets by bench/quality.py (bench/cut_fit.py).
+INTERCEPT = 0.7125
+SLOPE = 0.075
 
 
 def adaptive_cut(
