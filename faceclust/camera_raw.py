@@ -11,6 +11,7 @@ this module applies to the preview, whose own EXIF tag is often missing or wrong
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -27,12 +28,15 @@ class NotRaw(Exception):
     """The file is not a raw LibRaw reads: let the ordinary decoders judge it."""
 
 
-def decode_raw(name: str, max_pixels: int, min_side: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+def decode_raw(
+    name: str, max_pixels: int, smallest_ratio: Callable[[int], float] | None
+) -> tuple[np.ndarray, float, tuple[int, int]]:
     """``(rgb, scale, full_size)`` of a camera raw file, as images.decode_image returns them.
 
     ``full_size`` is (height, width) of the full-size upright photo (LibRaw's demosaiced
-    output); ``min_side`` 0 asks for that full size, otherwise a preview or half-size decode
-    whose longer side is at least ``min_side`` where the file allows.
+    output). ``smallest_ratio(longer side)`` says how small, relative to that, the result may
+    be: the preview is used if it is at least that large, else a half-size demosaic if that is,
+    else a full one. None asks for the full demosaic itself (the montages crop from it).
     """
     import rawpy  # deferred: only folders with raw files need LibRaw
 
@@ -49,14 +53,14 @@ def decode_raw(name: str, max_pixels: int, min_side: int) -> tuple[np.ndarray, f
             if width * height > max_pixels:
                 raise ImageLoadError(name, f"too large ({width}x{height} pixels, limit {max_pixels:,})")
             full_size = (width, height) if sizes.flip in (5, 6) else (height, width)
-            if min_side:
+            ratio = 1.0 if smallest_ratio is None else smallest_ratio(max(width, height))
+            if smallest_ratio is not None:
                 preview = _preview(raw, sizes.flip)
-                if preview is not None and max(preview.shape[:2]) >= min_side:
+                # A little slack: a "full-size" preview is often cropped a few pixels smaller.
+                if preview is not None and preview.shape[1] / full_size[1] >= 0.95 * ratio:
                     return preview, preview.shape[1] / full_size[1], full_size
-            # Half size only where it still holds the pixels asked for (a 24-megapixel raw:
-            # 3,000 px, against the 1,920 px the default detection needs).
-            half_size = bool(min_side) and max(width, height) // 2 >= min_side
-            rgb = raw.postprocess(half_size=half_size, use_camera_wb=True, output_bps=8)
+            # Half size only where it still holds the pixels asked for.
+            rgb = raw.postprocess(half_size=ratio <= 0.5, use_camera_wb=True, output_bps=8)
         except rawpy.LibRawError as error:
             raise ImageLoadError(name, f"corrupt or truncated raw file ({error})") from None
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)

@@ -20,7 +20,7 @@ from .clustering import (
     FaceClusterer,
 )
 from .clustering.adaptive_cut import CEILING, FLOOR
-from .encoding import EncodeSettings, EncodeSummary, default_jobs
+from .encoding import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings, EncodeSummary, default_jobs
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
 from .models import DETECTION_METHODS
@@ -103,10 +103,20 @@ def encode_parser() -> argparse.ArgumentParser:
         help="face detector: hog (fast, CPU) or cnn (accurate, slow without a GPU) (default: %(default)s)",
     )
     parser.add_argument(
+        "--min-face-size",
+        type=_bounded_int(10, 10_000),
+        default=None,
+        metavar="PX",
+        help="the smallest face to look for, in pixels of the photo: sets the scale each photo is "
+        f"searched at; smaller is slower (default: {DEFAULT_MIN_FACE_SIZE})",
+    )
+    parser.add_argument(
         "--upsample",
         type=_bounded_int(0, 4),
         default=1,
-        help="times to double the image before detecting; finds smaller faces, costs 4x per step (default: %(default)s)",
+        help="times dlib doubles the image it searches: with --min-face-size the photo is first "
+        "shrunk so that faces of that size reach the detector's smallest, 70 px halved once per "
+        "upsample (default: %(default)s)",
     )
     parser.add_argument(
         "--jitters",
@@ -128,9 +138,9 @@ def encode_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--detect-size",
         type=_detect_size,
-        default=1024,
-        help="detect faces in a copy of each photo shrunk to this many pixels on its longer side; "
-        "0 detects at full resolution, slowly (default: %(default)s)",
+        default=None,
+        help="the older way to set the scale, instead of --min-face-size: detect faces in a copy of "
+        "each photo shrunk to this many pixels on its longer side; 0 detects at full resolution",
     )
     parser.add_argument("--profile", action="store_true", help="print where the time went, per stage")
     parser.add_argument(
@@ -147,12 +157,24 @@ def encode_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_encode_summary(summary: EncodeSummary, encodings: str, profile: bool) -> None:
+def _print_encode_summary(
+    summary: EncodeSummary, encodings: str, profile: bool, settings: EncodeSettings
+) -> None:
     reused = f" ({summary.reused} reused from the last run)" if summary.reused else ""
     _say(
         f"{summary.images} images read{reused}, {summary.images_with_faces} with faces, "
         f"{summary.faces} faces found in {summary.seconds:.1f} s; wrote {encodings}"
     )
+    if summary.largest_side:
+        _say(
+            f"looked for faces down to {settings.smallest_face(summary.largest_side):.0f} px in the "
+            f"largest photo ({summary.largest_side} px on its longer side)"
+            + (
+                ""
+                if summary.largest_side <= DETECT_FLOOR
+                else f", down to {settings.detectable_face:.0f} px in photos up to {DETECT_FLOOR} px"
+            )
+        )
     if profile:
         busy = sum(summary.stage_seconds.values()) or 1.0
         _say("worker time per stage (summed over workers):")
@@ -179,7 +201,10 @@ def _print_encode_summary(summary: EncodeSummary, encodings: str, profile: bool)
 
 
 def encode_main(argv: Sequence[str] | None = None) -> int:
-    args = encode_parser().parse_args(argv)
+    parser = encode_parser()
+    args = parser.parse_args(argv)
+    if args.detect_size is not None and args.min_face_size is not None:
+        parser.error("--min-face-size and --detect-size both set the scale photos are searched at; give one")
 
     def run() -> int:
         from tqdm import tqdm
@@ -187,7 +212,12 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         from .pipeline import encode_folder
 
         settings = EncodeSettings(
-            args.detection_method, args.upsample, args.jitters, args.detect_size, args.flip
+            args.detection_method,
+            args.upsample,
+            args.jitters,
+            args.detect_size,
+            args.flip,
+            args.min_face_size or DEFAULT_MIN_FACE_SIZE,
         )
         bar: list[tqdm] = []
         faces_found = 0
@@ -216,7 +246,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         finally:
             if bar:
                 bar[0].close()
-        _print_encode_summary(summary, args.encodings, args.profile)
+        _print_encode_summary(summary, args.encodings, args.profile, settings)
         passed_over = sum(summary.passed_over.values())
         if args.strict and (summary.skipped or passed_over):
             _say(f"error: --strict: {len(summary.skipped) + passed_over} files were skipped or passed over")

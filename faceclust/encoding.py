@@ -18,16 +18,36 @@ from .images import DecodedImage, decode_image
 from .models import DETECTION_METHODS, FaceModels, clip_boxes, shared_models
 from .records import Box, Face, ImageResult
 
+# The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
+# photos by bench/camera_photos.py (README, "Small faces").
+DEFAULT_MIN_FACE_SIZE = 60
+# The smallest face dlib's detectors look for with no upsampling, in pixels of the image they
+# scan: their 80 px window (each upsample halves it). Faces a little smaller are often found
+# too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
+# searched at 7/8 size was missed where 40 and 50 px ones were found.
+DETECTABLE_FACE = 80
+# Photos are never searched in a copy smaller than this on its longer side: below it detection
+# is cheap (40 ms for a 250 px photo) and small photos keep faces down to 35 px.
+DETECT_FLOOR = 1024
+# dlib's aligned face chip: a face larger than this gains nothing from more pixels.
+CHIP_SIZE = 150
+
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """How faces are found and embedded; every field changes the faces an image gives."""
+    """How faces are found and embedded; every field changes the faces an image gives.
+
+    ``min_face_size`` (pixels of the full-size upright photo) sets the scale each photo is
+    searched at. ``detect_size``, if given, replaces it with the older rule: search a copy at
+    most that many pixels on its longer side (0: full size).
+    """
 
     detection_method: str = "hog"
     upsample: int = 1
     jitters: int = 1
-    detect_size: int = 1024
+    detect_size: int | None = None
     flip: bool = True
+    min_face_size: int = DEFAULT_MIN_FACE_SIZE
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -38,15 +58,49 @@ class EncodeSettings:
             raise ValueError(f"upsample must be between 0 and 4, not {self.upsample}")
         if not 1 <= self.jitters <= 100:
             raise ValueError(f"jitters must be between 1 and 100, not {self.jitters}")
-        if self.detect_size != 0 and self.detect_size < 64:
+        if self.detect_size is not None and self.detect_size != 0 and self.detect_size < 64:
             raise ValueError(
                 f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
             )
+        if not 10 <= self.min_face_size <= 10_000:
+            raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
 
     def cache_key(self) -> str:
         """Names these settings in the encoding cache: results under other settings are redone."""
         flip = "/flip" if self.flip else ""
-        return f"{self.detection_method}/up{self.upsample}/jit{self.jitters}/size{self.detect_size}{flip}/v1"
+        base = f"{self.detection_method}/up{self.upsample}/jit{self.jitters}"
+        if self.detect_size is not None:
+            # The older rule's key, unchanged: caches written under it stay valid.
+            return f"{base}/size{self.detect_size}{flip}/v1"
+        return f"{base}/min{self.min_face_size}{flip}/v2"
+
+    @property
+    def detectable_face(self) -> float:
+        """The smallest face the detector finds, in pixels of the image it scans (upsampling
+        included)."""
+        return DETECTABLE_FACE / 2**self.upsample
+
+    def detection_scale(self, longer_side: int) -> float:
+        """The scale, relative to the full-size photo, of the copy a photo whose longer side is
+        ``longer_side`` pixels is searched in (1: full size; dlib then upsamples it)."""
+        if self.detect_size is not None:
+            return 1.0 if self.detect_size <= 0 else min(1.0, self.detect_size / longer_side)
+        wanted = self.detectable_face / self.min_face_size
+        return min(1.0, max(wanted, DETECT_FLOOR / longer_side))
+
+    def smallest_face(self, longer_side: int) -> float:
+        """The smallest face looked for, in pixels of a full-size photo of ``longer_side``."""
+        return self.detectable_face / self.detection_scale(longer_side)
+
+    def decode_limits(self) -> tuple[int, float]:
+        """``(min_side, min_scale)`` for images.decode_image: how far a photo may be decoded
+        reduced. The faces are embedded from the decoded pixels, so a face of the smallest size
+        looked for keeps at least its own pixels or the chip's, whichever is fewer, and the
+        detection copy is never larger than what was decoded."""
+        if self.detect_size is not None:
+            return embed_side(self.detect_size), 0.0
+        chip = min(1.0, CHIP_SIZE / self.min_face_size)
+        return DETECT_FLOOR, max(chip, self.detectable_face / self.min_face_size)
 
 
 # Images handed to a worker at once with the CNN detector: a CUDA build of dlib detects a
@@ -65,15 +119,13 @@ def embed_side(detect_size: int) -> int:
     return 0 if detect_size <= 0 else round(detect_size * 1.875)
 
 
-def working_image(rgb: np.ndarray, detect_size: int) -> tuple[np.ndarray, float]:
-    """``rgb`` shrunk so its longer side is at most ``detect_size`` (0: never), and the scale used."""
-    height, width = rgb.shape[:2]
-    longer = max(height, width)
-    if detect_size <= 0 or longer <= detect_size:
+def working_image(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """``rgb`` shrunk by ``scale`` (at most 1: never enlarged) for detection, and the scale used."""
+    if scale >= 1.0:
         return rgb, 1.0
     import cv2
 
-    scale = detect_size / longer
+    height, width = rgb.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), scale
 
@@ -122,11 +174,15 @@ def encode_batch(
     for path in paths:
         started = time.perf_counter()
         try:
-            loaded[path] = decode_image(path, min_side=embed_side(settings.detect_size))
+            min_side, min_scale = settings.decode_limits()
+            loaded[path] = decode_image(path, min_side=min_side, min_scale=min_scale)
         except ImageLoadError as error:
             results[path] = ImageResult(path, skip_reason=error.reason)
             continue
-        working[path] = working_image(loaded[path].rgb, settings.detect_size)
+        decoded = loaded[path]
+        # Relative to the decoded pixels, which may already be reduced.
+        wanted = settings.detection_scale(max(decoded.full_size) or max(decoded.rgb.shape[:2]))
+        working[path] = working_image(decoded.rgb, wanted / decoded.scale)
         timings[path]["decode"] = time.perf_counter() - started
 
     try:
@@ -150,7 +206,7 @@ def encode_batch(
             boxes = boxes_to_original(boxes, decoded.scale, *decoded.full_size)
             faces = [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)]
             timings[path]["embed"] = time.perf_counter() - started
-            results[path] = ImageResult(path, faces)
+            results[path] = ImageResult(path, faces, longer_side=max(decoded.full_size))
     except (RuntimeError, MemoryError) as error:
         # dlib signals out-of-memory and CUDA failures as RuntimeError; the run goes on
         # without these images rather than losing everything encoded so far.
@@ -225,9 +281,12 @@ class EncodeSummary:
     # files left to the JPEG of the same name beside them (filled in by pipeline.encode_folder).
     passed_over: dict[str, int] = field(default_factory=dict)
     raw_with_jpeg: int = 0
+    # The longest side of the photos decoded in this run (0: none was).
+    largest_side: int = 0
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
+        self.largest_side = max(self.largest_side, result.longer_side)
         for stage, seconds in result.seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         if result.skip_reason is not None:

@@ -12,6 +12,7 @@ import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -129,21 +130,36 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.n
     return decode_image(path, max_pixels).rgb
 
 
+def smallest_ratio(longer_side: int, min_side: int, min_scale: float) -> float:
+    """The smallest size, relative to the full image, a photo may be decoded at: its longer side
+    at least ``min_side`` pixels and the ratio at least ``min_scale``; 1 (full size) when both
+    are 0."""
+    if not min_side and not min_scale:
+        return 1.0
+    return min(1.0, max(min_side / longer_side, min_scale))
+
+
 def decode_image(
-    path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS, min_side: int = 0
+    path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS, min_side: int = 0, min_scale: float = 0.0
 ) -> DecodedImage:
     """Like :func:`load_rgb`, but a large photo may be decoded reduced.
 
-    With ``min_side``, JPEG's reduced decoding (by 2, 4 or 8) is used as far as it keeps the
-    longer side at least ``min_side`` pixels: several times faster than a full decode, and a
-    fraction of the memory; a camera raw file gives its embedded preview or a half-size
-    demosaic (camera_raw.py). ``scale`` tells the size of the result relative to the full image.
+    With ``min_side`` or ``min_scale``, JPEG's reduced decoding (by 2, 4 or 8) is used as far as
+    :func:`smallest_ratio` allows: several times faster than a full decode, and a fraction of
+    the memory; a camera raw file gives its embedded preview or a half-size demosaic
+    (camera_raw.py). ``scale`` tells the size of the result relative to the full image.
     """
     name = os.fspath(path)
     suffix = Path(name).suffix.lower()
     if suffix in RAW_SUFFIXES:
         try:
-            rgb, scale, full_size = decode_raw(name, max_pixels, min_side)
+            # Neither limit: the full demosaic itself, as the montages crop from it.
+            limit = (
+                partial(smallest_ratio, min_side=min_side, min_scale=min_scale)
+                if min_side or min_scale
+                else None
+            )
+            rgb, scale, full_size = decode_raw(name, max_pixels, limit)
             return DecodedImage(rgb, scale, full_size)
         except NotRaw:
             pass  # not a raw LibRaw reads: perhaps a JPEG or TIFF by another name
@@ -159,8 +175,8 @@ def decode_image(
                 width, height = image.size
                 if width * height > max_pixels:
                     raise ImageLoadError(name, f"too large ({width}x{height} pixels, limit {max_pixels:,})")
-                if min_side and max(width, height) >= 2 * min_side:
-                    ratio = min_side / max(width, height)
+                ratio = smallest_ratio(max(width, height), min_side, min_scale)
+                if ratio <= 0.5:
                     image.draft(None, (math.ceil(width * ratio), math.ceil(height * ratio)))
                 scale = image.size[0] / width
                 image.load()

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from faceclust.cli import cluster_main, encode_main
-from faceclust.encoding import EncodeSettings, embed_side
+from faceclust.encoding import EncodeSettings
 from faceclust.images import decode_image
 from faceclust.outputs import HEADER_HEIGHT, TILE_SIZE
 
@@ -251,7 +251,10 @@ def test_a_huge_photo_is_encoded_from_a_reduced_decode(tmp_path, capsys):
     Image.fromarray(np.broadcast_to(x // 2 + y // 2, (6000, 8000, 3)).copy()).save(
         photos / "huge.jpg", quality=80
     )
-    decoded = decode_image(photos / "huge.jpg", min_side=embed_side(EncodeSettings().detect_size))
+    # Searched at 1024 px (the older --detect-size), it is decoded at 2000 px.
+    min_side, min_scale = EncodeSettings(detect_size=1024).decode_limits()
+    decoded = decode_image(photos / "huge.jpg", min_side=min_side, min_scale=min_scale)
     assert decoded.rgb.shape == (1500, 2000, 3)  # 48 megapixels decoded as 3: memory stays small
-    assert encode_main(["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1"]) == 3
+    argv = ["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1", "--detect-size", "1024"]
+    assert encode_main(argv) == 3
     assert "no faces found in the 1 images" in capsys.readouterr().err

@@ -105,14 +105,32 @@ def iou(a, b) -> float:
     return inter / (area(a) + area(b) - inter)
 
 
-def test_working_image_shrinks_only_large_images():
+def test_working_image_shrinks_and_never_enlarges():
     large = np.zeros((1500, 3000, 3), np.uint8)
-    small, scale = working_image(large, 1024)
+    small, scale = working_image(large, 1024 / 3000)
     assert small.shape == (512, 1024, 3) and scale == 1024 / 3000
-    same, scale = working_image(large[:500, :800], 1024)
-    assert same.shape == (500, 800, 3) and scale == 1.0
-    full, scale = working_image(large, 0)
+    full, scale = working_image(large, 1.5)
     assert full is large and scale == 1.0
+
+
+def test_the_smallest_face_sets_the_scale_photos_are_searched_at():
+    settings = EncodeSettings(min_face_size=60)
+    # dlib looks for faces from 80 px, 40 px with one upsample: a 60 px face shrinks no further.
+    assert settings.detection_scale(4000) == pytest.approx(40 / 60)
+    assert settings.smallest_face(4000) == pytest.approx(60)
+    # Small photos are never searched below 1024 px: faces down to 40 px there.
+    assert settings.detection_scale(800) == 1.0 and settings.smallest_face(800) == 40
+    assert settings.detection_scale(1500) == pytest.approx(1024 / 1500)
+    # Faces smaller than the detector's own smallest need --upsample: full size, no further.
+    assert EncodeSettings(min_face_size=20).detection_scale(4000) == 1.0
+    assert EncodeSettings(min_face_size=20, upsample=2).smallest_face(4000) == pytest.approx(20)
+    # --detect-size keeps its old meaning: a copy of at most that many pixels, 0 for full size.
+    assert EncodeSettings(detect_size=1024).detection_scale(4000) == 1024 / 4000
+    assert EncodeSettings(detect_size=0).detection_scale(4000) == 1.0
+    assert EncodeSettings(detect_size=1024).cache_key().endswith("size1024/flip/v1")
+    # Faces are embedded from pixels at least the chip's size or their own.
+    assert EncodeSettings(min_face_size=60).decode_limits() == (1024, 1.0)
+    assert EncodeSettings(min_face_size=300).decode_limits() == (1024, 0.5)
 
 
 def test_boxes_to_original_scales_back_and_clips():
@@ -163,13 +181,47 @@ def test_an_exif_rotated_photo_gives_an_upright_box_and_the_same_face(
 def test_a_camera_sized_photo_is_decoded_reduced_and_boxes_are_in_full_size_pixels(
     tmp_path, models, portrait
 ):
-    # The portrait at 13x: 3900 px wide, above 2 x 1920, so JPEG decodes it at half size.
+    # The portrait at 13x: 3900 px wide. Looking for faces of 300 px and more, the chip's 150 px
+    # are kept at half size, so JPEG decodes it at half size.
     large = portrait.resize((portrait.width * 13, portrait.height * 13), Image.Resampling.BICUBIC)
     path = tmp_path / "camera.jpg"
     path.write_bytes(jpeg_bytes(large, quality=90))
-    ours = encode_image(str(path), EncodeSettings(), models)
+    ours = encode_image(str(path), EncodeSettings(min_face_size=300), models)
     full = encode_image(str(path), EncodeSettings(detect_size=0), models)
     assert len(ours.faces) == len(full.faces) == 1
     assert iou(ours.faces[0].box, full.faces[0].box) > 0.8
     assert ours.faces[0].box[2] > 1000  # full-size pixels: in the half-size decode it is about 580
     assert np.linalg.norm(ours.faces[0].encoding - full.faces[0].encoding) < 0.2
+
+
+def group_photo_with_a_face_of(size: int, portrait, models, width: int = 3000, height: int = 2000):
+    """A camera-size photo (textured background, JPEG) holding the portrait scaled so that its
+    face is ``size`` px, and where that face's box should come out."""
+    top, right, bottom, left = models.detect(np.asarray(portrait), "hog", 1)[0]
+    factor = size / (bottom - top)
+    small = portrait.resize((round(portrait.width * factor), round(portrait.height * factor)), Image.LANCZOS)
+    rng = np.random.default_rng(size)
+    texture = rng.integers(60, 200, (height // 8, width // 8, 3), dtype=np.uint8)
+    canvas = Image.fromarray(texture).resize((width, height), Image.Resampling.BICUBIC)
+    x, y = 1700, 900
+    canvas.paste(small, (x, y))
+    expected = tuple(
+        round(v) for v in (y + top * factor, x + right * factor, y + bottom * factor, x + left * factor)
+    )
+    return canvas, expected
+
+
+@pytest.mark.parametrize(
+    ("face", "min_face_size"), [(60, None), (45, 40)], ids=["60px-default", "45px-at-40"]
+)
+def test_a_small_face_in_a_camera_photo_is_found_where_it_is(tmp_path, models, portrait, face, min_face_size):
+    canvas, expected = group_photo_with_a_face_of(face, portrait, models)
+    path = tmp_path / "group.jpg"
+    path.write_bytes(jpeg_bytes(canvas, quality=92))
+    settings = EncodeSettings() if min_face_size is None else EncodeSettings(min_face_size=min_face_size)
+    found = encode_image(str(path), settings, models).faces
+    assert len(found) == 1
+    # In pixels of the full-size photo, wherever it was searched.
+    assert iou(found[0].box, expected) > 0.6
+    # The older default searched this photo at 1024 px: the face was too small to be found.
+    assert encode_image(str(path), EncodeSettings(detect_size=1024), models).faces == []

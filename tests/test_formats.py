@@ -42,7 +42,8 @@ def stored_turned(path: Path, **save_args) -> None:
 
 def write_dng(path: Path, rgb: np.ndarray, flip_to_upright: bool = True, preview: bool = False) -> None:
     """A minimal DNG: the photo as an RGGB colour-filter mosaic (16 bits), stored a quarter
-    turn off with orientation 6 when ``flip_to_upright``, optionally with an RGB preview in IFD0."""
+    turn off with orientation 6 when ``flip_to_upright``, optionally with a half-size RGB preview
+    in IFD0."""
     if flip_to_upright:
         rgb = np.rot90(rgb, 1)  # turned counter-clockwise; orientation 6 turns it back
     rgb = np.ascontiguousarray(rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2])
@@ -67,7 +68,8 @@ def write_dng(path: Path, rgb: np.ndarray, flip_to_upright: bool = True, preview
     ]
     with tifffile.TiffWriter(path) as tif:
         if preview:
-            tif.write(rgb, photometric="rgb", subfiletype=1, subifds=1, extratags=main_tags)
+            small = np.asarray(Image.fromarray(rgb).resize((rgb.shape[1] // 2, rgb.shape[0] // 2)))
+            tif.write(small, photometric="rgb", subfiletype=1, subifds=1, extratags=main_tags)
             tif.write(mosaic, photometric=32803, subfiletype=0, extratags=cfa_tags)
         else:
             tif.write(mosaic, photometric=32803, subfiletype=0, extratags=main_tags + cfa_tags)
@@ -150,16 +152,16 @@ def test_a_dng_is_demosaiced_upright_and_its_face_found(tmp_path, reference):
 def test_a_dng_preview_large_enough_is_used_instead_of_demosaicing(tmp_path):
     path = tmp_path / "with_preview.dng"
     photo = np.asarray(upright())
-    write_dng(path, photo, preview=True)
+    write_dng(path, photo, preview=True)  # the preview: the photo at half size
+    full = decode_image(path)  # the montages' decode: the full demosaic
+    assert full.scale == 1.0
     decoded = decode_image(path, min_side=100)
-    # The preview is the stored photo itself, turned upright by the raw's orientation.
-    expected = photo[: photo.shape[0] // 2 * 2, : photo.shape[1] // 2 * 2]
-    assert np.array_equal(decoded.rgb, expected)
-    assert decoded.scale == 1.0
-    # Asked for more pixels than the preview has: the raw data is demosaiced instead.
-    demosaiced = decode_image(path, min_side=10_000)
-    assert demosaiced.full_size == decoded.full_size
-    assert not np.array_equal(demosaiced.rgb, decoded.rgb)
+    assert decoded.scale == pytest.approx(0.5, abs=0.01) and decoded.full_size == full.full_size
+    # The preview, turned upright by the raw's orientation (the photo itself, halved).
+    half = np.asarray(Image.fromarray(photo).resize((decoded.rgb.shape[1], decoded.rgb.shape[0])))
+    assert np.abs(decoded.rgb.astype(int) - half).mean() < 8
+    # More pixels asked for than the preview has: the raw data is demosaiced instead.
+    assert decode_image(path, min_side=max(full.full_size) - 10).scale == 1.0
 
 
 def test_raw_and_jpeg_of_one_name_are_one_photo_and_other_files_are_counted(tmp_path, capsys):
