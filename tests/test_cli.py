@@ -27,6 +27,8 @@ def test_encode_then_cluster_groups_each_person_and_writes_every_output(encoded,
     assert "skipped 2 files" in err
     assert "truncated.jpg: corrupt or truncated" in err
     assert "not_an_image.jpg: not an image" in err
+    # Small web photos are searched whole: faces down to the detector's own 40 px.
+    assert "looked for faces down to 40 px in the largest photo" in err
 
     data = pickle.loads(encodings.read_bytes())
     assert len(data) >= 10
@@ -258,3 +260,11 @@ def test_a_huge_photo_is_encoded_from_a_reduced_decode(tmp_path, capsys):
     argv = ["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1", "--detect-size", "1024"]
     assert encode_main(argv) == 3
     assert "no faces found in the 1 images" in capsys.readouterr().err
+
+
+def test_min_face_size_and_detect_size_cannot_both_be_given(tmp_path, capsys):
+    argv = ["-i", str(tmp_path), "--min-face-size", "40", "--detect-size", "2048"]
+    with pytest.raises(SystemExit) as exit_info:
+        encode_main(argv)
+    assert exit_info.value.code == 2
+    assert "give one" in capsys.readouterr().err
