@@ -20,7 +20,7 @@ from .records import Box, Face, ImageResult
 
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
 # photos by bench/camera_photos.py (README, "Small faces").
-DEFAULT_MIN_FACE_SIZE = 60
+DEFAULT_MIN_FACE_SIZE = 70
 # The smallest face dlib's detectors look for with no upsampling, in pixels of the image they
 # scan: their 80 px window (each upsample halves it). Faces a little smaller are often found
 # too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
