@@ -49,7 +49,7 @@ SETTINGS = {
     f"--min-face-size {size}" + (" (default)" if size == DEFAULT_MIN_FACE_SIZE else ""): EncodeSettings(
         min_face_size=size
     )
-    for size in (40, 60, 70, 80, 120)
+    for size in (40, 50, 60, 70, 80, 120)
 }
 SETTINGS["--detect-size 1024 (the default before)"] = EncodeSettings(detect_size=1024)
 # dlib's box on LFW's 250 px deep-funneled photos is about 107 px, centred near (121, 133): the
@@ -69,7 +69,7 @@ def make_photos(datasets: Path, folder: Path, counts: dict[tuple[int, int], int]
     if truth_path.exists():
         stored = json.loads(truth_path.read_text())
         if stored["recipe"] == recipe:
-            return stored["photos"]
+            return {str(folder / name): faces for name, faces in stored["photos"].items()}
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.jpg"):
         old.unlink()
@@ -121,9 +121,8 @@ def make_photos(datasets: Path, folder: Path, counts: dict[tuple[int, int], int]
             quality = 75 if index % 3 == 2 else 92
             canvas.save(folder / f"camera_{index:03d}.jpg", quality=quality)
             index += 1
-    photos = {str(folder / name): faces for name, faces in truth.items()}
-    truth_path.write_text(json.dumps({"recipe": recipe, "photos": photos}))
-    return photos
+    truth_path.write_text(json.dumps({"recipe": recipe, "photos": truth}))
+    return {str(folder / name): faces for name, faces in truth.items()}
 
 
 def match(truth: dict, faces: list) -> dict[tuple[str, int], int]:

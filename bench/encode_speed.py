@@ -7,8 +7,9 @@ What it does, all on this machine:
    holding 1-4 faces pasted from lfw_dev at 180-480 px on a blurred background (seeded).
 2. Times the tutorial's way on them and on lfw_dev (698 photos of 250 px): one process, full
    resolution, HOG with one upsample, face_recognition's dlib calls one face at a time.
-3. Times ours at the default settings (all cores, detection at 1024 px, full-resolution
-   embedding) on the same photos, and counts the tutorial's faces ours also finds (IoU >= 0.5).
+3. Times ours at the default settings (all cores, photos searched at the scale a 70 px face needs,
+   full-resolution embedding) on the same photos, and counts the tutorial's faces ours also finds
+   (IoU >= 0.5).
 4. Compares clustering quality on lfw_dev from both sets of embeddings (default clustering).
 5. Measures peak memory (whole process tree) encoding four 50-megapixel photos.
 6. Times a re-run of encode_faces.py on 1000 unchanged photos.
