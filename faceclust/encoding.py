@@ -27,7 +27,7 @@ DEFAULT_MIN_FACE_SIZE = 70
 # searched at 7/8 size was missed where 40 and 50 px ones were found.
 DETECTABLE_FACE = 80
 # Photos are never searched in a copy smaller than this on its longer side: below it detection
-# is cheap (40 ms for a 250 px photo) and small photos keep faces down to 35 px.
+# is cheap (40 ms for a 250 px photo) and small photos keep faces down to 40 px.
 DETECT_FLOOR = 1024
 # dlib's aligned face chip: a face larger than this gains nothing from more pixels.
 CHIP_SIZE = 150

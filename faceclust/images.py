@@ -12,7 +12,6 @@ import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +105,8 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
 
 @functools.cache
 def _register_heif() -> None:
-    """Teach Pillow to open HEIC/HEIF, once per process and only when a file needs it."""
+    """Teach Pillow to open HEIC/HEIF: once per process, the first time a photo is decoded (not
+    on import: registering changes Pillow for the whole process)."""
     import pillow_heif
 
     pillow_heif.register_heif_opener()
@@ -155,7 +155,7 @@ def decode_image(
         try:
             # Neither limit: the full demosaic itself, as the montages crop from it.
             limit = (
-                partial(smallest_ratio, min_side=min_side, min_scale=min_scale)
+                functools.partial(smallest_ratio, min_side=min_side, min_scale=min_scale)
                 if min_side or min_scale
                 else None
             )
