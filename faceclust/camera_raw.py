@@ -2,10 +2,11 @@
 
 Most cameras embed a preview JPEG as large as the photo; when it holds enough pixels for
 detection and embedding it is used as it is, many times faster than demosaicing. Otherwise the
-raw data is demosaiced at half size (LibRaw's half-size mode: one pixel per 2x2 colour cell,
-no interpolation) when that still holds the pixels asked for, else at full size. The photo is turned upright by
-the raw file's own orientation (LibRaw's flip), which LibRaw applies to what it demosaics and
-this module applies to the preview, whose own EXIF tag is often missing or wrong.
+raw data is demosaiced at half size (LibRaw's half-size mode: one pixel per 2x2 colour cell, no
+interpolation) when that still holds the pixels asked for, else at full size. The photo is
+turned upright by the raw file's own orientation (LibRaw's flip), which LibRaw applies to what
+it demosaics and this module applies to the preview, whose own EXIF tag is often missing or
+wrong.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from .clustering.adaptive_cut import CEILING, FLOOR
 from .encoding import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings, EncodeSummary, default_jobs
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
+from .images import count_by_suffix
 from .models import DETECTION_METHODS
 from .organize import ORGANIZE_MODES
 
@@ -115,7 +116,7 @@ def encode_parser() -> argparse.ArgumentParser:
         type=_bounded_int(0, 4),
         default=1,
         help="times dlib doubles the image it searches: with --min-face-size the photo is first "
-        "shrunk so that faces of that size reach the detector's smallest, 70 px halved once per "
+        "shrunk so that faces of that size reach the detector's smallest, 80 px halved once per "
         "upsample (default: %(default)s)",
     )
     parser.add_argument(
@@ -166,14 +167,16 @@ def _print_encode_summary(
         f"{summary.faces} faces found in {summary.seconds:.1f} s; wrote {encodings}"
     )
     if summary.largest_side:
+        # Photos up to this size are searched whole (--detect-size 0: every photo).
+        whole = DETECT_FLOOR if settings.detect_size is None else settings.detect_size
+        smaller = (
+            f", down to {settings.detectable_face:.0f} px in photos up to {whole} px"
+            if whole and summary.largest_side > whole
+            else ""
+        )
         _say(
             f"looked for faces down to {settings.smallest_face(summary.largest_side):.0f} px in the "
-            f"largest photo ({summary.largest_side} px on its longer side)"
-            + (
-                ""
-                if summary.largest_side <= DETECT_FLOOR
-                else f", down to {settings.detectable_face:.0f} px in photos up to {DETECT_FLOOR} px"
-            )
+            f"largest photo ({summary.largest_side} px on its longer side){smaller}"
         )
     if profile:
         busy = sum(summary.stage_seconds.values()) or 1.0
@@ -188,9 +191,9 @@ def _print_encode_summary(
     if summary.raw_with_jpeg:
         _say(f"{summary.raw_with_jpeg} raw files were encoded once, as the JPEG of the same name beside them")
     if summary.passed_over:
-        counts = ", ".join(f"{suffix}: {count}" for suffix, count in summary.passed_over.items())
         _say(
-            f"passed over {sum(summary.passed_over.values())} files that are not images this tool reads ({counts})"
+            f"passed over {sum(summary.passed_over.values())} files that are not images this tool reads "
+            f"({count_by_suffix(summary.passed_over)})"
         )
     if summary.skipped:
         reasons = Counter(reason.split(" (")[0] for _, reason in summary.skipped)

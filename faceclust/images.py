@@ -103,6 +103,11 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
     return scan
 
 
+def count_by_suffix(counts: dict[str, int]) -> str:
+    """``".mov: 12, .txt: 2"``: files passed over, by suffix, in suffix order."""
+    return ", ".join(f"{suffix}: {count}" for suffix, count in sorted(counts.items()))
+
+
 @functools.cache
 def _register_heif() -> None:
     """Teach Pillow to open HEIC/HEIF: once per process, the first time a photo is decoded (not

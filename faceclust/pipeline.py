@@ -18,7 +18,7 @@ from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
 from .fileio import atomic_write_bytes, ensure_folder
 from .gallery import write_gallery
-from .images import scan_folder
+from .images import count_by_suffix, scan_folder
 from .naming import inherit_names, read_names_csv
 from .organize import organize_people
 from .outputs import (
@@ -54,8 +54,8 @@ def encode_folder(
     scan = scan_folder(dataset)
     paths = scan.images
     if not paths:
-        passed = ", ".join(f"{suffix} {count}" for suffix, count in sorted(scan.passed_over.items()))
-        raise NoFacesError(f"no images found in {dataset}" + (f" (passed over: {passed})" if passed else ""))
+        passed = f" (passed over: {count_by_suffix(scan.passed_over)})" if scan.passed_over else ""
+        raise NoFacesError(f"no images found in {dataset}{passed}")
     cache_file = cache_path(encodings_path)
     if fresh:
         cache_file.unlink(missing_ok=True)
