@@ -12,12 +12,11 @@ file is refused with an error instead of giving wrong vectors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .dlib_net import Convolution, Reader
 from .errors import ModelError
 from .records import EMBEDDING_SIZE
 
@@ -39,34 +38,6 @@ BLOCKS = (
 # Chips are run through the network this many at a time: enough for BLAS to work on large
 # matrices, small enough that the biggest intermediate stays under about 50 MB.
 BATCH_SIZE = 16
-
-
-@dataclass(frozen=True)
-class Convolution:
-    """A convolution with dlib's following affine (inference-time batch norm) folded in."""
-
-    weights: np.ndarray  # (rows * columns * in_channels, filters), matching _patches' columns
-    bias: np.ndarray  # (filters,)
-    size: int
-    stride: int
-    padding: int
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """``(n, h, w, in_channels)`` float32 to ``(n, h', w', filters)``."""
-        patches = _patches(images, self.size, self.stride, self.padding)
-        count, rows, columns = patches.shape[:3]
-        out = patches.reshape(count * rows * columns, -1) @ self.weights
-        out += self.bias
-        return out.reshape(count, rows, columns, -1)
-
-
-def _patches(images: np.ndarray, size: int, stride: int, padding: int) -> np.ndarray:
-    if padding:
-        images = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    windows = sliding_window_view(images, (size, size), axis=(1, 2))[:, ::stride, ::stride]
-    # (n, h', w', size, size, channels): channels innermost, so that copying the patches into
-    # one matrix (in Convolution) moves whole runs of channels; channel-major took 4x longer.
-    return windows.transpose(0, 1, 2, 4, 5, 3)
 
 
 def _max_pool_3x3_stride_2(images: np.ndarray) -> np.ndarray:
@@ -114,7 +85,7 @@ class FaceEmbeddingNet:
     def from_file(cls, path: Path | str) -> FaceEmbeddingNet:
         data = Path(path).read_bytes()
         try:
-            return _read_network(_Reader(data))
+            return _read_network(Reader(data))
         except (IndexError, ValueError, UnicodeDecodeError) as error:
             raise ModelError(f"{path} is not dlib's face embedding model ({error})") from None
 
@@ -139,57 +110,7 @@ class FaceEmbeddingNet:
         return x.mean(axis=(1, 2), dtype=np.float32) @ self.projection
 
 
-class _Reader:
-    """dlib's serialization: integers as a length byte (0x80 set if negative) and that many
-    little-endian bytes; strings as an integer length and the bytes; floats as an integer
-    mantissa and exponent; tensors as version 2, four dimensions and raw float32 data."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-        self.position = 0
-
-    def integer(self) -> int:
-        control = self.data[self.position]
-        end = self.position + 1 + (control & 0x0F)
-        if control & 0x70 or end > len(self.data):
-            raise ValueError(f"bad integer at byte {self.position}")
-        value = int.from_bytes(self.data[self.position + 1 : end], "little")
-        self.position = end
-        return -value if control & 0x80 else value
-
-    def string(self) -> str:
-        length = self.integer()
-        text = self.data[self.position : self.position + length].decode("ascii")
-        self.position += length
-        return text
-
-    def real(self) -> float:
-        mantissa = self.integer()
-        return mantissa * 2.0 ** self.integer()
-
-    def tensor(self) -> np.ndarray:
-        if self.integer() != 2:
-            raise ValueError(f"unknown tensor version at byte {self.position}")
-        shape = [self.integer() for _ in range(4)]
-        count = int(np.prod(shape))
-        if self.position + 4 * count > len(self.data):
-            raise ValueError("the file ends inside a tensor")
-        values = np.frombuffer(self.data, "<f4", count, self.position)
-        self.position += 4 * count
-        return values.astype(np.float32)  # a copy, so the file's 22 MB of bytes can be freed
-
-    def skip_to(self, layer: str) -> None:
-        """Move past the next serialized ``layer`` name (the wrapper layers in between hold
-        no parameters)."""
-        name = layer.encode("ascii")
-        found = self.data.find(bytes([1, len(name)]) + name, self.position)
-        if found < 0:
-            raise ValueError(f"no {layer} layer after byte {self.position}")
-        self.position = found
-        self.string()
-
-
-def _read_network(reader: _Reader) -> FaceEmbeddingNet:
+def _read_network(reader: Reader) -> FaceEmbeddingNet:
     reader.skip_to("input_rgb_image_sized")
     channel_means = np.array([reader.real() for _ in range(3)], np.float32)
     if (reader.integer(), reader.integer()) != (INPUT_SIZE, INPUT_SIZE):
@@ -201,36 +122,10 @@ def _read_network(reader: _Reader) -> FaceEmbeddingNet:
         expected += [(channels, filters, 3, 2, 0) if downsamples else (channels, filters, 3, 1, 1)]
         expected += [(filters, filters, 3, 1, 1)]
         channels = filters
-    convolutions = [_read_convolution(reader, *layout) for layout in expected]
+    convolutions = [reader.affine(reader.convolution(*layout)) for layout in expected]
     reader.skip_to("fc_2")
     outputs, inputs = reader.integer(), reader.integer()
     weights = reader.tensor()
     if (inputs, outputs) != (channels, EMBEDDING_SIZE) or weights.size != inputs * outputs:
         raise ValueError(f"the last layer maps {inputs} to {outputs} values")
     return FaceEmbeddingNet(channel_means, convolutions, weights.reshape(inputs, outputs))
-
-
-def _read_convolution(
-    reader: _Reader, channels: int, filters: int, size: int, stride: int, padding: int
-) -> Convolution:
-    reader.skip_to("con_4")
-    parameters = reader.tensor()
-    layout = [reader.integer() for _ in range(7)]  # filters, rows, columns, strides, paddings
-    if layout != [filters, size, size, stride, stride, padding, padding]:
-        raise ValueError(f"a convolution is {layout}, expected {[filters, size, size, stride, padding]}")
-    weight_count = filters * channels * size * size
-    if parameters.size != weight_count + filters:
-        raise ValueError(f"a convolution has {parameters.size} parameters, expected {weight_count + filters}")
-    reader.skip_to("affine_")
-    scale_and_shift = reader.tensor()
-    if scale_and_shift.size != 2 * filters:
-        raise ValueError(f"an affine layer has {scale_and_shift.size} parameters, expected {2 * filters}")
-    scale, shift = scale_and_shift[:filters], scale_and_shift[filters:]
-    weights = parameters[:weight_count].reshape(filters, channels, size, size) * scale[:, None, None, None]
-    return Convolution(
-        weights=np.ascontiguousarray(weights.transpose(2, 3, 1, 0).reshape(-1, filters)),
-        bias=parameters[weight_count:] * scale + shift,
-        size=size,
-        stride=stride,
-        padding=padding,
-    )

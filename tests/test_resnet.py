@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from faceclust import resnet
+from faceclust.dlib_net import Reader
 from faceclust.errors import ModelError
 from faceclust.images import load_rgb
 from faceclust.models import CHIP_PADDING, CHIP_SIZE, MODEL_FILES, model_folder
-from faceclust.resnet import FaceEmbeddingNet, _Reader
+from faceclust.resnet import FaceEmbeddingNet
 
 from .conftest import person_images
 
@@ -62,14 +63,14 @@ def test_reader_decodes_dlib_integers_floats_and_strings():
     # 300 = 0x012c in two bytes; -5 in one byte with the sign bit; "con_4"; and dlib's
     # input-layer mean 122.782 as mantissa 16093282 times 2 to the -17.
     data = b"\x02\x2c\x01" + b"\x81\x05" + b"\x01\x05con_4" + b"\x03\x62\x90\xf5\x81\x11"
-    reader = _Reader(data)
+    reader = Reader(data)
     assert reader.integer() == 300
     assert reader.integer() == -5
     assert reader.string() == "con_4"
     assert reader.real() == pytest.approx(122.782, abs=1e-4)
     assert reader.position == len(data)
     with pytest.raises(ValueError, match="bad integer"):
-        _Reader(b"\x7f\x00").integer()
+        Reader(b"\x7f\x00").integer()
 
 
 def test_model_file_reads_the_layers_dlib_documents():
