@@ -103,9 +103,9 @@ class EncodeSettings:
         return DETECT_FLOOR, max(chip, self.detectable_face / self.min_face_size)
 
 
-# Images handed to a worker at once with the CNN detector: a CUDA build of dlib detects a
-# batch in one call. HOG gains nothing from batches, so it takes one image at a time and the
-# progress bar moves with every image.
+# Images handed to a worker at once with the CNN detector on a CUDA build of dlib, which
+# detects a batch in one call. HOG and the numpy CNN gain nothing from batches, so they take
+# one image at a time and the progress bar moves with every image.
 CNN_BATCH_SIZE = 8
 
 
@@ -136,19 +136,6 @@ def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -
         return boxes
     scaled = [tuple(round(value / scale) for value in box) for box in boxes]
     return clip_boxes(scaled, height, width)
-
-
-def _padded_batch(images: list[np.ndarray]) -> list[np.ndarray]:
-    # dlib's batched CNN call wants one shape: pad at the bottom and right, where the zeros
-    # move no box; detections in the padding are clipped away afterwards.
-    height = max(image.shape[0] for image in images)
-    width = max(image.shape[1] for image in images)
-    padded = []
-    for image in images:
-        canvas = np.zeros((height, width, 3), dtype=np.uint8)
-        canvas[: image.shape[0], : image.shape[1]] = image
-        padded.append(canvas)
-    return padded
 
 
 def encode_image(path: str, settings: EncodeSettings, models: FaceModels | None = None) -> ImageResult:
@@ -190,9 +177,9 @@ def encode_batch(
         if settings.detection_method == "cnn" and working:
             started = time.perf_counter()
             images = [image for image, _ in working.values()]
-            batch = models.detect_cnn_batch(_padded_batch(images), settings.upsample)
-            for (path, (image, _)), boxes in zip(working.items(), batch, strict=True):
-                found[path] = clip_boxes(boxes, *image.shape[:2])
+            batch = models.detect_cnn_batch(images, settings.upsample)
+            for path, boxes in zip(working, batch, strict=True):
+                found[path] = boxes
                 timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
             for path, (image, _) in working.items():
@@ -242,7 +229,8 @@ def encode_images(paths: Iterable[str], settings: EncodeSettings, jobs: int = 1)
 
     With ``jobs > 1`` the work runs in that many processes, each loading the models once.
     """
-    batch_size = CNN_BATCH_SIZE if settings.detection_method == "cnn" else 1
+    batched = settings.detection_method == "cnn" and shared_models().cnn_batches
+    batch_size = CNN_BATCH_SIZE if batched else 1
     path_list = list(paths)
     batches = [path_list[i : i + batch_size] for i in range(0, len(path_list), batch_size)]
     jobs = max(1, min(jobs, len(batches)))

@@ -1,8 +1,9 @@
 """Face detection and embedding with dlib's models, the same steps face_recognition 1.3.0 takes.
 
-dlib detects faces, finds their landmarks and cuts the aligned chips; the embedding network
-runs in numpy (:mod:`.resnet`), about eight times faster than dlib-bin's own forward pass
-(a dlib built with CUDA keeps its own, on the GPU).
+dlib detects faces with HOG, finds their landmarks and cuts the aligned chips; its two
+networks, the CNN face detector (:mod:`.mmod`) and the embedding (:mod:`.resnet`), run in
+numpy, about eight times faster than dlib-bin's own forward passes (a dlib built with CUDA
+keeps its own, on the GPU).
 The models load on first use and are kept for the life of the process (dlib models are not
 thread-safe, so parallel work uses processes, each with its own :class:`FaceModels`).
 """
@@ -16,13 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .mmod import FaceDetectorNet
 from .records import EMBEDDING_SIZE, Box
 from .resnet import INPUT_SIZE, FaceEmbeddingNet
 
 DETECTION_METHODS = ("hog", "cnn")
-# Which forward pass embeds the chips: "auto" is dlib's own on a dlib built with CUDA (the GPU
-# beats numpy on the CPU), else the numpy one; both give the same vectors to 1e-6.
-EMBEDDING_NETWORKS = ("auto", "numpy", "dlib")
+# Which forward passes run the CNN detector and the embedding: "auto" is dlib's own on a dlib
+# built with CUDA (the GPU beats numpy on the CPU), else the numpy ones; both give the same
+# boxes, and vectors to 1e-6.
+NETWORKS = ("auto", "numpy", "dlib")
 # The chip dlib's compute_face_descriptor cuts: the network's input size, with 25% padding
 # around the landmarks.
 CHIP_SIZE = INPUT_SIZE
@@ -85,16 +88,53 @@ class DlibEmbeddingNet:
         return np.array([np.array(vector) for vector in vectors], dtype=np.float32)
 
 
+class DlibCnnDetector:
+    """dlib's own forward pass of the CNN face detector: one batched call on a CUDA build."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __call__(self, images: list[np.ndarray], upsample: int) -> list[list[Box]]:
+        # dlib's batched call wants one shape. Padding smaller images to it would change their
+        # pyramid and so their boxes, so each shape goes in a call of its own (a camera's
+        # photos mostly share one).
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(index)
+        boxes: list[list[Box]] = [[] for _ in images]
+        for shape, indices in by_shape.items():
+            batch = [np.ascontiguousarray(images[index]) for index in indices]
+            found = self._model(batch, upsample, batch_size=len(batch))
+            for index, detections in zip(indices, found, strict=True):
+                boxes[index] = _boxes([detection.rect for detection in detections], *shape[:2])
+        return boxes
+
+
+class NumpyCnnDetector:
+    """The CNN face detector in numpy (:mod:`.mmod`), one image at a time: a single image's
+    matrix products are already large enough for the BLAS, so batching gains nothing."""
+
+    def __init__(self, net: FaceDetectorNet):
+        self._net = net
+
+    def __call__(self, images: list[np.ndarray], upsample: int) -> list[list[Box]]:
+        return [
+            clip_boxes(
+                [(d.rect.top, d.rect.right, d.rect.bottom, d.rect.left) for d in self._net(image, upsample)],
+                *image.shape[:2],
+            )
+            for image in images
+        ]
+
+
 class FaceModels:
     """dlib's HOG and CNN face detectors, 5-point landmarks and ResNet face embedding."""
 
-    def __init__(self, folder: Path | None = None, embedding_network: str = "auto"):
-        if embedding_network not in EMBEDDING_NETWORKS:
-            raise ValueError(
-                f"embedding_network must be one of {EMBEDDING_NETWORKS}, not {embedding_network!r}"
-            )
+    def __init__(self, folder: Path | None = None, networks: str = "auto"):
+        if networks not in NETWORKS:
+            raise ValueError(f"networks must be one of {NETWORKS}, not {networks!r}")
         self._folder = folder
-        self._embedding_network = embedding_network
+        self._networks = networks
 
     @cached_property
     def _dlib(self):
@@ -111,9 +151,20 @@ class FaceModels:
     def hog_detector(self):
         return self._dlib.get_frontal_face_detector()
 
+    def _use_dlib_networks(self) -> bool:
+        return self._networks == "dlib" or (self._networks == "auto" and self._dlib.DLIB_USE_CUDA)
+
+    @property
+    def cnn_batches(self) -> bool:
+        """Whether the CNN detector gains from several images in one call (dlib's, on a GPU)."""
+        return self._use_dlib_networks()
+
     @cached_property
-    def cnn_detector(self):
-        return self._dlib.cnn_face_detection_model_v1(self._path("cnn"))
+    def cnn_detector(self) -> NumpyCnnDetector | DlibCnnDetector:
+        """Maps a list of ``(h, w, 3)`` uint8 images and an upsample count to their boxes."""
+        if self._use_dlib_networks():
+            return DlibCnnDetector(self._dlib.cnn_face_detection_model_v1(self._path("cnn")))
+        return NumpyCnnDetector(FaceDetectorNet.from_file(self._path("cnn")))
 
     @cached_property
     def landmark_predictor(self):
@@ -122,8 +173,7 @@ class FaceModels:
     @cached_property
     def embedding_net(self) -> FaceEmbeddingNet | DlibEmbeddingNet:
         """Maps ``(n, 150, 150, 3)`` uint8 chips to ``(n, 128)`` float32 embeddings."""
-        network = self._embedding_network
-        if network == "dlib" or (network == "auto" and self._dlib.DLIB_USE_CUDA):
+        if self._use_dlib_networks():
             return DlibEmbeddingNet(self._dlib.face_recognition_model_v1(self._path("embedding")))
         return FaceEmbeddingNet.from_file(self._path("embedding"))
 
@@ -132,21 +182,15 @@ class FaceModels:
         if method == "hog":
             rects = self.hog_detector(rgb, upsample)
         elif method == "cnn":
-            rects = [detection.rect for detection in self.cnn_detector(rgb, upsample)]
+            return self.cnn_detector([rgb], upsample)[0]
         else:
             raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
         height, width = rgb.shape[:2]
         return _boxes(rects, height, width)
 
     def detect_cnn_batch(self, images: list[np.ndarray], upsample: int = 1) -> list[list[Box]]:
-        """CNN boxes for images of one shape in a single call (one GPU batch on a CUDA dlib)."""
-        if not images:
-            return []
-        if len({image.shape for image in images}) != 1:
-            raise ValueError("images in one CNN batch must all have the same shape")
-        height, width = images[0].shape[:2]
-        detections = self.cnn_detector(images, upsample, batch_size=len(images))
-        return [_boxes([detection.rect for detection in found], height, width) for found in detections]
+        """CNN boxes for several images, of any shapes (one GPU batch on a CUDA dlib)."""
+        return self.cnn_detector(images, upsample) if images else []
 
     def embed(self, rgb: np.ndarray, boxes: list[Box], jitters: int = 1, flip: bool = False) -> np.ndarray:
         """``(len(boxes), 128)`` float64 embeddings of the faces at ``boxes`` in ``rgb``.

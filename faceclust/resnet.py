@@ -100,10 +100,10 @@ class FaceEmbeddingNet:
         # dlib's input layer: (pixel - channel mean) / 256
         x = (chips.astype(np.float32) - self.channel_means) * np.float32(1 / 256)
         convolutions = iter(self.convolutions)
-        x = np.maximum(next(convolutions)(x), 0)
+        x = next(convolutions)(x, relu=True)
         x = _max_pool_3x3_stride_2(x)
         for _, downsamples in BLOCKS:
-            y = np.maximum(next(convolutions)(x), 0)
+            y = next(convolutions)(x, relu=True)
             y = next(convolutions)(y)
             x = _add_padded(y, _average_pool_2x2_stride_2(x)) if downsamples else y + x
             np.maximum(x, 0, out=x)
