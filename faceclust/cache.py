@@ -55,6 +55,7 @@ def _record(result: ImageResult, stamp: FileStamp, settings_key: str) -> dict:
         "mtime_ns": stamp.mtime_ns,
         "settings": settings_key,
         "skip": result.skip_reason,
+        "rejected": result.rejected,
         "faces": [
             [list(face.box), base64.b64encode(np.asarray(face.encoding, "<f8").tobytes()).decode("ascii")]
             for face in result.faces
@@ -74,7 +75,9 @@ def _result(record: dict) -> tuple[ImageResult, FileStamp, str]:
     if not isinstance(path, str) or not (skip is None or isinstance(skip, str)):
         raise ValueError("bad record")
     stamp = FileStamp(int(record["size"]), int(record["mtime_ns"]))
-    return ImageResult(path, faces, skip), stamp, str(record["settings"])
+    # Records written before face checking have no count of dropped detections.
+    rejected = int(record.get("rejected", 0))
+    return ImageResult(path, faces, skip, rejected=rejected), stamp, str(record["settings"])
 
 
 def _key(path: str) -> str:
@@ -139,7 +142,7 @@ class EncodingCache:
         if result.image_path == path:
             return result
         faces = [Face(path, face.box, face.encoding) for face in result.faces]
-        return ImageResult(path, faces, result.skip_reason)
+        return ImageResult(path, faces, result.skip_reason, rejected=result.rejected)
 
     def append(self, result: ImageResult, stamp: FileStamp | None) -> None:
         """Remember ``result`` on disk at once, so a killed run keeps it."""

@@ -143,6 +143,13 @@ def encode_parser() -> argparse.ArgumentParser:
         help="the older way to set the scale, instead of --min-face-size: detect faces in a copy of "
         "each photo shrunk to this many pixels on its longer side; 0 detects at full resolution",
     )
+    parser.add_argument(
+        "--keep-unlikely-faces",
+        dest="check_faces",
+        action="store_false",
+        help="keep every HOG detection: by default one that HOG itself doubts (score under 0.5) is "
+        "shown to the CNN detector and dropped unless it sees a face there (lamps, crowds, hands)",
+    )
     parser.add_argument("--profile", action="store_true", help="print where the time went, per stage")
     parser.add_argument(
         "--fresh",
@@ -188,6 +195,11 @@ def _print_encode_summary(
                 else ""
             )
             _say(f"  {stage:<7} {seconds:8.2f} s  {100 * seconds / busy:5.1f}%{per}")
+    if summary.rejected:
+        _say(
+            f"dropped {summary.rejected} detections in {summary.photos_with_rejected} photos that the CNN "
+            "detector does not take for faces (--keep-unlikely-faces keeps them)"
+        )
     if summary.raw_with_jpeg:
         _say(f"{summary.raw_with_jpeg} raw files were encoded once, as the JPEG of the same name beside them")
     if summary.passed_over:
@@ -221,6 +233,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             args.detect_size,
             args.flip,
             args.min_face_size or DEFAULT_MIN_FACE_SIZE,
+            args.check_faces,
         )
         bar: list[tqdm] = []
         faces_found = 0

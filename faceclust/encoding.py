@@ -14,6 +14,7 @@ import numpy as np
 
 from .cache import EncodingCache, FileStamp
 from .errors import ImageLoadError
+from .face_check import likely_faces
 from .images import DecodedImage, decode_image
 from .models import DETECTION_METHODS, FaceModels, clip_boxes, shared_models
 from .records import Box, Face, ImageResult
@@ -39,7 +40,8 @@ class EncodeSettings:
 
     ``min_face_size`` (pixels of the full-size upright photo) sets the scale each photo is
     searched at. ``detect_size``, if given, replaces it with the older rule: search a copy at
-    most that many pixels on its longer side (0: full size).
+    most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG
+    detections the CNN detector does not take for faces (:mod:`.face_check`).
     """
 
     detection_method: str = "hog"
@@ -48,6 +50,8 @@ class EncodeSettings:
     detect_size: int | None = None
     flip: bool = True
     min_face_size: int = DEFAULT_MIN_FACE_SIZE
+    # HOG's doubtful detections are shown to the CNN and dropped unless it sees a face there.
+    check_faces: bool = True
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -68,7 +72,8 @@ class EncodeSettings:
     def cache_key(self) -> str:
         """Names these settings in the encoding cache: results under other settings are redone."""
         flip = "/flip" if self.flip else ""
-        base = f"{self.detection_method}/up{self.upsample}/jit{self.jitters}"
+        checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
+        base = f"{self.detection_method}{checked}/up{self.upsample}/jit{self.jitters}"
         if self.detect_size is not None:
             # The older rule's key, unchanged: caches written under it stay valid.
             return f"{base}/size{self.detect_size}{flip}/v1"
@@ -173,27 +178,40 @@ def encode_batch(
         timings[path]["decode"] = time.perf_counter() - started
 
     try:
+        # Boxes in pixels of the decoded image, and how many detections were judged not faces.
         found: dict[str, list[Box]] = {}
+        rejected: dict[str, int] = {}
         if settings.detection_method == "cnn" and working:
             started = time.perf_counter()
             images = [image for image, _ in working.values()]
             batch = models.detect_cnn_batch(images, settings.upsample)
-            for path, boxes in zip(working, batch, strict=True):
-                found[path] = boxes
+            for (path, (_, scale)), boxes in zip(working.items(), batch, strict=True):
+                found[path] = boxes_to_original(boxes, scale, *loaded[path].rgb.shape[:2])
                 timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
-            for path, (image, _) in working.items():
+            for path, (image, scale) in working.items():
                 started = time.perf_counter()
-                found[path] = models.detect(image, "hog", settings.upsample)
+                rgb = loaded[path].rgb
+                scored = [
+                    (box, score)
+                    for found_box, score in models.detect_hog_scored(image, settings.upsample)
+                    for box in boxes_to_original([found_box], scale, *rgb.shape[:2])
+                ]
+                if settings.check_faces:
+                    # Judged on the decoded pixels: the detection copy may be too coarse.
+                    found[path], rejected[path] = likely_faces(models.cnn_net, rgb, scored)
+                else:
+                    found[path] = [box for box, _ in scored]
                 timings[path]["detect"] = time.perf_counter() - started
         for path, decoded in loaded.items():
             started = time.perf_counter()
-            boxes = boxes_to_original(found[path], working[path][1], *decoded.rgb.shape[:2])
-            encodings = models.embed(decoded.rgb, boxes, settings.jitters, settings.flip)
-            boxes = boxes_to_original(boxes, decoded.scale, *decoded.full_size)
+            encodings = models.embed(decoded.rgb, found[path], settings.jitters, settings.flip)
+            boxes = boxes_to_original(found[path], decoded.scale, *decoded.full_size)
             faces = [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)]
             timings[path]["embed"] = time.perf_counter() - started
-            results[path] = ImageResult(path, faces, longer_side=max(decoded.full_size))
+            results[path] = ImageResult(
+                path, faces, rejected=rejected.get(path, 0), longer_side=max(decoded.full_size)
+            )
     except (RuntimeError, MemoryError) as error:
         # dlib signals out-of-memory and CUDA failures as RuntimeError; the run goes on
         # without these images rather than losing everything encoded so far.
@@ -271,10 +289,15 @@ class EncodeSummary:
     raw_with_jpeg: int = 0
     # The longest side of the photos decoded in this run (0: none was).
     largest_side: int = 0
+    # Detections dropped as not faces, and the photos they were in.
+    rejected: int = 0
+    photos_with_rejected: int = 0
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
         self.largest_side = max(self.largest_side, result.longer_side)
+        self.rejected += result.rejected
+        self.photos_with_rejected += bool(result.rejected)
         for stage, seconds in result.seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         if result.skip_reason is not None:

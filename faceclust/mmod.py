@@ -299,6 +299,8 @@ class FaceDetectorNet:
     def _scores(self, canvas: np.ndarray) -> np.ndarray:
         x = canvas[None]
         for convolution in self.convolutions:
+            if min(x.shape[1:3]) + 2 * convolution.padding < convolution.size:
+                return np.empty((0, 0), np.float32)  # too small to hold one window
             x = convolution(x, relu=True)
         return _single_filter(x[0], self.score)
 

@@ -160,11 +160,16 @@ class FaceModels:
         return self._use_dlib_networks()
 
     @cached_property
+    def cnn_net(self) -> FaceDetectorNet:
+        """The CNN detector in numpy, which also gives scores under its threshold (face_check)."""
+        return FaceDetectorNet.from_file(self._path("cnn"))
+
+    @cached_property
     def cnn_detector(self) -> NumpyCnnDetector | DlibCnnDetector:
         """Maps a list of ``(h, w, 3)`` uint8 images and an upsample count to their boxes."""
         if self._use_dlib_networks():
             return DlibCnnDetector(self._dlib.cnn_face_detection_model_v1(self._path("cnn")))
-        return NumpyCnnDetector(FaceDetectorNet.from_file(self._path("cnn")))
+        return NumpyCnnDetector(self.cnn_net)
 
     @cached_property
     def landmark_predictor(self):
@@ -187,6 +192,17 @@ class FaceModels:
             raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
         height, width = rgb.shape[:2]
         return _boxes(rects, height, width)
+
+    def detect_hog_scored(self, rgb: np.ndarray, upsample: int = 1) -> list[tuple[Box, float]]:
+        """HOG's boxes, as :meth:`detect` gives them, each with its detection score."""
+        rects, scores, _ = self.hog_detector.run(rgb, upsample, 0.0)
+        height, width = rgb.shape[:2]
+        found = []
+        for rect, score in zip(rects, scores, strict=True):
+            boxes = _boxes([rect], height, width)
+            if boxes:
+                found.append((boxes[0], float(score)))
+        return found
 
     def detect_cnn_batch(self, images: list[np.ndarray], upsample: int = 1) -> list[list[Box]]:
         """CNN boxes for several images, of any shapes (one GPU batch on a CUDA dlib)."""

@@ -36,6 +36,8 @@ class ImageResult:
     skip_reason: str | None = None
     # Seconds spent per stage ("decode", "detect", "embed") in the worker, for --profile.
     seconds: dict[str, float] = field(default_factory=dict)
+    # Detections dropped as not faces (face_check); their boxes are not kept.
+    rejected: int = 0
     # The full-size upright photo's longer side, in pixels; 0 where it was not decoded in this
     # run (skipped, or reused from the cache), for the summary's smallest face looked for.
     longer_side: int = 0
