@@ -112,7 +112,9 @@ def turned_photos(lfw: Path, folder: Path, seed: int = 0) -> list[str]:
 
 def labelled_found(faces: list, paths: list[str], root: Path) -> tuple[int, int]:
     """Photos in person folders with a face found, of all such photos."""
-    in_folders = [p for p in paths if not Path(p).parent.name.startswith("_") and Path(p).parent.parent == root]
+    in_folders = [
+        p for p in paths if not Path(p).parent.name.startswith("_") and Path(p).parent.parent == root
+    ]
     found = {faces[i].image_path for i in scored_faces(faces, root)}
     return len(found & set(in_folders)), len(in_folders)
 
@@ -132,11 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         f"import sys, json; sys.path.insert(0, {str(REPO / 'bench')!r}); "
         f"from cnn_detector import speed_per_core; print(json.dumps(speed_per_core({small!r})))"
     )
-    speed = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    speed = json.loads(
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    )
     print(f"per core: {speed}", file=sys.stderr)
 
     # 2. Memory on a 12-megapixel photo.
-    camera_truth = make_photos(args.datasets, RESULTS / "camera-seed0", {(4000, 3000): 12, (6000, 4000): 6}, 0)
+    camera_truth = make_photos(
+        args.datasets, RESULTS / "camera-seed0", {(4000, 3000): 12, (6000, 4000): 6}, 0
+    )
     camera = sorted(camera_truth)[:6]  # the first six are 12 megapixels
     memory_seconds, memory_mb = peak_memory_12mp(camera[0])
     print(f"12 MP CNN: {memory_seconds:.1f} s, {memory_mb:.0f} MB", file=sys.stderr)

@@ -67,8 +67,14 @@ def encode_folder(
     summary.passed_over = dict(sorted(scan.passed_over.items()))
     summary.raw_with_jpeg = len(scan.raw_with_jpeg)
     if not faces:
+        dropped = (
+            f" ({summary.rejected} detections were dropped as not faces; --keep-unlikely-faces keeps them)"
+            if summary.rejected
+            else ""
+        )
         raise NoFacesError(
-            f"no faces found in the {summary.images} images of {dataset}; {encodings_path} was not written"
+            f"no faces found in the {summary.images} images of {dataset}{dropped}; "
+            f"{encodings_path} was not written"
         )
     save_faces(encodings_path, faces)
     cache.rewrite(paths)

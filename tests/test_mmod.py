@@ -86,19 +86,31 @@ def test_group_photo_detections_equal_dlibs_own_cnn(net, dlib_detector):
     assert_same_detections(ours, dlib_found(dlib_detector(rgb, 1)))
 
 
+# The stored references the suite checks, to keep it quick: every photo at upsample 0, a third
+# of the bundled ones at 1 (all of them at 1 take a minute more), upsample 2 on two composites.
+def checked_here(reference: dict, position: int) -> bool:
+    if reference["upsample"] == 0:
+        return True
+    if reference["photo"].startswith("dataset/"):
+        return reference["upsample"] == 1 and position % 3 == 0
+    return reference["upsample"] == 1 or reference["photo"] in ("small faces", "turned 25")
+
+
 def test_detections_equal_the_stored_dlib_references(net):
-    """Every bundled photo at upsample 0 and 1, and composite photos with several, turned and
-    small faces at 0, 1 and 2, against the boxes dlib found on them (data/make_cnn_reference.py)."""
+    """Bundled photos, and composite photos with several, turned and small faces, against the
+    boxes dlib found on them (data/make_cnn_reference.py)."""
     stored = json.loads(REFERENCE.read_text())
     composites = composite_photos()
     checked = 0
-    for reference in stored["references"]:
+    for position, reference in enumerate(stored["references"]):
+        if not checked_here(reference, position // 2):
+            continue
         name = reference["photo"]
         rgb = composites[name] if name in composites else load_rgb(REPO / name)
         theirs = [(*d["box"], d["confidence"]) for d in reference["found"]]
         assert_same_detections(found(net(rgb, reference["upsample"])), theirs)
         checked += len(theirs)
-    assert checked > 200
+    assert checked > 100
 
 
 def test_small_faces_are_found_only_with_upsampling(net):
