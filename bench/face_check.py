@@ -178,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         f"under {face_check.DOUBTFUL_BELOW}; the highest HOG score of a not-a-face anywhere: "
         f"{max(not_faces_scores, default=0):.2f}.",
         "",
-        "| set | part | labelled faces lost | not-faces dropped | others dropped | detections doubted |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| set | part | labelled faces lost | not-faces dropped | others dropped | detections doubted "
+        "| CNN confidence: lowest doubted labelled face / highest not-a-face |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     order = [
         ("lfw_large half A", "tuning"),
@@ -199,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{counts['not a face'][0]} of {counts['not a face'][2]}",
             f"{counts['other'][0]} of {counts['other'][2]}",
             f"{doubted} of {len(rows)}",
+            " / ".join(
+                f"{pick(values):.2f}" if values else "-"
+                for pick, values in (
+                    (min, [c for kind, _, c in rows if kind == "labelled" and c is not None]),
+                    (max, [c for kind, _, c in rows if kind == "not a face" and c is not None]),
+                )
+            ),
         ]
         lines.append(f"| {group} | {part} | " + " | ".join(cells) + " |")
     lines += [

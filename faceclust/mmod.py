@@ -23,7 +23,6 @@ rounding is left moves a confidence by far less than 1e-4.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +49,14 @@ PYRAMID_RATE = 5 / 6
 PYRAMID_UP = 6 / 5.0
 # compute_tiled_image_pyramid_details: levels stop below 5 rows.
 PYRAMID_MIN_HEIGHT = 5
+# The first three convolutions (stride 2, no padding) run over bands of the tiled pyramid of
+# about this many pixels, so that their outputs never exist whole for a large photo.
+DOWNSAMPLERS = 3
+BAND_PIXELS = 4 * 1024 * 1024
 # The rows of the tiled pyramid handled at once by the score layer's shifted sums.
 SCORE_ROWS = 256
+# Values (channels x columns x rows) a resize computes at once: 4 MB blocks of float32.
+RESIZE_VALUES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -176,36 +181,40 @@ def resize_bilinear(planes: np.ndarray, rows: int, columns: int) -> np.ndarray:
     tb32 = tb.astype(np.float32)[:, None]
     inv_tb32 = (1 - tb).astype(np.float32)[:, None]
 
-    source = planes.astype(np.float32) if planes.dtype == np.uint8 else planes
-    top_rows = np.take(source, top, axis=1)
-    bottom_rows = np.take(source, bottom, axis=1)
-    # ((tl w_tl + tr w_tr) + bl w_bl) + br w_br, in float32 as the SIMD loop adds them
-    simd = np.take(top_rows, left, axis=2)
-    simd *= inv_tb32 * inv_lr
-    term = np.take(top_rows, left + 1, axis=2)
-    term *= inv_tb32 * lr
-    simd += term
-    np.take(bottom_rows, left, axis=2, out=term)
-    term *= tb32 * inv_lr
-    simd += term
-    np.take(bottom_rows, left + 1, axis=2, out=term)
-    term *= tb32 * lr
-    simd += term
+    tail = np.add.accumulate(
+        np.r_[-x_scale + simd_columns * x_scale, np.full(columns - simd_columns, x_scale)]
+    )[1:]
+    tail_left = np.floor(tail).astype(np.intp)
+    tail_right = np.minimum(tail_left + 1, in_columns - 1)
+    lr64 = tail - tail_left
 
     out = np.empty((planes.shape[0], rows, columns), planes.dtype)
-    out[:, :, :simd_columns] = simd.astype(np.int32) if planes.dtype == np.uint8 else simd
-    if simd_columns < columns:
-        tail = np.add.accumulate(
-            np.r_[-x_scale + simd_columns * x_scale, np.full(columns - simd_columns, x_scale)]
-        )[1:]
-        tail_left = np.floor(tail).astype(np.intp)
-        tail_right = np.minimum(tail_left + 1, in_columns - 1)
-        lr64 = tail - tail_left
-        tb64 = tb[:, None]
-        values = (1 - tb64) * (
-            (1 - lr64) * top_rows[:, :, tail_left] + lr64 * top_rows[:, :, tail_right]
-        ) + tb64 * ((1 - lr64) * bottom_rows[:, :, tail_left] + lr64 * bottom_rows[:, :, tail_right])
-        out[:, :, simd_columns:] = values.astype(np.int32) if planes.dtype == np.uint8 else values
+    # A block of output rows at a time: the temporaries stay small on large images.
+    step = max(1, RESIZE_VALUES // max(1, planes.shape[0] * columns))
+    for first in range(0, rows, step):
+        block = slice(first, min(rows, first + step))
+        top_rows = np.take(planes, top[block], axis=1).astype(np.float32, copy=False)
+        bottom_rows = np.take(planes, bottom[block], axis=1).astype(np.float32, copy=False)
+        tb_block, inv_tb_block = tb32[block], inv_tb32[block]
+        # ((tl w_tl + tr w_tr) + bl w_bl) + br w_br, in float32 as the SIMD loop adds them
+        simd = np.take(top_rows, left, axis=2)
+        simd *= inv_tb_block * inv_lr
+        term = np.take(top_rows, left + 1, axis=2)
+        term *= inv_tb_block * lr
+        simd += term
+        np.take(bottom_rows, left, axis=2, out=term)
+        term *= tb_block * inv_lr
+        simd += term
+        np.take(bottom_rows, left + 1, axis=2, out=term)
+        term *= tb_block * lr
+        simd += term
+        out[:, block, :simd_columns] = simd.astype(np.int32) if planes.dtype == np.uint8 else simd
+        if simd_columns < columns:
+            tb64 = tb[block, None]
+            values = (1 - tb64) * (
+                (1 - lr64) * top_rows[:, :, tail_left] + lr64 * top_rows[:, :, tail_right]
+            ) + tb64 * ((1 - lr64) * bottom_rows[:, :, tail_left] + lr64 * bottom_rows[:, :, tail_right])
+            out[:, block, simd_columns:] = values.astype(np.int32) if planes.dtype == np.uint8 else values
     return out
 
 
@@ -261,10 +270,12 @@ class FaceDetectorNet:
         planes = np.ascontiguousarray(rgb.transpose(2, 0, 1))
         for _ in range(upsample):
             planes = pyramid_up(planes)
-        canvas, levels = self._tiled_input(planes)
+        levels, canvas_rows, canvas_columns = tiled_pyramid(
+            *planes.shape[1:], self.padding, self.outer_padding
+        )
         if not levels:
             return []
-        scores = self._scores(canvas)
+        scores = self._scores(planes, levels, (canvas_rows, canvas_columns))
         rows, columns = np.nonzero(scores > threshold)
         confidences = scores[rows, columns].astype(np.float64)
         # The window in whole pixels of the (upsampled) image, then pyramid_down<2>::rect_down
@@ -277,32 +288,59 @@ class FaceDetectorNet:
         order = np.argsort(-confidences, kind="stable")
         return [Detection(Rect(*map(int, corners[i])), float(confidences[i])) for i in order]
 
-    def _tiled_input(self, planes: np.ndarray) -> tuple[np.ndarray, list[Rect]]:
-        """The tiled pyramid (rows, columns, 3) of the (3, h, w) image ``planes``: built in
-        planes, as dlib's tensor is, and handed to the convolutions channels last."""
-        rows, columns = planes.shape[1:]
-        levels, canvas_rows, canvas_columns = tiled_pyramid(rows, columns, self.padding, self.outer_padding)
-        canvas = np.zeros((3, canvas_rows, canvas_columns), np.float32)
-        if not levels:
-            return canvas.transpose(1, 2, 0), levels
-        first = levels[0]
-        canvas[:, first.top : first.bottom + 1, first.left : first.right + 1] = (
-            planes.astype(np.float32) - self.channel_means[:, None, None]
-        ) / np.float32(256)
-        for previous, level in itertools.pairwise(levels):
-            source = canvas[:, previous.top : previous.bottom + 1, previous.left : previous.right + 1]
-            canvas[:, level.top : level.bottom + 1, level.left : level.right + 1] = resize_bilinear(
-                source, level.height, level.width
+    def _tiled_input(self, planes: np.ndarray, levels: list[Rect], shape: tuple[int, int]) -> np.ndarray:
+        """The tiled pyramid (rows, columns, 3) of the (3, h, w) image ``planes``. Each level is
+        resized from the one before in planes, as dlib's tensor holds it, and copied into the
+        canvas channels last, the layout the convolutions read."""
+        canvas = np.zeros((*shape, 3), np.float32)
+        level_planes = (planes.astype(np.float32) - self.channel_means[:, None, None]) / np.float32(256)
+        for index, level in enumerate(levels):
+            if index:
+                level_planes = resize_bilinear(level_planes, level.height, level.width)
+            canvas[level.top : level.bottom + 1, level.left : level.right + 1] = level_planes.transpose(
+                1, 2, 0
             )
-        return np.ascontiguousarray(canvas.transpose(1, 2, 0)), levels
+        return canvas
 
-    def _scores(self, canvas: np.ndarray) -> np.ndarray:
-        x = canvas[None]
-        for convolution in self.convolutions:
-            if min(x.shape[1:3]) + 2 * convolution.padding < convolution.size:
+    def _scores(self, planes: np.ndarray, levels: list[Rect], shape: tuple[int, int]) -> np.ndarray:
+        canvas = self._tiled_input(planes, levels, shape)
+        downsampling, rest = self.convolutions[:DOWNSAMPLERS], self.convolutions[DOWNSAMPLERS:]
+        x = self._downsampled(canvas, downsampling)
+        del canvas
+        for convolution in rest:
+            if x.shape[1] == 0 or min(x.shape[1:3]) + 2 * convolution.padding < convolution.size:
                 return np.empty((0, 0), np.float32)  # too small to hold one window
             x = convolution(x, relu=True)
         return _single_filter(x[0], self.score)
+
+    @staticmethod
+    def _downsampled(canvas: np.ndarray, downsampling: list[Convolution]) -> np.ndarray:
+        """The three stride-2 convolutions over the canvas, in bands of rows on a large one.
+
+        They have no padding, so an output row depends only on input rows 2i to 2i + 4, and a
+        band of output rows can be computed from its band of the canvas alone, exactly: the
+        full-size outputs of the first two layers (1/4 and 1/16 of the canvas, 16 and 32
+        channels) never exist at once, only the last one's.
+        """
+        rows = canvas.shape[0]
+        for convolution in downsampling:
+            if rows < convolution.size:
+                return np.empty((1, 0, 0, downsampling[-1].bias.size), np.float32)
+            rows = (rows - convolution.size) // convolution.stride + 1
+        # The canvas rows that a band of final rows [a, b) needs: [8a, 8b + 21).
+        reach = 0
+        for convolution in reversed(downsampling):
+            reach = reach * convolution.stride + convolution.size - convolution.stride
+        scale = int(np.prod([convolution.stride for convolution in downsampling]))
+        band = max(1, (BAND_PIXELS // canvas.shape[1] - reach) // scale)
+        parts = []
+        for first in range(0, rows, band):
+            last = min(rows, first + band)
+            x = canvas[None, first * scale : last * scale + reach]
+            for convolution in downsampling:
+                x = convolution(x, relu=True)
+            parts.append(x[:, : last - first])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def _window_corners(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """(n, 4) left, top, right, bottom of the windows centred on these places of the score

@@ -142,3 +142,15 @@ def test_other_model_files_are_refused(tmp_path):
     truncated.write_bytes((model_folder() / MODEL_FILES["cnn"]).read_bytes()[:5000])
     with pytest.raises(ModelError, match="CNN face detector"):
         FaceDetectorNet.from_file(truncated)
+
+
+def test_a_large_canvas_done_in_bands_gives_the_same_windows(net, monkeypatch):
+    from faceclust import mmod
+
+    rgb = composite_photos()["group"]
+    whole = found(net.windows(rgb, 1, threshold=-0.5))
+    monkeypatch.setattr(mmod, "BAND_PIXELS", 40_000)  # bands of a few rows of the 1400 px canvas
+    banded = found(net.windows(rgb, 1, threshold=-0.5))
+    assert len(whole) > 3
+    # The same windows; the scores only as equal as the BLAS's blocking of other matrix sizes.
+    assert_same_detections(banded, whole)

@@ -1,0 +1,131 @@
+"""Where HOG's time goes in a camera photo: the cost of each level of its image pyramid.
+
+    .venv/bin/python bench/hog_levels.py [--photos 4]
+
+dlib's HOG detector (scan_fhog_pyramid with pyramid_down<6>) scans the image, upsampled once by
+default, and then copies of it each 5/6 the size of the one before, down to its 80 px window.
+Detecting in the upsampled image shrunk by (5/6)^k with no upsampling scans exactly levels k and
+below, so the difference between two such runs is the cost of one level. This script measures
+that on the first photos of bench/camera_photos.py's seed 0, at the default smallest face (the
+photo searched at 4/7 of its size), one process, one core, and says which face sizes each level
+finds (a face of 80 px in a level is 80 / 2 / (5/6)^k px in the searched copy).
+
+It also measures how much of each photo is flat (8x8 cells of the upsampled copy whose gradient
+energy is under a twentieth of the photo's median): the most that skipping flat regions in the
+fine levels could save.
+
+Writes bench/results/hog_levels.md and the table in README.md between the hog levels markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import RESULTS, publish  # noqa: E402
+
+from faceclust.encoding import EncodeSettings, working_image  # noqa: E402
+from faceclust.images import decode_image  # noqa: E402
+from faceclust.models import shared_models  # noqa: E402
+
+LEVELS = 8
+
+
+def best_of(function, repeats: int = 2) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def flat_share(gray: np.ndarray) -> float:
+    gy, gx = np.gradient(gray.astype(np.float32))
+    energy = gx * gx + gy * gy
+    rows, columns = (energy.shape[0] // 8) * 8, (energy.shape[1] // 8) * 8
+    cells = energy[:rows, :columns].reshape(rows // 8, 8, columns // 8, 8).mean(axis=(1, 3))
+    return float(np.mean(cells < np.median(cells) / 20))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=4)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    threadpool_limits(1)
+    cv2.setNumThreads(1)
+
+    photos = sorted((RESULTS / "camera-seed0").glob("camera_*.jpg"))[: args.photos]
+    if not photos:
+        sys.exit("run bench/camera_photos.py --seed 0 first: it makes the photos")
+    settings = EncodeSettings()
+    hog = shared_models().hog_detector
+    level_seconds = np.zeros(LEVELS + 1)
+    total_seconds, flat = 0.0, []
+    for photo in photos:
+        min_side, min_scale = settings.decode_limits()
+        decoded = decode_image(str(photo), min_side=min_side, min_scale=min_scale)
+        scale = settings.detection_scale(max(decoded.full_size)) / decoded.scale
+        image, _ = working_image(decoded.rgb, scale)
+        total_seconds += best_of(lambda image=image: hog(image, 1))
+        upsampled = cv2.resize(
+            image, (image.shape[1] * 2, image.shape[0] * 2), interpolation=cv2.INTER_LINEAR
+        )
+        flat.append(flat_share(cv2.cvtColor(upsampled, cv2.COLOR_RGB2GRAY)))
+        from_level = []
+        for level in range(LEVELS + 1):
+            factor = (5 / 6) ** level
+            size = (round(upsampled.shape[1] * factor), round(upsampled.shape[0] * factor))
+            copy = cv2.resize(upsampled, size, interpolation=cv2.INTER_AREA)
+            from_level.append(best_of(lambda copy=copy: hog(copy, 0)))
+        level_seconds += np.array(from_level)
+        print(f"{photo.name}: {from_level[0]:.2f} s from level 0", file=sys.stderr)
+
+    count = len(photos)
+    scanned = level_seconds[0] / count
+    searched = settings.detection_scale(4000)
+    lines = [
+        f"{count} photos of 4000x3000 (camera seed 0), searched at {searched:.2f} of full size and "
+        f"upsampled once, one core: HOG takes {total_seconds / count:.2f} s per photo "
+        f"(the same scan by levels: {scanned:.2f} s).",
+        "",
+        "| pyramid level | scale of the searched copy | faces it finds, px in the photo | seconds per photo | share of HOG's time |",
+        "| ---: | ---: | --- | ---: | ---: |",
+    ]
+    for level in range(LEVELS):
+        seconds = (level_seconds[level] - level_seconds[level + 1]) / count
+        face = 80 / 2 / (5 / 6) ** level / searched
+        lines.append(
+            f"| {level} | {2 * (5 / 6) ** level:.2f} | {face:.0f}-{face * 6 / 5:.0f} | {seconds:.2f} | "
+            f"{seconds / scanned:.0%} |"
+        )
+    rest = level_seconds[LEVELS] / count
+    lines.append(
+        f"| {LEVELS}+ | - | {80 / 2 / (5 / 6) ** LEVELS / searched:.0f} and up | {rest:.2f} | {rest / scanned:.0%} |"
+    )
+    lines += [
+        "",
+        f"Flat cells of the upsampled copy: {np.mean(flat):.0%} on average ({min(flat):.0%} to {max(flat):.0%}).",
+    ]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    publish(table, "hog_levels", None if args.no_readme else "hog levels")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
