@@ -147,8 +147,25 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": [list(job) for job in jobs],
         "version": 1,
     }
-    if stored.exists() and json.loads(stored.read_text())["recipe"] == recipe:
-        results = [tuple(item) for item in json.loads(stored.read_text())["results"]]
+    saved = json.loads(stored.read_text()) if stored.exists() else None
+    # Detections stored with a higher DOUBTFUL_BELOW hold a CNN confidence for every detection
+    # doubted now, and more: those above the current line are simply not doubted.
+    if (
+        saved is not None
+        and {**saved["recipe"], "doubtful_below": recipe["doubtful_below"]} == recipe
+        and (saved["recipe"]["doubtful_below"] >= recipe["doubtful_below"])
+    ):
+        results = [
+            (
+                path,
+                size,
+                [
+                    (box, score, c if score < face_check.DOUBTFUL_BELOW else None, full)
+                    for box, score, c, full in found
+                ],
+            )
+            for path, size, found in saved["results"]
+        ]
     else:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             results = []

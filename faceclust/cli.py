@@ -147,7 +147,7 @@ def encode_parser() -> argparse.ArgumentParser:
         "--keep-unlikely-faces",
         dest="check_faces",
         action="store_false",
-        help="keep every HOG detection: by default one that HOG itself doubts (score under 0.5) is "
+        help="keep every HOG detection: by default one that HOG itself doubts (score under 0.4) is "
         "shown to the CNN detector and dropped unless it sees a face there (lamps, crowds, hands)",
     )
     parser.add_argument("--profile", action="store_true", help="print where the time went, per stage")
