@@ -197,12 +197,13 @@ def encode_batch(
                     for found_box, score in models.detect_hog_scored(image, settings.upsample)
                     for box in boxes_to_original([found_box], scale, *rgb.shape[:2])
                 ]
+                timings[path]["detect"] = time.perf_counter() - started
+                found[path] = [box for box, _ in scored]
                 if settings.check_faces:
                     # Judged on the decoded pixels: the detection copy may be too coarse.
+                    started = time.perf_counter()
                     found[path], rejected[path] = likely_faces(models.cnn_net, rgb, scored)
-                else:
-                    found[path] = [box for box, _ in scored]
-                timings[path]["detect"] = time.perf_counter() - started
+                    timings[path]["check"] = time.perf_counter() - started
         for path, decoded in loaded.items():
             started = time.perf_counter()
             encodings = models.embed(decoded.rgb, found[path], settings.jitters, settings.flip)

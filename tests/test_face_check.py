@@ -78,6 +78,8 @@ def test_encoding_drops_counts_and_can_keep_what_the_check_rejects(models, portr
     unchecked = encode_image(str(portrait_path), EncodeSettings(check_faces=False), models)
     assert [face.box for face in unchecked.faces] == [face.box for face in kept.faces]
     assert unchecked.rejected == 0
+    # --profile shows the check as a stage of its own.
+    assert "check" in rejected.seconds and "check" not in unchecked.seconds
 
 
 def test_checking_changes_the_cache_key_and_the_cli_flag_turns_it_off(
