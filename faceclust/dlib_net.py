@@ -8,10 +8,17 @@ face detector) read their weights from dlib's own model files with :class:`Reade
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from .errors import ModelError
+
+Network = TypeVar("Network")
 
 # The patch matrix of one convolution is built this many values (16 MB) at a time: a large
 # photo's first layers would otherwise copy gigabytes at once, and blocks under glibc's 32 MB
@@ -57,6 +64,16 @@ def _patches(images: np.ndarray, size: int, stride: int, padding: int) -> np.nda
     # (n, h', w', size, size, channels): channels innermost, so that copying the patches into
     # one matrix (in Convolution) moves whole runs of channels; channel-major took 4x longer.
     return windows.transpose(0, 1, 2, 4, 5, 3)
+
+
+def read_model(path: Path | str, read: Callable[[Reader], Network], what: str) -> Network:
+    """The network ``read`` builds from dlib's model file at ``path``; a file that is not the
+    layout ``read`` expects is a :class:`ModelError` naming ``what`` it should have been."""
+    data = Path(path).read_bytes()
+    try:
+        return read(Reader(data))
+    except (IndexError, ValueError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path} is not dlib's {what} model ({error})") from None
 
 
 class Reader:

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dlib_net import Convolution, Reader
-from .errors import ModelError
+from .dlib_net import Convolution, Reader, read_model
 
 # (in channels, filters, size, stride, padding) of each convolution, in the order they run:
 # the net_type of dlib's tools/python/src/cnn_face_detector.cpp.
@@ -248,11 +247,7 @@ class FaceDetectorNet:
 
     @classmethod
     def from_file(cls, path: Path | str) -> FaceDetectorNet:
-        data = Path(path).read_bytes()
-        try:
-            return _read_network(Reader(data))
-        except (IndexError, ValueError, UnicodeDecodeError) as error:
-            raise ModelError(f"{path} is not dlib's CNN face detector model ({error})") from None
+        return read_model(path, _read_network, "CNN face detector")
 
     def __call__(self, rgb: np.ndarray, upsample: int = 0, threshold: float = 0.0) -> list[Detection]:
         """The faces in one ``(h, w, 3)`` uint8 RGB image, best first; ``threshold`` is dlib's

@@ -185,13 +185,10 @@ class FaceModels:
     def detect(self, rgb: np.ndarray, method: str = "hog", upsample: int = 1) -> list[Box]:
         """Boxes of the faces in one ``(h, w, 3)`` uint8 RGB image."""
         if method == "hog":
-            rects = self.hog_detector(rgb, upsample)
-        elif method == "cnn":
+            return [box for box, _ in self.detect_hog_scored(rgb, upsample)]
+        if method == "cnn":
             return self.cnn_detector([rgb], upsample)[0]
-        else:
-            raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
-        height, width = rgb.shape[:2]
-        return _boxes(rects, height, width)
+        raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
 
     def detect_hog_scored(self, rgb: np.ndarray, upsample: int = 1) -> list[tuple[Box, float]]:
         """HOG's boxes, as :meth:`detect` gives them, each with its detection score."""

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dlib_net import Convolution, Reader
-from .errors import ModelError
+from .dlib_net import Convolution, Reader, read_model
 from .records import EMBEDDING_SIZE
 
 # dlib's ResNet sees each face as a 150 px chip aligned on its landmarks.
@@ -83,11 +82,7 @@ class FaceEmbeddingNet:
 
     @classmethod
     def from_file(cls, path: Path | str) -> FaceEmbeddingNet:
-        data = Path(path).read_bytes()
-        try:
-            return _read_network(Reader(data))
-        except (IndexError, ValueError, UnicodeDecodeError) as error:
-            raise ModelError(f"{path} is not dlib's face embedding model ({error})") from None
+        return read_model(path, _read_network, "face embedding")
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         """``(n, 150, 150, 3)`` uint8 RGB chips to ``(n, 128)`` float32 embeddings."""
