@@ -355,6 +355,12 @@ def cluster_parser() -> argparse.ArgumentParser:
         "or lying near its centre, inherit its name",
     )
     parser.add_argument(
+        "--corrections",
+        metavar="JSON",
+        help="apply a corrections.json saved from the gallery (names, merges, faces taken out, not faces, "
+        "ignored people); they win over --names and --previous",
+    )
+    parser.add_argument(
         "--organize",
         choices=ORGANIZE_MODES,
         nargs="?",
@@ -448,6 +454,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             organize=args.organize,
             gallery=args.gallery,
             say=_say,
+            corrections=args.corrections,
         )
         if summary.distinct_faces is not None:
             print(
@@ -456,6 +463,8 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             )
         print(f"[INFO] # unique faces: {summary.clusters}")
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
+        if args.corrections is not None:
+            print(f"[INFO] # faces left out by corrections (not faces, ignored people): {summary.left_out}")
         for label, name in sorted(summary.names.items()):
             print(f"[INFO] face ID #{label}: {name}")
         if summary.scores is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,8 @@ CSV_NAME = "clusters.csv"
 JSON_NAME = "clusters.json"
 EVALUATION_NAME = "evaluation.json"
 CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id")
+# Why a correction took a face out of every group and montage.
+LEFT_OUT_REASONS = ("not_a_face", "ignored")
 
 
 def montage_name(cluster_id: int) -> str:
@@ -107,6 +109,8 @@ class MontageReport:
     unreadable_images: dict[str, str] = field(default_factory=dict)
     # Face index -> its thumbnail, relative to the output folder (when thumbnails were asked for).
     thumbnails: dict[int, str] = field(default_factory=dict)
+    # The same for the faces left out by corrections: index into ``left_out`` -> thumbnail.
+    left_out_thumbnails: dict[int, str] = field(default_factory=dict)
 
 
 def cluster_title(label: int, count: int, name: str | None = None) -> str:
@@ -126,11 +130,13 @@ def write_montages(
     locate: Callable[[str], str] = lambda path: path,
     names: dict[int, str] | None = None,
     thumbnail_dir: str | None = None,
+    left_out: Sequence[Face] = (),
 ) -> MontageReport:
     """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
 
     With ``thumbnail_dir`` (relative to ``output_dir``), the first :data:`GALLERY_FACES` faces
-    of each cluster also get a small JPEG thumbnail there, for the gallery. Each photo is
+    of each cluster also get a small JPEG thumbnail there, for the gallery, and so do the
+    first of ``left_out`` (faces that corrections took out of every group). Each photo is
     decoded once, however many of its faces are shown. ``locate`` maps a stored image path to
     the file to open. Montages of an earlier run that this run did not write are removed, so
     the folder never shows face IDs that no longer exist.
@@ -153,6 +159,10 @@ def write_montages(
     for index, face in enumerate(faces):
         if index in in_montage or index in in_gallery:
             wanted.setdefault(face.image_path, []).append(index)
+    # Left-out faces as negative numbers, -1 - position, beside the clustered ones.
+    if thumbnail_dir is not None:
+        for position in gallery_selection(list(range(len(left_out)))):
+            wanted.setdefault(left_out[position].image_path, []).append(-1 - position)
     report = MontageReport()
     if thumbnail_dir is not None:
         (output_dir / thumbnail_dir).mkdir(parents=True, exist_ok=True)
@@ -164,6 +174,14 @@ def write_montages(
             report.unreadable_images[image_path] = error.reason
             continue
         for index in indices:
+            if index < 0:
+                relative = f"{thumbnail_dir}/left_out_{-1 - index:07d}.jpg"
+                atomic_write_bytes(
+                    output_dir / relative,
+                    encode_jpeg(face_tile(rgb, left_out[-1 - index].box, THUMBNAIL_SIZE)),
+                )
+                report.left_out_thumbnails[-1 - index] = relative
+                continue
             thumbnail = face_tile(rgb, faces[index].box, THUMBNAIL_SIZE)
             if index in in_montage:
                 tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
@@ -211,8 +229,14 @@ def cluster_document(
     names: dict[int, str],
     settings: dict,
     encodings_path: str,
+    left_out: dict[str, list[Face]] | None = None,
+    corrections: dict | None = None,
 ) -> dict:
-    """The content of clusters.json: every cluster with its faces, representative and centre."""
+    """The content of clusters.json: every cluster with its faces, representative and centre.
+
+    ``left_out``: faces that corrections took out of every group, by why ("not_a_face",
+    "ignored"); ``corrections``: what the corrections file did, as the run reported it.
+    """
 
     def face_entry(index: int) -> dict:
         return {"image_path": faces[index].image_path, "box": list(faces[index].box)}
@@ -235,7 +259,8 @@ def cluster_document(
             }
         )
     unknown = np.flatnonzero(labels == NOISE)
-    return {
+    left_out = left_out or {}
+    document = {
         "format": 1,
         "encodings": encodings_path,
         "settings": settings,
@@ -244,6 +269,7 @@ def cluster_document(
             "photos": len({face.image_path for face in faces}),
             "clusters": len(clusters),
             "unknown": len(unknown),
+            "left_out": sum(len(left_out.get(why, [])) for why in LEFT_OUT_REASONS),
         },
         "clusters": clusters,
         "unknown": {
@@ -251,7 +277,14 @@ def cluster_document(
             "montage": UNKNOWN_MONTAGE if len(unknown) else None,
             "faces": [face_entry(int(i)) for i in unknown],
         },
+        "left_out": {
+            why: [{"image_path": face.image_path, "box": list(face.box)} for face in left_out.get(why, [])]
+            for why in LEFT_OUT_REASONS
+        },
     }
+    if corrections is not None:
+        document["corrections"] = corrections
+    return document
 
 
 def image_locator(encodings_path: str | os.PathLike[str]) -> Callable[[str], str]:

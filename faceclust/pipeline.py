@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from .cache import EncodingCache, cache_path
-from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, tuning_grid
+from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
+from .corrections import CorrectionPlan, plan_corrections, read_corrections
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
 from .fileio import atomic_write_bytes, ensure_folder
-from .gallery import write_gallery
+from .gallery import gallery_data, write_gallery
 from .images import count_by_suffix, scan_folder
 from .naming import inherit_names, read_names_csv
 from .organize import organize_people
@@ -96,6 +97,10 @@ class ClusterSummary:
     # The threshold used, and the distinct faces the default cut adapted to (None if it did not).
     threshold: float | None = None
     distinct_faces: int | None = None
+    # Faces corrections took out of every group (not faces, ignored people), and what the
+    # corrections file could not apply or which of two corrections won.
+    left_out: int = 0
+    correction_notes: list[str] = field(default_factory=list)
 
 
 def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
@@ -116,41 +121,102 @@ def cluster_file(
     organize: str | None = None,
     gallery: bool = True,
     say: Callable[[str], None] = lambda message: None,
+    corrections: str | os.PathLike[str] | None = None,
 ) -> ClusterSummary:
     """Cluster the faces of an encodings file and write every output into ``output_dir``.
 
     Montages, clusters.csv and clusters.json always; index.html with its face thumbnails
-    unless ``gallery`` is false; ``people/`` with ``organize`` ("link" or "copy"). Names come
-    from a previous run's clusters.json, then from ``names_csv``, which wins. With
-    ``evaluate`` (a dataset laid out one folder per person), the clustering is also scored
-    against those folders and the scores written to evaluation.json.
+    unless ``gallery`` is false; ``people/`` with ``organize`` ("link" or "copy"). With
+    ``corrections`` (a corrections.json from the gallery), the clustering keeps what the user
+    said: named and merged faces together, faces taken out apart, not-faces and ignored
+    people out of every group. Names come from a previous run's clusters.json, then from
+    ``names_csv``, then from the corrections, which win. With ``evaluate`` (a dataset laid out
+    one folder per person), the clustering is also scored against those folders and the
+    scores written to evaluation.json.
     """
-    faces, encodings = _load_nonempty(encodings_path)
+    all_faces, all_encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
+    earlier, plan = [], None
+    if corrections is not None:
+        earlier = read_corrections(corrections)
+        plan = plan_corrections(earlier, all_faces)
+        for note in plan.notes:
+            say(f"corrections: {note}")
+    faces, encodings = all_faces, all_encodings
+    if plan is not None:
+        faces, encodings = [all_faces[i] for i in plan.kept], all_encodings[plan.kept]
     # Past the exact limit, a minute of silence per million faces otherwise.
     large = len(faces) > EXACT_AGGLOMERATIVE_FACES
     if large:
         say(f"clustering {len(faces):,} faces with {clusterer.method}")
-    labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
+    labels = clusterer.fit_predict(
+        encodings, [face.image_path for face in faces], None if plan is None else plan.links
+    )
     if large:
         say("writing the montages and tables")
+    left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
+    corrected_names: dict[int, str] = {}
+    if plan is not None:
+        faces, labels, corrected_names, ignored = _apply_plan(faces, labels, plan)
+        left_out += [(face, "ignored") for face in ignored]
     names = inherit_names(faces, labels, previous) if previous is not None else {}
     if names_csv is not None:
         names.update(read_names_csv(names_csv))
+    # A name the user gave one group in the gallery belongs to that group alone.
+    taken = set(corrected_names.values())
+    names = {label: name for label, name in names.items() if name not in taken}
+    names.update(corrected_names)
     scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
     locate = image_locator(encodings_path)
     report = write_montages(
-        faces, labels, folder, seed, locate, names, thumbnail_dir=THUMBNAIL_DIR if gallery else None
+        faces,
+        labels,
+        folder,
+        seed,
+        locate,
+        names,
+        thumbnail_dir=THUMBNAIL_DIR if gallery else None,
+        left_out=[face for face, _ in left_out],
     )
     written = list(report.written)
     csv_path = folder / CSV_NAME
     write_clusters_csv(faces, labels, csv_path)
-    document = cluster_document(faces, labels, names, _settings(clusterer), os.fspath(encodings_path))
+    left_out_by_reason: dict[str, list[Face]] = {}
+    for face, why in left_out:
+        left_out_by_reason.setdefault(why, []).append(face)
+    corrections_report = None
+    if plan is not None:
+        corrections_report = {
+            "file": os.fspath(corrections),
+            "corrections": len(earlier),
+            "applied": plan.applied,
+            "notes": plan.notes,
+        }
+    document = cluster_document(
+        faces,
+        labels,
+        names,
+        _settings(clusterer),
+        os.fspath(encodings_path),
+        left_out_by_reason,
+        corrections_report,
+    )
     json_path = folder / JSON_NAME
     atomic_write_bytes(json_path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
     written += [csv_path, json_path]
     if gallery:
-        written.append(write_gallery(folder, faces, labels, names, report.thumbnails, locate))
+        data = gallery_data(
+            folder,
+            faces,
+            labels,
+            names,
+            report.thumbnails,
+            locate,
+            left_out,
+            report.left_out_thumbnails,
+            [correction.as_dict() for correction in earlier],
+        )
+        written.append(write_gallery(folder, data))
     if organize is not None:
         written.append(organize_people(folder, faces, labels, names, organize, locate))
     if scores is not None:
@@ -172,7 +238,29 @@ def cluster_file(
         names=names,
         threshold=clusterer.threshold_,
         distinct_faces=clusterer.distinct_faces_,
+        left_out=len(left_out),
+        correction_notes=[] if plan is None else plan.notes,
     )
+
+
+def _apply_plan(
+    faces: list[Face], labels: np.ndarray, plan: CorrectionPlan
+) -> tuple[list[Face], np.ndarray, dict[int, str], list[Face]]:
+    """The faces and labels without the ignored people, renumbered; the corrections' names by
+    the new labels; and the ignored faces."""
+    ignored_labels = {
+        int(labels[group[0]]) for group, ignored in zip(plan.links.groups, plan.ignored, strict=True) if ignored
+    }
+    ignored = np.isin(labels, sorted(ignored_labels - {NOISE}))
+    stay = np.flatnonzero(~ignored)
+    renumbered = relabel_by_size(labels[stay])
+    new_label = dict(zip(labels[stay].tolist(), renumbered.tolist(), strict=True))
+    names = {}
+    for group, name in zip(plan.links.groups, plan.names, strict=True):
+        label = new_label.get(int(labels[group[0]]), NOISE)
+        if name and label != NOISE:
+            names[label] = name
+    return [faces[i] for i in stay], renumbered, names, [faces[i] for i in np.flatnonzero(ignored)]
 
 
 def _settings(clusterer: FaceClusterer) -> dict:

@@ -6,8 +6,8 @@ import os
 import re
 import shutil
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import cv2
 import pytest
@@ -105,19 +105,11 @@ def test_organize_refuses_a_people_folder_it_did_not_make(encoded, tmp_path, cap
     assert (tmp_path / "out" / "people" / "mine.txt").read_text() == "keep me"
 
 
-class PageReader(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.images, self.links, self.sections = [], [], []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "img":
-            self.images.append(attrs["src"])
-        elif tag == "a" and not attrs["href"].startswith("#"):
-            self.links.append(attrs["href"])
-        elif tag == "section":
-            self.sections.append(attrs["id"])
+def page_data(page: str) -> dict:
+    """The run's data inside index.html, as its script reads it."""
+    found = re.search(r'<script type="application/json" id="gallery-data">(.*?)</script>', page, re.S)
+    assert found, "index.html holds no gallery data"
+    return json.loads(found.group(1))
 
 
 def test_gallery_is_self_contained_with_relative_links_largest_first(encoded, tmp_path):
@@ -126,22 +118,33 @@ def test_gallery_is_self_contained_with_relative_links_largest_first(encoded, tm
     document = cluster(encodings, out, "--min-cluster-size", "4")  # a smaller group becomes unknown
     page = (out / "index.html").read_text()
     assert "http://" not in page and "https://" not in page
-    reader = PageReader()
-    reader.feed(page)
-    expected = [f"face-{entry['id']}" for entry in document["clusters"]]
-    assert reader.sections == expected + (["unknown"] if document["unknown"]["size"] else [])
+    assert "<script src" not in page and "<link" not in page  # one file: script and style inline
+    data = page_data(page)
+    assert [group["id"] for group in data["groups"]] == [entry["id"] for entry in document["clusters"]]
     assert document["unknown"]["size"] > 0
-    from urllib.parse import unquote
+    assert data["unknown"]["size"] == document["unknown"]["size"]
+    entries = [face for group in data["groups"] for face in group["faces"]] + data["unknown"]["faces"]
+    assert len(entries) == document["counts"]["faces"]  # every face (the cap is not reached)
+    listed = [(face["image_path"], face["box"]) for entry in document["clusters"] for face in entry["faces"]]
+    listed += [(face["image_path"], face["box"]) for face in document["unknown"]["faces"]]
+    assert sorted((face["image_path"], face["box"]) for face in entries) == sorted(listed)
+    for face in entries:
+        for relative in (face["thumb"], face["href"]):
+            assert not os.path.isabs(relative)
+            assert (out / unquote(relative)).resolve().is_file(), relative
+        assert cv2.imread(str(out / unquote(face["thumb"]))) is not None
+    for group in data["groups"]:
+        assert (out / group["montage"]).is_file()
 
-    for source in reader.images:
-        assert not os.path.isabs(source)
-        assert cv2.imread(str(out / unquote(source))) is not None, source
-    faces = document["counts"]["faces"]
-    assert len(reader.images) == faces + len(reader.sections)  # every face, plus a montage each
-    assert len(reader.links) == faces
-    for link in reader.links:
-        assert not os.path.isabs(link)
-        assert (out / unquote(link)).resolve().is_file()
+
+def test_gallery_data_cannot_end_its_script_early(encoded, tmp_path):
+    _, encodings, _ = encoded
+    names = tmp_path / "names.csv"
+    names.write_text('face_id,name\n0,"</script><script>alert(1)</script>"\n')
+    cluster(encodings, tmp_path / "out", "--names", str(names))
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "alert(1)</script>" not in page
+    assert page_data(page)["groups"][0]["name"] == "</script><script>alert(1)</script>"
 
 
 def chromium() -> str | None:
@@ -220,7 +223,11 @@ def test_names_label_every_output_and_stick_when_photos_are_added(small_dataset,
     assert person_of(by_name["Mindy"]["faces"][0]["image_path"]) == "mindy_kaling"
     assert (tmp_path / "run2" / "people" / "Mindy").is_dir()
     assert (tmp_path / "run2" / "people" / "Jerry S").is_dir()  # "." trimmed from the folder name
-    assert "Mindy (Face ID" in (tmp_path / "run2" / "index.html").read_text()
+    shown = {
+        group["id"]: group["name"]
+        for group in page_data((tmp_path / "run2" / "index.html").read_text())["groups"]
+    }
+    assert shown[by_name["Mindy"]["id"]] == "Mindy"
     assert "[INFO] face ID" in capsys.readouterr().out
 
     # More photos: a new person (Elton, 4 photos, now larger than Ben) and two more of Mindy.
@@ -260,10 +267,7 @@ def test_gallery_shows_a_capped_number_of_faces_per_person(encoded, tmp_path, mo
     sizes = [entry["size"] for entry in document["clusters"]] + [document["unknown"]["size"]]
     assert max(sizes) > 2
     assert len(list((out / "thumbs").iterdir())) == sum(min(size, 2) for size in sizes)
-    reader = PageReader()
-    reader.feed((out / "index.html").read_text())
-    assert len(reader.links) == sum(min(size, 2) for size in sizes)
-    page = (out / "index.html").read_text()
-    for size in sizes:
-        if size > 2:
-            assert f"and {size - 2:,} more" in page
+    data = page_data((out / "index.html").read_text())
+    parts = data["groups"] + [data["unknown"]]
+    assert [part["size"] for part in parts] == sizes
+    assert [len(part["faces"]) for part in parts] == [min(size, 2) for size in sizes]

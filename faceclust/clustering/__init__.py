@@ -3,12 +3,12 @@
 - estimator.py: :class:`FaceClusterer`, the one entry point over every method;
 - agglomerative.py and adaptive_cut.py: the default method and how it chooses its cut;
 - graph.py: the methods on the nearest-neighbour graph, for a million faces;
-- constraints.py: the cannot-link rule; labels.py: numbering and means of clusters.
+- constraints.py: the cannot-link rule and a user's must-link and apart groups; labels.py: numbering and means of clusters.
 """
 
 from .adaptive_cut import REFERENCE_CUT, adaptive_cut
 from .agglomerative import EXACT_AGGLOMERATIVE_FACES, Linkage, average_linkage
-from .constraints import split_same_photo_faces
+from .constraints import LinkConstraints, apply_links, split_same_photo_faces
 from .estimator import (
     DEFAULT_METHOD,
     DEFAULT_MIN_CLUSTER_SIZE,
@@ -32,8 +32,10 @@ __all__ = [
     "NOISE",
     "REFERENCE_CUT",
     "FaceClusterer",
+    "LinkConstraints",
     "Linkage",
     "adaptive_cut",
+    "apply_links",
     "average_linkage",
     "centroids",
     "chinese_whispers",

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..neighbors import nearest_neighbors
 from .agglomerative import average_linkage
-from .constraints import split_same_photo_faces
+from .constraints import LinkConstraints, apply_links, split_same_photo_faces
 from .graph import GRAPH_NEIGHBORS, chinese_whispers
 from .labels import NOISE, relabel_by_size
 
@@ -88,8 +88,17 @@ class FaceClusterer:
             raise ValueError(f"min_cluster_size must be at least 1, not {self.min_cluster_size}")
         return None if threshold is None else float(threshold)
 
-    def fit(self, encodings: np.ndarray, photos: Sequence[object] | None = None) -> FaceClusterer:
-        """Cluster ``encodings``; ``photos`` names each face's photo for the cannot-link rule."""
+    def fit(
+        self,
+        encodings: np.ndarray,
+        photos: Sequence[object] | None = None,
+        links: LinkConstraints | None = None,
+    ) -> FaceClusterer:
+        """Cluster ``encodings``; ``photos`` names each face's photo for the cannot-link rule.
+
+        ``links``: groups of faces a user put together or apart; they win over the method and
+        over the cannot-link rule.
+        """
         threshold = self._validate()
         encodings = np.asarray(encodings)
         if encodings.dtype not in (np.float32, np.float64):
@@ -107,11 +116,20 @@ class FaceClusterer:
         labels = _RUNNERS[self.method](self, encodings, threshold)
         if self.cannot_link and photos is not None:
             labels = split_same_photo_faces(encodings, labels, photos)
-        self.labels_ = relabel_by_size(labels, self.min_cluster_size)
+        keep = None
+        if links is not None and links.groups:
+            labels = apply_links(encodings, labels, links)
+            keep = links.kept_faces(len(labels))
+        self.labels_ = relabel_by_size(labels, self.min_cluster_size, keep)
         return self
 
-    def fit_predict(self, encodings: np.ndarray, photos: Sequence[object] | None = None) -> np.ndarray:
-        return self.fit(encodings, photos).labels_
+    def fit_predict(
+        self,
+        encodings: np.ndarray,
+        photos: Sequence[object] | None = None,
+        links: LinkConstraints | None = None,
+    ) -> np.ndarray:
+        return self.fit(encodings, photos, links).labels_
 
 
 def _dbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:

@@ -9,22 +9,29 @@ from ..records import Face
 NOISE = -1
 
 
-def relabel_by_size(labels: np.ndarray, min_cluster_size: int = 1) -> np.ndarray:
+def relabel_by_size(
+    labels: np.ndarray, min_cluster_size: int = 1, keep: np.ndarray | None = None
+) -> np.ndarray:
     """Renumber clusters 0, 1, 2, ... from the largest down (ties by first face); noise stays -1.
 
-    Clusters smaller than ``min_cluster_size`` become noise. Face ID 0 is then the person seen
-    most, whatever order the method found them in.
+    Clusters smaller than ``min_cluster_size`` become noise, unless they hold a face that
+    ``keep`` (a boolean mask over the faces) marks. Face ID 0 is then the person seen most,
+    whatever order the method found them in.
     """
     labels = np.asarray(labels, dtype=np.int64)
     ids, first, inverse, counts = np.unique(
         labels, return_index=True, return_inverse=True, return_counts=True
     )
-    kept = (ids != NOISE) & (counts >= min_cluster_size)
+    inverse = inverse.ravel()
+    large = counts >= min_cluster_size
+    if keep is not None:
+        large[np.unique(inverse[np.asarray(keep, dtype=bool)])] = True
+    kept = (ids != NOISE) & large
     order = np.lexsort((first, -counts))
     order = order[kept[order]]
     new_ids = np.full(len(ids), NOISE, dtype=np.int64)
     new_ids[order] = np.arange(len(order))
-    return new_ids[inverse.ravel()]
+    return new_ids[inverse]
 
 
 def cluster_means(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
