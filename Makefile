@@ -30,13 +30,15 @@ lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# The gallery test opens index.html in headless Chromium. As root (CI) this installs Debian's
-# chromium package when it is missing; otherwise that one test is skipped with a reason.
+# The gallery tests drive index.html in headless Chromium through Selenium and Debian's
+# chromedriver. As root (CI) this installs Debian's chromium and chromium-driver packages when
+# either is missing; otherwise those tests are skipped with a reason.
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "chromium not found and not root: the browser test will be skipped"; fi
+	@if command -v chromedriver >/dev/null 2>&1 && \
+		{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium or chromedriver not found and not root: the browser tests will be skipped"; fi
 
 test: lint browser
 	$(PY) -m pytest

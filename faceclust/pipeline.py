@@ -249,7 +249,9 @@ def _apply_plan(
     """The faces and labels without the ignored people, renumbered; the corrections' names by
     the new labels; and the ignored faces."""
     ignored_labels = {
-        int(labels[group[0]]) for group, ignored in zip(plan.links.groups, plan.ignored, strict=True) if ignored
+        int(labels[group[0]])
+        for group, ignored in zip(plan.links.groups, plan.ignored, strict=True)
+        if ignored
     }
     ignored = np.isin(labels, sorted(ignored_labels - {NOISE}))
     stay = np.flatnonzero(~ignored)

@@ -275,14 +275,13 @@
         const keys = state.groups.get(section.dataset.group).keys;
         const all = keys.every((key) => selected.has(key));
         for (const key of keys) all ? selected.delete(key) : selected.add(key);
-        render();
+        renderSelection();
       });
       const ignore = element("button", { className: "ignore", textContent: "Ignore person", type: "button" });
       ignore.addEventListener("click", () => ignoreGroups([state.groups.get(section.dataset.group)]));
       section = element("section", {},
         element("h2", {}, name, element("span", { className: "title" }), element("span", { className: "count" }),
-                selectAll, ignore),
-        element("img", { className: "montage", loading: "lazy" }),
+                selectAll, ignore, element("a", { className: "montage", textContent: "montage" })),
         element("div", { className: "faces" }),
         element("div", { className: "more" }));
       sections.set(group.id, section);
@@ -300,14 +299,16 @@
     section.querySelector(".ignore").hidden = pool || group.ignored;
     section.classList.toggle("changed", group.changed && !pool);
     section.classList.toggle("left-out", group.kind === "ignored" || group.kind === "not_a_face" || !!group.ignored);
+    // The montage JPEG shows the group as the run wrote it: offered only while it still is.
     const montage = section.querySelector(".montage");
-    const showMontage = group.montage && !group.changed;
-    montage.hidden = !showMontage;
-    if (showMontage && montage.getAttribute("src") !== group.montage) {
-      montage.src = group.montage;
-      montage.alt = groupTitle(group);
+    montage.hidden = !group.montage || group.changed;
+    if (group.montage) montage.href = group.montage;
+    // Re-attaching thousands of faces costs a style pass over all of them: only on a change.
+    const signature = group.keys.join("\t");
+    if (section.signature !== signature) {
+      section.querySelector(".faces").replaceChildren(...group.keys.map(faceElement));
+      section.signature = signature;
     }
-    section.querySelector(".faces").replaceChildren(...group.keys.map(faceElement));
     section.querySelector(".more").textContent = group.hidden > 0
       ? "and " + group.hidden.toLocaleString() + " more (clusters.csv lists every face)" : "";
     return section;
@@ -322,7 +323,10 @@
     const unknown = state.groups.get("unknown");
     const shown = [...people, ...(size(unknown) ? [unknown] : []), ...leftOut];
     const built = shown.map(sectionFor);
-    document.getElementById("groups").replaceChildren(...built);
+    const main = document.getElementById("groups");
+    if (built.length !== main.children.length || built.some((section, index) => main.children[index] !== section)) {
+      main.replaceChildren(...built);
+    }
 
     const named = people.filter((g) => g.name).length;
     document.getElementById("counts").textContent =
@@ -336,7 +340,14 @@
     target.replaceChildren(element("option", { value: "", textContent: "Unknown" }),
       ...people.map((group) => element("option", { value: group.id, textContent: group.name || groupTitle(group) })));
     if ([...target.options].some((option) => option.value === current)) target.value = current;
-    for (const [key, node] of elements) node.setAttribute("aria-checked", selected.has(key) ? "true" : "false");
+    renderSelection();
+  }
+
+  function renderSelection() {
+    for (const [key, node] of elements) {
+      const mark = selected.has(key) ? "true" : "false";
+      if (node.getAttribute("aria-checked") !== mark) node.setAttribute("aria-checked", mark);
+    }
     renderToolbar();
   }
 
@@ -392,7 +403,7 @@
     const keys = {
       m: mergeSelected, x: () => moveSelected(null), d: notFaces, u: undo, s: save,
       i: () => ignoreGroups([...selectionByGroup().keys()]),
-      Escape: () => { selected.clear(); message = ""; render(); },
+      Escape: () => { selected.clear(); message = ""; renderSelection(); },
     };
     if (face && (event.key === " " || event.key === "Enter")) { event.preventDefault(); toggle(face); return; }
     if (face && (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
@@ -409,11 +420,17 @@
     if (keys[event.key]) { event.preventDefault(); keys[event.key](); }
   });
 
+  // Whatever scrolls into view (a face reached by keyboard, a group from the list) lands below
+  // the sticky header, not under it.
+  new ResizeObserver(([entry]) => {
+    document.documentElement.style.scrollPaddingTop = entry.target.offsetHeight + 8 + "px";
+  }).observe(document.querySelector("header"));
+
   rebuild();
 
   // With #check in the address, load every image now and record which failed, for the tests.
   if (location.hash === "#check") {
-    const images = [...document.images].filter((image) => !image.hidden && image.getAttribute("src"));
+    const images = [...document.images];
     images.forEach((image) => { image.loading = "eager"; });
     Promise.all(images.map((image) => new Promise((resolve) => {
       if (image.complete) { resolve(); return; }

@@ -1,0 +1,209 @@
+"""The gallery in a real browser: headless Chromium driven by Selenium through Debian's
+chromedriver. It loads every image, and a user's edits (rename, merge, take out) survive a
+reload, undo, and reach the next run through the saved corrections.json."""
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from faceclust.cli import cluster_main
+
+from .conftest import REPO
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+]
+
+
+def browser_paths() -> tuple[str, str] | None:
+    """Chromium and chromedriver, when both and Selenium are installed."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    selenium = importlib.util.find_spec("selenium") is not None
+    if (browser is None or driver is None or not selenium) and os.environ.get("FACECLUST_REQUIRE_BROWSER"):
+        pytest.fail(
+            "chromium, chromedriver and selenium are required here (FACECLUST_REQUIRE_BROWSER is set)"
+        )
+    return None if browser is None or driver is None or not selenium else (browser, driver)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    paths = browser_paths()
+    if paths is None:
+        pytest.skip(
+            "chromium, chromedriver or selenium is missing (make test installs them when run as root)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = paths[0]
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    # The driver named here, so Selenium never looks for one on the network.
+    driver = webdriver.Chrome(options=options, service=Service(paths[1]))
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(condition, what: str, seconds: float = 20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cluster(out: Path, *extra: str) -> dict:
+    assert cluster_main(["-e", "encodings.pickle", "-o", str(out), *extra]) == 0
+    return json.loads((out / "clusters.json").read_text())
+
+
+def person(face: dict) -> str:
+    return face["image_path"].split("/")[1]
+
+
+def face_keys(faces: list[dict]) -> set[tuple]:
+    return {(face["image_path"], tuple(face["box"])) for face in faces}
+
+
+def test_gallery_loads_every_image(browser, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "out"
+    document = cluster(out)
+    browser.get((out / "index.html").resolve().as_uri() + "#check")
+    check = json.loads(
+        wait_for(lambda: browser.execute_script("return document.body.dataset.check"), "the check")
+    )
+    assert check["broken"] == []
+    assert check["images"] == document["counts"]["faces"]
+    links = browser.find_elements(By.CSS_SELECTOR, "a.montage")
+    assert sorted(
+        link.get_attribute("href").rsplit("/", 1)[1] for link in links if link.is_displayed()
+    ) == sorted(
+        [entry["montage"] for entry in document["clusters"]]
+        + [document["unknown"]["montage"]] * bool(document["unknown"]["size"])
+    )
+
+
+def test_edits_in_the_gallery_reach_the_next_run(browser, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    monkeypatch.chdir(REPO)
+    first = cluster(tmp_path / "first")
+    groups = {}
+    for entry in first["clusters"]:  # each person's largest group
+        people = {person(face) for face in entry["faces"]}
+        if len(people) == 1:
+            groups.setdefault(people.pop(), entry)
+    ben, elton, jerry, mindy = (
+        groups[p] for p in ("ben_afflek", "elton_john", "jerry_seinfeld", "mindy_kaling")
+    )
+    page = (tmp_path / "first" / "index.html").resolve().as_uri()
+    browser.get(page)
+
+    def section(entry: dict):
+        return browser.find_element(By.ID, f"face-{entry['id']}")
+
+    def press(key: str) -> None:
+        browser.find_element(By.TAG_NAME, "body").send_keys(key)
+
+    def click(element) -> None:
+        # As a user scrolls: the element to the middle of the window, clear of the sticky header.
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        element.click()
+
+    def status() -> str:
+        return browser.find_element(By.ID, "status").text
+
+    # Rename Ben's group: type, Enter.
+    name = section(ben).find_element(By.CSS_SELECTOR, "input.name")
+    name.send_keys("Ben Affleck", Keys.ENTER)
+    wait_for(lambda: "1 change" in status(), "the rename")
+    # Merge Jerry's and Mindy's groups: select both, then the m key.
+    click(section(jerry).find_element(By.CSS_SELECTOR, "button.select-all"))
+    click(section(mindy).find_element(By.CSS_SELECTOR, "button.select-all"))
+    assert status().startswith(f"{len(jerry['faces']) + len(mindy['faces'])} selected")
+    press("m")
+    wait_for(lambda: "2 changes" in status(), "the merge")
+    merged = section(jerry) if len(jerry["faces"]) >= len(mindy["faces"]) else section(mindy)
+    assert len(merged.find_elements(By.CSS_SELECTOR, ".face")) == len(jerry["faces"]) + len(mindy["faces"])
+    # Take one of Elton's faces out: click it, then the x key.
+    taken = elton["faces"][0]
+    click(section(elton).find_elements(By.CSS_SELECTOR, ".face img")[0])
+    press("x")
+    wait_for(lambda: "3 changes" in status(), "taking a face out")
+    unknown = browser.find_element(By.ID, "unknown")
+    assert len(unknown.find_elements(By.CSS_SELECTOR, ".face")) == first["unknown"]["size"] + 1
+
+    # A change too many, undone by keyboard; then the page reloads with the three kept.
+    click(section(ben).find_elements(By.CSS_SELECTOR, ".face img")[0])
+    press("d")
+    wait_for(lambda: "4 changes" in status(), "marking not a face")
+    press("u")
+    wait_for(lambda: "3 changes" in status(), "the undo")
+    browser.refresh()
+    wait_for(lambda: "3 changes" in status(), "the changes after a reload")
+    assert section(ben).find_element(By.CSS_SELECTOR, "input.name").get_attribute("value") == "Ben Affleck"
+    screenshot = tmp_path / "editing.png"
+    browser.save_screenshot(str(screenshot))
+    assert cv2.imread(str(screenshot)).shape[1] == 1280
+
+    click(browser.find_element(By.ID, "save"))
+    saved = wait_for(lambda: (browser.downloads / "corrections.json").is_file(), "the download") and (
+        browser.downloads / "corrections.json"
+    )
+    corrections = json.loads(saved.read_text())
+    assert [c["action"] for c in corrections["corrections"]] == ["name", "merge", "move"]
+
+    second = cluster(tmp_path / "second", "--corrections", str(saved))
+    by_faces = {frozenset(face_keys(entry["faces"])): entry for entry in second["clusters"]}
+    named = by_faces[frozenset(face_keys(ben["faces"]))]
+    assert named["name"] == "Ben Affleck"
+    assert frozenset(face_keys(jerry["faces"]) | face_keys(mindy["faces"])) in by_faces
+    assert frozenset(face_keys(elton["faces"]) - face_keys([taken])) in by_faces
+    assert face_keys([taken]) <= face_keys(second["unknown"]["faces"])
+    # Every other group is as it was.
+    untouched = [
+        entry
+        for entry in first["clusters"]
+        if entry["id"] not in {e["id"] for e in (ben, elton, jerry, mindy)}
+    ]
+    for entry in untouched:
+        assert frozenset(face_keys(entry["faces"])) in by_faces
+
+    # The new gallery shows the corrections already made, and carries them for the next save.
+    browser.get((tmp_path / "second" / "index.html").resolve().as_uri())
+    wait_for(lambda: "3 earlier corrections kept" in status(), "the new page")
+    inputs = [
+        element.get_attribute("value") for element in browser.find_elements(By.CSS_SELECTOR, "input.name")
+    ]
+    assert "Ben Affleck" in inputs
