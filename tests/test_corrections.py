@@ -326,3 +326,24 @@ def test_corrections_shape_the_next_run_and_survive_new_numbering(tmp_path, monk
         for note in third["corrections"]["notes"]
     )
     assert "corrections: " in capsys.readouterr().err
+
+
+def test_gallery_names_win_over_names_csv_and_previous_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    first = run(tmp_path, "first")
+    ben = next(entry for entry in first["clusters"] if person(entry["faces"][0]) == "ben_afflek")
+    elton = next(entry for entry in first["clusters"] if person(entry["faces"][0]) == "elton_john")
+    names = tmp_path / "names.csv"
+    names.write_text(f"face_id,name\n{ben['id']},Benjamin\n{elton['id']},Reg\n")
+    run(tmp_path, "named", "--names", str(names))
+    corrections = tmp_path / "corrections.json"
+    corrections.write_text(json.dumps(document({"action": "name", "faces": ben["faces"][:3], "name": "Ben"})))
+    previous = str(tmp_path / "named" / "clusters.json")
+    later = run(tmp_path, "later", "--previous", previous, "--corrections", str(corrections))
+    names_now = [(person(entry["faces"][0]), entry["name"]) for entry in later["clusters"] if entry["name"]]
+    assert sorted(names_now) == [("ben_afflek", "Ben"), ("elton_john", "Reg")]  # the gallery's name wins
+    # And over a names CSV given in the same run.
+    both = run(tmp_path, "both", "--names", str(names), "--corrections", str(corrections))
+    assert sorted((person(e["faces"][0]), e["name"]) for e in both["clusters"] if e["name"]) == sorted(
+        names_now
+    )

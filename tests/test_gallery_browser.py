@@ -203,7 +203,18 @@ def test_edits_in_the_gallery_reach_the_next_run(browser, tmp_path, monkeypatch)
     # The new gallery shows the corrections already made, and carries them for the next save.
     browser.get((tmp_path / "second" / "index.html").resolve().as_uri())
     wait_for(lambda: "3 earlier corrections kept" in status(), "the new page")
-    inputs = [
-        element.get_attribute("value") for element in browser.find_elements(By.CSS_SELECTOR, "input.name")
-    ]
-    assert "Ben Affleck" in inputs
+    shown = browser.execute_script(
+        """return [...document.querySelectorAll("section")].map(section => ({
+             id: section.id,
+             name: section.querySelector("input.name").value,
+             faces: [...section.querySelectorAll(".face")].map(face => face.dataset.key)}));"""
+    )
+
+    def key_text(face: dict) -> str:
+        return face["image_path"] + "\n" + ",".join(map(str, face["box"]))
+
+    section_of = {face: section for section in shown for face in section["faces"]}
+    assert section_of[key_text(ben["faces"][0])]["name"] == "Ben Affleck"
+    together = section_of[key_text(jerry["faces"][0])]
+    assert sorted(together["faces"]) == sorted(key_text(face) for face in jerry["faces"] + mindy["faces"])
+    assert section_of[key_text(taken)]["id"] == "unknown"
