@@ -14,7 +14,6 @@ covers parsing the data and the first drawing. Writes the table into README.md.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from headless_chromium import start_chromium  # noqa: E402
 from report import publish  # noqa: E402
 
 from faceclust.gallery import gallery_data, write_gallery  # noqa: E402
@@ -35,18 +35,6 @@ from faceclust.records import Face  # noqa: E402
 GROUP_SIZE = 40
 UNKNOWN = 100
 REPEATS = 5
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,860",
-]
-
 TIMED = """
 const [what] = arguments;
 const sections = document.querySelectorAll("section");
@@ -120,16 +108,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,3000,10000", help="faces per page, comma-separated")
     parser.add_argument("--no-readme", action="store_true", help="print the table only")
     args = parser.parse_args()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-        for flag in [*FLAGS, f"--user-data-dir={Path(temporary) / 'profile'}"]:
-            options.add_argument(flag)
-        browser = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+        browser = start_chromium(Path(temporary) / "profile")
         try:
             for size in [int(value) for value in args.sizes.split(",")]:
                 folder = Path(temporary) / f"page{size}"

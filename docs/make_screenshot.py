@@ -7,7 +7,7 @@ Clusters the bundled encodings into a temporary folder, opens the page in headle
 names a group, merges two, selects faces of a third, and saves the window as a JPEG.
 """
 
-import shutil
+import os
 import sys
 import tempfile
 import time
@@ -17,41 +17,24 @@ import cv2
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from headless_chromium import start_chromium  # noqa: E402
 
 from faceclust.cli import cluster_main  # noqa: E402
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,860",
-    "--hide-scrollbars",
-]
-
 
 def main() -> int:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "output"
-        import os
-
         os.chdir(REPO)
         if cluster_main(["-e", "encodings.pickle", "-o", str(out)]) != 0:
             return 1
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-        for flag in [*FLAGS, f"--user-data-dir={Path(folder) / 'profile'}"]:
-            options.add_argument(flag)
-        browser = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+        browser = start_chromium(Path(folder) / "profile")
+        browser.set_window_size(1280, 860)
         try:
             browser.get((out / "index.html").resolve().as_uri())
             sections = browser.find_elements(By.CSS_SELECTOR, "section")

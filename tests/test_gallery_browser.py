@@ -5,63 +5,38 @@ reload, undo, and reach the next run through the saved corrections.json."""
 import importlib.util
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import cv2
 import pytest
+from headless_chromium import find_chromium, start_chromium  # bench/, on the path from conftest
 
 from faceclust.cli import cluster_main
 
 from .conftest import REPO
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,900",
-]
-
 
 def browser_paths() -> tuple[str, str] | None:
     """Chromium and chromedriver, when both and Selenium are installed."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
+    paths = find_chromium()
     selenium = importlib.util.find_spec("selenium") is not None
-    if (browser is None or driver is None or not selenium) and os.environ.get("FACECLUST_REQUIRE_BROWSER"):
+    if (paths is None or not selenium) and os.environ.get("FACECLUST_REQUIRE_BROWSER"):
         pytest.fail(
             "chromium, chromedriver and selenium are required here (FACECLUST_REQUIRE_BROWSER is set)"
         )
-    return None if browser is None or driver is None or not selenium else (browser, driver)
+    return paths if selenium else None
 
 
 @pytest.fixture
 def browser(tmp_path):
-    paths = browser_paths()
-    if paths is None:
+    if browser_paths() is None:
         pytest.skip(
             "chromium, chromedriver or selenium is missing (make test installs them when run as root)"
         )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = paths[0]
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    # The driver named here, so Selenium never looks for one on the network.
-    driver = webdriver.Chrome(options=options, service=Service(paths[1]))
+    driver = start_chromium(tmp_path / "profile", downloads)
     driver.downloads = downloads
     try:
         yield driver
