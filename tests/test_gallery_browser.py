@@ -139,12 +139,25 @@ def test_edits_in_the_gallery_reach_the_next_run(browser, tmp_path, monkeypatch)
     unknown = browser.find_element(By.ID, "unknown")
     assert len(unknown.find_elements(By.CSS_SELECTOR, ".face")) == first["unknown"]["size"] + 1
 
-    # A change too many, undone by keyboard; then the page reloads with the three kept.
+    # Changes too many, undone by keyboard; then the page reloads with the three kept.
     click(section(ben).find_elements(By.CSS_SELECTOR, ".face img")[0])
     press("d")
     wait_for(lambda: "4 changes" in status(), "marking not a face")
+    assert len(browser.find_element(By.ID, "not-faces").find_elements(By.CSS_SELECTOR, ".face")) == 1
+    madonna = groups["madonna"]
+    click(section(madonna).find_element(By.CSS_SELECTOR, "button.ignore"))
+    wait_for(lambda: "5 changes" in status(), "ignoring a person")
+    order = [element.get_attribute("id") for element in browser.find_elements(By.CSS_SELECTOR, "section")]
+    assert order[-3:] == [
+        "unknown",
+        f"face-{madonna['id']}",
+        "not-faces",
+    ]  # left out, after the unknown faces
+    assert "left-out" in section(madonna).get_attribute("class").split()
+    press("u")
     press("u")
     wait_for(lambda: "3 changes" in status(), "the undo")
+    assert not browser.find_elements(By.ID, "not-faces")
     browser.refresh()
     wait_for(lambda: "3 changes" in status(), "the changes after a reload")
     assert section(ben).find_element(By.CSS_SELECTOR, "input.name").get_attribute("value") == "Ben Affleck"

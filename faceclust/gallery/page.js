@@ -8,6 +8,7 @@
   const data = JSON.parse(document.getElementById("gallery-data").textContent);
   const STORE = "faceclust-corrections:" + data.run;
   const THUMB = 96;
+  const POOL_SECTIONS = { unknown: "unknown", ignored: "ignored-people", not_a_face: "not-faces" };
   const keyOf = (face) => face.image_path + "\n" + face.box.join(",");
 
   // Every face the page shows, by key: its record as the file names it, and its element.
@@ -287,7 +288,7 @@
       sections.set(group.id, section);
     }
     section.dataset.group = group.id;
-    section.id = group.kind === "person" ? (group.label === null ? group.id : "face-" + group.label) : group.id.replace("_", "-");
+    section.id = group.kind === "person" ? (group.label === null ? group.id : "face-" + group.label) : POOL_SECTIONS[group.id];
     const pool = isPool(group);
     const name = section.querySelector("input.name");
     name.hidden = pool;
