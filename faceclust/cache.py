@@ -1,11 +1,13 @@
-"""The encoding cache: what each image gave, so re-runs and interrupted runs skip finished work.
+"""The encoding index: what each photo gave, so re-runs and interrupted runs skip finished work.
 
-It lives beside the encodings file (``encodings.pickle.cache``) as JSON lines, one per image:
-its path, size, modification time, the encoding settings, and its faces or why it was skipped.
-A record is appended and flushed as soon as an image is done, so a run killed at any moment
-loses only the images in flight; a torn last line is ignored. An image is encoded again when
-its size or modification time or the settings change. JSON, not pickle: reading the cache must
-not be able to run code either.
+A SQLite database beside the encodings file (``encodings.pickle.index``), in WAL mode: one
+row per photo (path, size, modification time, the encoding settings, why it was skipped) and
+one per face (its box, and its embedding as a float32 blob). Each finished photo is one
+transaction, so a run killed at any moment keeps every photo committed before it, and a
+re-run reads only the rows of the photos it asks about. A photo is encoded again when its
+size or modification time or the settings change. Nothing in it is pickled: reading it cannot
+run code. An index of the earlier format (``encodings.pickle.cache``, JSON lines) is carried
+over once, then removed.
 """
 
 from __future__ import annotations
@@ -13,21 +15,56 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import OutputError
-from .fileio import atomic_write_bytes
 from .records import EMBEDDING_SIZE, Face, ImageResult
 
-CACHE_SUFFIX = ".cache"
-FORMAT = 2
+INDEX_SUFFIX = ".index"
+LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
+SCHEMA_VERSION = 1
+LEGACY_FORMAT = 2
+# Photos per transaction when carrying an old journal over or dropping rows.
+BATCH = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    key TEXT PRIMARY KEY,          -- the absolute path: a run from another folder finds it too
+    path TEXT NOT NULL,            -- the path as the run that encoded it named it
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    settings TEXT NOT NULL,        -- EncodeSettings.cache_key()
+    skip TEXT,                     -- why the photo gave no faces, or NULL
+    rejected INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS faces (
+    photo TEXT NOT NULL REFERENCES photos(key) ON DELETE CASCADE,
+    position INTEGER NOT NULL,     -- the face's place in the photo's detection order
+    top INTEGER NOT NULL, "right" INTEGER NOT NULL, bottom INTEGER NOT NULL, "left" INTEGER NOT NULL,
+    vector BLOB NOT NULL,          -- 128 little-endian float32
+    PRIMARY KEY (photo, position)
+) WITHOUT ROWID;
+"""
 
 
 def cache_path(encodings_path: str | os.PathLike[str]) -> Path:
-    return Path(f"{os.fspath(encodings_path)}{CACHE_SUFFIX}")
+    """The index database of an encodings file."""
+    return Path(f"{os.fspath(encodings_path)}{INDEX_SUFFIX}")
+
+
+def legacy_cache_path(encodings_path: str | os.PathLike[str]) -> Path:
+    return Path(f"{os.fspath(encodings_path)}{LEGACY_SUFFIX}")
+
+
+def remove_cache(encodings_path: str | os.PathLike[str]) -> None:
+    """Forget everything encoded before: the index with its WAL files, and an old journal."""
+    index = cache_path(encodings_path)
+    for path in (index, Path(f"{index}-wal"), Path(f"{index}-shm"), legacy_cache_path(encodings_path)):
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -46,140 +83,178 @@ class FileStamp:
         return cls(stat.st_size, stat.st_mtime_ns)
 
 
-def _record(result: ImageResult, stamp: FileStamp, settings_key: str) -> dict:
-    return {
-        "format": FORMAT,
-        "path": result.image_path,
-        "key": _key(result.image_path),
-        "size": stamp.size,
-        "mtime_ns": stamp.mtime_ns,
-        "settings": settings_key,
-        "skip": result.skip_reason,
-        "rejected": result.rejected,
-        "faces": [
-            [list(face.box), base64.b64encode(np.asarray(face.encoding, "<f8").tobytes()).decode("ascii")]
-            for face in result.faces
-        ],
-    }
-
-
-def _result(record: dict) -> tuple[ImageResult, FileStamp, str]:
-    path = record["path"]
-    faces = []
-    for box, encoded in record["faces"]:
-        vector = np.frombuffer(base64.b64decode(encoded, validate=True), dtype="<f8").astype(np.float64)
-        if vector.shape != (EMBEDDING_SIZE,) or len(box) != 4:
-            raise ValueError("bad face")
-        faces.append(Face(path, tuple(int(v) for v in box), vector))
-    skip = record["skip"]
-    if not isinstance(path, str) or not (skip is None or isinstance(skip, str)):
-        raise ValueError("bad record")
-    stamp = FileStamp(int(record["size"]), int(record["mtime_ns"]))
-    # Records written before face checking have no count of dropped detections.
-    rejected = int(record.get("rejected", 0))
-    return ImageResult(path, faces, skip, rejected=rejected), stamp, str(record["settings"])
-
-
 def _key(path: str) -> str:
     return os.path.abspath(path)
 
 
+def _vector_blob(encoding: np.ndarray) -> bytes:
+    return np.asarray(encoding, dtype="<f4").tobytes()
+
+
 class EncodingCache:
-    """Results of earlier runs, read once at the start; new results appended as they come."""
+    """The index of one encodings file, opened for a run under one settings key."""
 
     def __init__(self, path: str | os.PathLike[str], settings_key: str):
         self.path = Path(path)
         self.settings_key = settings_key
-        self._entries: dict[str, tuple[ImageResult, FileStamp, str]] = {}
-        # Lines in the file that no entry stands for (damaged, or replaced by a later line):
-        # while there are none, the file needs no rewrite.
-        self._dead_lines = 0
-        self._stream = None
-        self._load()
-
-    def _load(self) -> None:
         try:
-            stream = open(self.path, "rb")  # noqa: SIM115 - closed below; read line by line, not whole
-        except FileNotFoundError:
-            return
-        except OSError as error:
-            raise OutputError(f"cannot read the encoding cache {self.path}: {error.strerror}") from None
-        with stream:
-            try:
-                for line in stream:
-                    self._load_line(line)
-            except OSError as error:
-                raise OutputError(f"cannot read the encoding cache {self.path}: {error.strerror}") from None
-
-    def _load_line(self, line: bytes) -> None:
-        try:
-            record = json.loads(line)
-            if record.get("format") != FORMAT:
-                raise ValueError("another format")
-            result, stamp, settings = _result(record)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self._dead_lines += 1  # torn by a killed run, or damaged: that image is encoded again
-            return
-        # The key was made absolute when written: relative paths meant the folder of that run.
-        self._add(str(record["key"]), (result, stamp, settings))
-
-    def _add(self, key: str, entry: tuple[ImageResult, FileStamp, str]) -> None:
-        self._dead_lines += key in self._entries
-        self._entries[key] = entry
+            # Autocommit: each photo's rows go in one explicit transaction.
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode a commit survives the process being killed; NORMAL skips the fsync
+            # per photo that only a power cut would need.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as error:
+            raise OutputError(
+                f"cannot use the encoding index {self.path} ({error}); remove it, or run with --fresh"
+            ) from None
+        legacy = Path(str(self.path).removesuffix(INDEX_SUFFIX) + LEGACY_SUFFIX)
+        if str(self.path).endswith(INDEX_SUFFIX) and legacy.exists():
+            self._carry_over(legacy)
 
     def lookup(self, path: str, stamp: FileStamp | None) -> ImageResult | None:
-        """The cached result for this version of ``path`` under the current settings, if any.
+        """The stored result for this version of ``path`` under the current settings, if any.
 
         Photos are matched by absolute path, so a run from another folder (``-i ../photos``
         instead of ``-i photos``) still reuses them; the result names the photo as ``path``.
         """
-        entry = self._entries.get(_key(path))
-        if entry is None or stamp is None:
+        if stamp is None:
             return None
-        result, cached_stamp, settings = entry
-        if cached_stamp != stamp or settings != self.settings_key:
+        key = _key(path)
+        row = self._db.execute(
+            "SELECT size, mtime_ns, settings, skip, rejected FROM photos WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None or (row[0], row[1]) != (stamp.size, stamp.mtime_ns) or row[2] != self.settings_key:
             return None
-        if result.image_path == path:
-            return result
-        faces = [Face(path, face.box, face.encoding) for face in result.faces]
-        return ImageResult(path, faces, result.skip_reason, rejected=result.rejected)
+        faces = []
+        for top, right, bottom, left, blob in self._db.execute(
+            'SELECT top, "right", bottom, "left", vector FROM faces WHERE photo = ? ORDER BY position', (key,)
+        ):
+            vector = np.frombuffer(blob, dtype="<f4")
+            if vector.shape != (EMBEDDING_SIZE,):
+                return None  # damaged: encode the photo again
+            faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64)))
+        return ImageResult(path, faces, row[3], rejected=row[4])
 
     def append(self, result: ImageResult, stamp: FileStamp | None) -> None:
-        """Remember ``result`` on disk at once, so a killed run keeps it."""
+        """Store ``result`` at once, in one transaction, so a killed run keeps it."""
         if stamp is None:
             return
-        if self._stream is None:
-            try:
-                self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-            except OSError as error:
-                raise OutputError(f"cannot write the encoding cache {self.path}: {error.strerror}") from None
-        self._stream.write(json.dumps(_record(result, stamp, self.settings_key)) + "\n")
-        self._stream.flush()
-        self._add(_key(result.image_path), (result, stamp, self.settings_key))
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._store(result, stamp, self.settings_key)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
 
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+    def _store(
+        self, result: ImageResult, stamp: FileStamp, settings_key: str, key: str | None = None
+    ) -> None:
+        key = key or _key(result.image_path)
+        self._db.execute("DELETE FROM faces WHERE photo = ?", (key,))
+        self._db.execute(
+            "INSERT OR REPLACE INTO photos (key, path, size, mtime_ns, settings, skip, rejected) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                result.image_path,
+                stamp.size,
+                stamp.mtime_ns,
+                settings_key,
+                result.skip_reason,
+                result.rejected,
+            ),
+        )
+        self._db.executemany(
+            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [
+                (key, position, *map(int, face.box), _vector_blob(face.encoding))
+                for position, face in enumerate(result.faces)
+            ],
+        )
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def rewrite(self, paths: list[str]) -> None:
-        """Replace the file by the current records of ``paths`` only, dropping deleted images.
+        """Keep only the rows of ``paths`` under the current settings: deleted photos, and
+        results under other settings, are dropped."""
+        keep = {_key(path) for path in paths}
+        try:
+            stale = [
+                key
+                for key, settings in self._db.execute("SELECT key, settings FROM photos")
+                if key not in keep or settings != self.settings_key
+            ]
+            for start in range(0, len(stale), BATCH):
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "DELETE FROM photos WHERE key = ?", [(key,) for key in stale[start : start + BATCH]]
+                )
+                self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
 
-        A file that already holds exactly those records (a re-run with nothing deleted or
-        changed, or with photos only added) is left as it is.
-        """
-        self.close()
-        kept: dict[str, tuple[str, ImageResult, FileStamp]] = {}
-        for path in paths:
-            key = _key(path)
-            entry = self._entries.get(key)
-            if entry is not None and entry[2] == self.settings_key:
-                kept[key] = (path, entry[0], entry[1])
-        if self._dead_lines == 0 and len(kept) == len(self._entries):
-            return
-        lines = [
-            json.dumps(_record(self.lookup(path, stamp) or result, stamp, self.settings_key))
-            for path, result, stamp in kept.values()
-        ]
-        atomic_write_bytes(self.path, ("\n".join(lines) + "\n" if lines else "").encode("utf-8"))
-        self._dead_lines = 0
+    def photos(self) -> int:
+        """How many photos the index holds."""
+        return self._db.execute("SELECT count(*) FROM photos").fetchone()[0]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _carry_over(self, legacy: Path) -> None:
+        """Read an old JSON-lines journal into the index, once, then remove it. Damaged or torn
+        lines are left behind: those photos are encoded again."""
+        rows: list[tuple[ImageResult, FileStamp, str, str]] = []
+        try:
+            with open(legacy, "rb") as stream:
+                for line in stream:
+                    entry = _legacy_entry(line)
+                    if entry is not None:
+                        rows.append(entry)
+        except OSError as error:
+            raise OutputError(f"cannot read the old encoding cache {legacy}: {error.strerror}") from None
+        try:
+            for start in range(0, len(rows), BATCH):
+                self._db.execute("BEGIN IMMEDIATE")
+                for result, stamp, settings, key in rows[start : start + BATCH]:
+                    self._store(result, stamp, settings, key)
+                self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+        legacy.unlink(missing_ok=True)
+
+
+def _legacy_entry(line: bytes) -> tuple[ImageResult, FileStamp, str, str] | None:
+    """One line of the old JSON-lines journal, or None if it is torn or damaged."""
+    try:
+        record = json.loads(line)
+        if record.get("format") != LEGACY_FORMAT:
+            return None
+        path, skip = record["path"], record["skip"]
+        if not isinstance(path, str) or not (skip is None or isinstance(skip, str)):
+            return None
+        faces = []
+        for box, encoded in record["faces"]:
+            vector = np.frombuffer(base64.b64decode(encoded, validate=True), dtype="<f8").astype(np.float64)
+            if vector.shape != (EMBEDDING_SIZE,) or len(box) != 4:
+                return None
+            faces.append(Face(path, tuple(int(v) for v in box), vector))
+        stamp = FileStamp(int(record["size"]), int(record["mtime_ns"]))
+        result = ImageResult(path, faces, skip, rejected=int(record.get("rejected", 0)))
+        # The key was made absolute when written: relative paths meant the folder of that run.
+        return result, stamp, str(record["settings"]), str(record["key"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 error, 2 usage, 3 nothing to do (no images or no faces), 1
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -65,6 +66,12 @@ def _detect_size(text: str) -> int:
     return value
 
 
+def _program(script: str) -> str:
+    """The command's name in messages: the installed command's (faceclust-encode), else the script's."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return invoked if invoked.startswith("faceclust-") else script
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -89,7 +96,7 @@ def _guarded(run: Callable[[], int], interrupted: str = "interrupted") -> int:
 
 def encode_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="encode_faces.py",
+        prog=_program("encode_faces.py"),
         description="Find every face in a folder of images and save its 128-d embedding.",
     )
     parser.add_argument("-i", "--dataset", required=True, help="folder of images, searched recursively")
@@ -154,7 +161,13 @@ def encode_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help="encode every image again instead of reusing the results kept in ENCODINGS.cache",
+        help="encode every image again instead of reusing the results kept in ENCODINGS.index",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="encode on the workers of this Dask scheduler (for example tcp://10.0.0.5:8786) instead of "
+        "--jobs local processes; the workers need faceclust installed and the photos at the same path",
     )
     parser.add_argument(
         "--strict",
@@ -220,6 +233,8 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.detect_size is not None and args.min_face_size is not None:
         parser.error("--min-face-size and --detect-size both set the scale photos are searched at; give one")
+    if args.scheduler is not None and args.jobs is not None:
+        parser.error("--jobs sets local processes; with --scheduler the cluster's workers do the work")
 
     def run() -> int:
         from tqdm import tqdm
@@ -258,6 +273,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 start,
                 advance,
                 args.fresh,
+                args.scheduler,
             )
         finally:
             if bar:
@@ -281,7 +297,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
 
 def cluster_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cluster_faces.py",
+        prog=_program("cluster_faces.py"),
         description="Group the faces of an encodings file by person and write a montage per face ID.",
     )
     parser.add_argument(

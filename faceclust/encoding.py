@@ -315,12 +315,14 @@ def encode_dataset(
     on_result: Callable[[ImageResult], None] | None = None,
     cache: EncodingCache | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    scheduler: str | None = None,
 ) -> tuple[list[Face], EncodeSummary]:
     """Encode ``paths`` and return all faces in path order with a summary of the run.
 
     With a ``cache``, images it already holds (same size, modification time and settings) are
     reused, and every new result is added to it the moment it arrives. ``on_result`` sees only
-    the images encoded in this run.
+    the images encoded in this run. With ``scheduler`` (a Dask scheduler's address) the
+    images are encoded by that cluster's workers instead of ``jobs`` local processes.
     """
     started = time.perf_counter()
     stamps = {path: FileStamp.of(path) for path in paths}
@@ -334,7 +336,13 @@ def encode_dataset(
     todo = [path for path in paths if path not in reused]
     if on_start is not None:
         on_start(len(todo), len(reused))
-    for result in encode_images(todo, settings, jobs):
+    if scheduler is not None:
+        from .cluster_encoding import encode_images_on_cluster
+
+        results = encode_images_on_cluster(todo, settings, scheduler)
+    else:
+        results = encode_images(todo, settings, jobs)
+    for result in results:
         if cache is not None:
             cache.append(result, stamps[result.image_path])
         fresh[result.image_path] = result

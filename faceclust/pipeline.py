@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import EncodingCache, cache_path
+from .cache import EncodingCache, cache_path, remove_cache
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
 from .corrections import CorrectionPlan, plan_corrections, read_corrections
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
@@ -43,12 +43,14 @@ def encode_folder(
     on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[ImageResult], None] | None = None,
     fresh: bool = False,
+    scheduler: str | None = None,
 ) -> EncodeSummary:
     """Encode every image below ``dataset`` and write the faces to ``encodings_path``.
 
     Images encoded by an earlier (finished or interrupted) run with the same settings and
     unchanged since are taken from the encoding cache beside the encodings file, unless
-    ``fresh``. ``on_start`` gets the number of images to encode and the number reused.
+    ``fresh``. ``on_start`` gets the number of images to encode and the number reused. With
+    ``scheduler`` (a Dask scheduler's address), the cluster's workers do the encoding.
     The encodings file is replaced only when the run finds at least one face, so pointing the
     tool at the wrong folder never wipes a good file.
     """
@@ -57,28 +59,27 @@ def encode_folder(
     if not paths:
         passed = f" (passed over: {count_by_suffix(scan.passed_over)})" if scan.passed_over else ""
         raise NoFacesError(f"no images found in {dataset}{passed}")
-    cache_file = cache_path(encodings_path)
     if fresh:
-        cache_file.unlink(missing_ok=True)
-    cache = EncodingCache(cache_file, settings.cache_key())
+        remove_cache(encodings_path)
+    cache = EncodingCache(cache_path(encodings_path), settings.cache_key())
     try:
-        faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start)
+        faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start, scheduler)
+        summary.passed_over = dict(sorted(scan.passed_over.items()))
+        summary.raw_with_jpeg = len(scan.raw_with_jpeg)
+        if not faces:
+            dropped = (
+                f" ({summary.rejected} detections were dropped as not faces; --keep-unlikely-faces keeps them)"
+                if summary.rejected
+                else ""
+            )
+            raise NoFacesError(
+                f"no faces found in the {summary.images} images of {dataset}{dropped}; "
+                f"{encodings_path} was not written"
+            )
+        save_faces(encodings_path, faces)
+        cache.rewrite(paths)
     finally:
         cache.close()
-    summary.passed_over = dict(sorted(scan.passed_over.items()))
-    summary.raw_with_jpeg = len(scan.raw_with_jpeg)
-    if not faces:
-        dropped = (
-            f" ({summary.rejected} detections were dropped as not faces; --keep-unlikely-faces keeps them)"
-            if summary.rejected
-            else ""
-        )
-        raise NoFacesError(
-            f"no faces found in the {summary.images} images of {dataset}{dropped}; "
-            f"{encodings_path} was not written"
-        )
-    save_faces(encodings_path, faces)
-    cache.rewrite(paths)
     return summary
 
 

@@ -1,8 +1,16 @@
+"""The encoding index: SQLite beside the encodings file, one transaction per photo."""
+
+import base64
 import json
+import sqlite3
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
-from faceclust.cache import EncodingCache, FileStamp, cache_path
+from faceclust.cache import EncodingCache, FileStamp, cache_path, legacy_cache_path, remove_cache
+from faceclust.errors import OutputError
 from faceclust.records import Face, ImageResult
 
 
@@ -11,54 +19,55 @@ def result(path: str, faces: int = 1, skip: str | None = None) -> ImageResult:
     return ImageResult(path, [Face(path, (1, 9, 8, 2 + i), rng.normal(size=128)) for i in range(faces)], skip)
 
 
-def test_cache_path_sits_beside_the_encodings_file(tmp_path):
-    assert cache_path(tmp_path / "enc.pickle") == tmp_path / "enc.pickle.cache"
+def test_the_index_sits_beside_the_encodings_file(tmp_path):
+    assert cache_path(tmp_path / "enc.pickle") == tmp_path / "enc.pickle.index"
 
 
-def test_results_come_back_exactly_for_the_same_file_version_and_settings(tmp_path):
+def test_results_come_back_for_the_same_file_version_and_settings(tmp_path):
     stamp = FileStamp(100, 123456789)
-    cache = EncodingCache(tmp_path / "c", "hog/v1")
+    cache = EncodingCache(tmp_path / "c.index", "hog/v1")
     original = result("a.jpg", faces=2)
     cache.append(original, stamp)
     cache.append(result("b.jpg", faces=0, skip="not an image"), stamp)
     cache.close()
 
-    again = EncodingCache(tmp_path / "c", "hog/v1")
+    again = EncodingCache(tmp_path / "c.index", "hog/v1")
     found = again.lookup("a.jpg", stamp)
     assert [face.box for face in found.faces] == [face.box for face in original.faces]
     for got, want in zip(found.faces, original.faces, strict=True):
-        assert np.array_equal(got.encoding, want.encoding) and got.encoding.dtype == np.float64
+        # Stored as float32: 7 significant digits, far finer than any distance used.
+        np.testing.assert_allclose(got.encoding, want.encoding, rtol=1e-7, atol=1e-7)
+        assert got.encoding.dtype == np.float64
     assert again.lookup("b.jpg", stamp).skip_reason == "not an image"
     assert again.lookup("a.jpg", FileStamp(100, 999)) is None  # modified since
     assert again.lookup("a.jpg", FileStamp(101, 123456789)) is None
     assert again.lookup("a.jpg", None) is None  # gone
-    assert EncodingCache(tmp_path / "c", "cnn/v1").lookup("a.jpg", stamp) is None  # other settings
+    assert EncodingCache(tmp_path / "c.index", "cnn/v1").lookup("a.jpg", stamp) is None  # other settings
 
 
-def test_a_torn_or_damaged_line_costs_only_that_image(tmp_path):
+def test_a_newer_result_replaces_the_older_one(tmp_path):
+    cache = EncodingCache(tmp_path / "c.index", "k")
+    cache.append(result("a.jpg", faces=3), FileStamp(1, 2))
+    cache.append(result("a.jpg", faces=1), FileStamp(1, 3))
+    assert len(cache.lookup("a.jpg", FileStamp(1, 3)).faces) == 1
+    assert cache.lookup("a.jpg", FileStamp(1, 2)) is None
+    rows = sqlite3.connect(tmp_path / "c.index").execute("SELECT count(*) FROM faces").fetchone()[0]
+    assert rows == 1
+
+
+def test_rewrite_keeps_only_the_listed_photos_under_these_settings(tmp_path):
     stamp = FileStamp(1, 2)
-    cache = EncodingCache(tmp_path / "c", "k")
-    cache.append(result("a.jpg"), stamp)
-    cache.append(result("b.jpg"), stamp)
-    cache.close()
-    lines = (tmp_path / "c").read_text().splitlines()
-    damaged = json.loads(lines[0])
-    damaged["faces"][0][1] = "!!!"
-    (tmp_path / "c").write_text(json.dumps(damaged) + "\n" + lines[1] + "\n" + lines[1][:40])
-    again = EncodingCache(tmp_path / "c", "k")
-    assert again.lookup("a.jpg", stamp) is None
-    assert again.lookup("b.jpg", stamp) is not None
-
-
-def test_rewrite_keeps_only_the_listed_images(tmp_path):
-    stamp = FileStamp(1, 2)
-    cache = EncodingCache(tmp_path / "c", "k")
+    cache = EncodingCache(tmp_path / "c.index", "k")
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         cache.append(result(name), stamp)
-    cache.append(result("a.jpg", faces=3), stamp)  # a newer result for a.jpg
     cache.rewrite(["c.jpg", "a.jpg"])
-    lines = [json.loads(line) for line in (tmp_path / "c").read_text().splitlines()]
-    assert [(line["path"], len(line["faces"])) for line in lines] == [("c.jpg", 1), ("a.jpg", 3)]
+    assert cache.photos() == 2 and cache.lookup("b.jpg", stamp) is None
+    cache.close()
+    other = EncodingCache(tmp_path / "c.index", "other")
+    other.rewrite(["a.jpg"])
+    assert other.photos() == 0
+    faces = sqlite3.connect(tmp_path / "c.index").execute("SELECT count(*) FROM faces").fetchone()[0]
+    assert faces == 0  # a photo's faces go with it
 
 
 def test_file_stamp_of_a_missing_file_is_none(tmp_path):
@@ -67,37 +76,76 @@ def test_file_stamp_of_a_missing_file_is_none(tmp_path):
     assert FileStamp.of(str(tmp_path / "x")).size == 3
 
 
-def test_rewrite_leaves_a_file_that_holds_exactly_the_listed_images_alone(tmp_path):
-    stamp = FileStamp(1, 2)
-    cache = EncodingCache(tmp_path / "c", "k")
-    for name in ("a.jpg", "b.jpg"):
-        cache.append(result(name), stamp)
-    cache.close()
-    before = (tmp_path / "c").stat()
+KILLED_WRITER = """
+import sys, numpy as np
+from faceclust.cache import EncodingCache, FileStamp
+from faceclust.records import Face, ImageResult
+cache = EncodingCache(sys.argv[1], "k")
+for n in range(1_000_000):
+    path = f"p{n}.jpg"
+    faces = [Face(path, (1, 9, 8, 2), np.full(128, n / 1e6))]
+    cache.append(ImageResult(path, faces), FileStamp(n, n))
+    if n == 200:
+        print("ready", flush=True)
+"""
 
-    again = EncodingCache(tmp_path / "c", "k")
-    again.append(result("c.jpg"), stamp)  # a photo added: appended, nothing to drop
-    again.rewrite(["a.jpg", "b.jpg", "c.jpg"])
-    after = (tmp_path / "c").stat()
-    assert (after.st_ino, after.st_size > before.st_size) == (before.st_ino, True)  # not replaced
 
-    # A changed photo leaves its old line behind, so that rewrite does replace the file.
-    changed = EncodingCache(tmp_path / "c", "k")
-    changed.append(result("b.jpg", faces=2), FileStamp(1, 3))
-    changed.rewrite(["a.jpg", "b.jpg", "c.jpg"])
-    lines = [json.loads(line) for line in (tmp_path / "c").read_text().splitlines()]
-    assert [(line["path"], len(line["faces"])) for line in lines] == [
-        ("a.jpg", 1),
-        ("b.jpg", 2),
-        ("c.jpg", 1),
-    ]
-    assert (tmp_path / "c").stat().st_ino != before.st_ino
+def test_a_writer_killed_at_any_moment_keeps_every_photo_committed_before(tmp_path):
+    index = tmp_path / "c.index"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(index)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "ready"
+    child.kill()
+    child.wait()
+    cache = EncodingCache(index, "k")
+    stored = cache.photos()
+    assert stored > 200
+    # Every photo up to the last committed one is whole: its row and its face.
+    for n in range(stored):
+        found = cache.lookup(f"p{n}.jpg", FileStamp(n, n))
+        assert found is not None and len(found.faces) == 1, n
+        assert found.faces[0].encoding[0] == pytest.approx(n / 1e6, abs=1e-7)
+    assert cache.lookup(f"p{stored}.jpg", FileStamp(stored, stored)) is None
 
-    # So does a damaged line, and an entry under other settings.
-    with open(tmp_path / "c", "a") as stream:
-        stream.write('{"torn": \n')
-    damaged = EncodingCache(tmp_path / "c", "k")
-    damaged.rewrite(["a.jpg", "b.jpg", "c.jpg"])
-    assert len((tmp_path / "c").read_text().splitlines()) == 3
-    EncodingCache(tmp_path / "c", "other").rewrite(["a.jpg"])
-    assert (tmp_path / "c").read_text() == ""
+
+def legacy_line(path: str, key: str, faces: int = 1) -> str:
+    vector = base64.b64encode(np.arange(128, dtype="<f8").tobytes()).decode()
+    return json.dumps(
+        {
+            "format": 2,
+            "path": path,
+            "key": key,
+            "size": 1,
+            "mtime_ns": 2,
+            "settings": "k",
+            "skip": None,
+            "faces": [[[1, 9, 8, 2], vector]] * faces,
+        }
+    )
+
+
+def test_an_old_json_lines_cache_is_carried_over_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    encodings = tmp_path / "enc.pickle"
+    legacy = legacy_cache_path(encodings)
+    good = legacy_line("photos/a.jpg", str(tmp_path / "photos" / "a.jpg"), faces=2)
+    damaged = legacy_line("photos/b.jpg", str(tmp_path / "photos" / "b.jpg")).replace(
+        '"faces": [[[', '"faces": [[[['
+    )
+    legacy.write_text(good + "\n" + damaged + "\n" + good[:30])  # and a torn last line
+    cache = EncodingCache(cache_path(encodings), "k")
+    assert not legacy.exists()
+    found = cache.lookup("photos/a.jpg", FileStamp(1, 2))
+    assert len(found.faces) == 2 and found.faces[0].encoding[5] == 5.0
+    assert cache.lookup("photos/b.jpg", FileStamp(1, 2)) is None  # damaged: encoded again
+    assert cache.photos() == 1
+
+
+def test_a_damaged_index_is_a_clear_error_and_fresh_removes_it(tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    cache_path(encodings).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OutputError, match=r"cannot use the encoding index .* run with --fresh"):
+        EncodingCache(cache_path(encodings), "k")
+    remove_cache(encodings)
+    assert EncodingCache(cache_path(encodings), "k").photos() == 0
