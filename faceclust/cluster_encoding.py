@@ -4,8 +4,9 @@ Imported only when ``encode_faces.py --scheduler`` is given, so a local run neve
 Workers must have this package installed (the same version) and see the photos at the same
 paths: the photos are sent as absolute paths, read by the workers from shared storage, and
 only faces come back, never pixels. Each worker process loads the models once (the
-per-process cache of :func:`faceclust.models.shared_models`), and a worker plugin gives it
-one BLAS and one OpenCV thread, as a local worker has, so the vectors are the same.
+per-process cache of :func:`faceclust.models.shared_models`) and is set up as a local worker
+is (one BLAS and one OpenCV thread, glibc's thresholds: :mod:`.malloc_tuning`), so the vectors
+and the speed are the same.
 
 Work goes out a bounded number of batches at a time, and results stream back as they
 finish. A batch whose worker dies is run again by Dask on another worker (the scheduler's
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Sequence
 
 from .encoding import EncodeSettings, encode_batch
 from .errors import FaceclustError
+from .malloc_tuning import keep_large_blocks_on_the_heap
 from .records import Face, ImageResult
 
 # Photos per task: large enough that the scheduler sees thousands of tasks for a million
@@ -43,13 +45,24 @@ def encode_batch_on_worker(paths: list[str], settings: EncodeSettings) -> list[I
     from threadpoolctl import threadpool_limits
 
     with _MODELS_LOCK, threadpool_limits(1):
+        _prepare_worker()
         return encode_batch(paths, settings)
 
 
-def _limit_threads() -> None:
+def _prepare_worker() -> None:
+    """Once per worker process, also in one that replaced a lost worker: what a local worker
+    gets at its start (one OpenCV thread, glibc's thresholds for the network's arrays)."""
+    global _prepared
+    if _prepared:
+        return
     import cv2
 
     cv2.setNumThreads(1)
+    keep_large_blocks_on_the_heap()
+    _prepared = True
+
+
+_prepared = False
 
 
 def encode_images_on_cluster(
@@ -64,7 +77,6 @@ def encode_images_on_cluster(
     except (OSError, TimeoutError) as error:
         raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     try:
-        client.run(_limit_threads)
         threads = sum(client.nthreads().values())
         if threads == 0:
             raise SchedulerError(f"the Dask scheduler at {scheduler} has no workers")
@@ -77,10 +89,16 @@ def encode_images_on_cluster(
             key = f"faceclust-encode-{number}-{os.getpid()}-{id(batches)}"
             named[key] = batch
             return client.submit(
-                encode_batch_on_worker, [os.path.abspath(path) for path in batch], settings, key=key, pure=False
+                encode_batch_on_worker,
+                [os.path.abspath(path) for path in batch],
+                settings,
+                key=key,
+                pure=False,
             )
 
-        flight = [submit(*item) for _, item in zip(range(threads * IN_FLIGHT_PER_THREAD), pending, strict=False)]
+        flight = [
+            submit(*item) for _, item in zip(range(threads * IN_FLIGHT_PER_THREAD), pending, strict=False)
+        ]
         running = as_completed(flight, loop=client.loop)
         for future in running:
             batch = named.pop(future.key)

@@ -16,6 +16,7 @@ from .cache import EncodingCache, FileStamp
 from .errors import ImageLoadError
 from .face_check import likely_faces
 from .images import DecodedImage, decode_image
+from .malloc_tuning import keep_large_blocks_on_the_heap
 from .models import DETECTION_METHODS, FaceModels, clip_boxes, shared_models
 from .records import Box, Face, ImageResult
 
@@ -233,6 +234,7 @@ def _start_worker() -> None:
 
     cv2.setNumThreads(1)
     threadpool_limits(1)
+    keep_large_blocks_on_the_heap()  # in case this process inherited Dask's malloc setting
 
 
 def default_jobs() -> int:

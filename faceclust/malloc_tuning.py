@@ -1,0 +1,39 @@
+"""glibc's allocator set for the network's large temporary arrays, in each worker process.
+
+The convolutions build patch matrices of up to 16 MB block by block (dlib_net.py). glibc
+serves such blocks from the heap, reused from one block to the next, only while its mmap
+threshold has grown past them (it grows on its own, to 32 MB at most). Setting
+``MALLOC_TRIM_THRESHOLD_`` in the environment freezes that threshold at 128 KB: every block is
+then a fresh mmap whose pages fault in one by one. Dask's nanny sets exactly that variable
+(65536) for its workers, and in the process that starts them, and it made encoding twice as
+slow there (bench/cluster_overhead.py). Workers therefore fix both thresholds themselves.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 1024 * 1024  # the most the dynamic threshold reaches on its own
+TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # glibc's own ratio for the dynamic threshold
+
+_done = False
+
+
+def keep_large_blocks_on_the_heap() -> bool:
+    """Set glibc's mmap and trim thresholds for this process; False where there is no glibc."""
+    global _done
+    if _done:
+        return True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    _done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
+    return _done
