@@ -66,6 +66,9 @@ def _detect_size(text: str) -> int:
     return value
 
 
+UNREADABLE_LISTED = 5  # photos named when the montages cannot read some
+
+
 def _program(script: str) -> str:
     """The command's name in messages: the installed command's (faceclust-encode), else the script's."""
     invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
@@ -491,9 +494,17 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             _print_table("method", [(args.method, summary.scores)])
         _say(f"wrote {len(summary.written)} files to {args.output}")
         if summary.unreadable_images:
-            _say(f"{len(summary.unreadable_images)} images could not be read for the montages:")
-            for path, reason in summary.unreadable_images.items():
+            # A summary, not a line per photo: a library whose photos moved has a million of them.
+            unreadable = summary.unreadable_images
+            reasons = Counter(unreadable.values())
+            _say(
+                f"{len(unreadable):,} photos could not be read for the montages and thumbnails "
+                f"({', '.join(f'{reason}: {count:,}' for reason, count in reasons.most_common())}); the first:"
+            )
+            for path, reason in list(unreadable.items())[:UNREADABLE_LISTED]:
                 _say(f"  {path}: {reason}")
+            if len(unreadable) > UNREADABLE_LISTED:
+                _say(f"  and {len(unreadable) - UNREADABLE_LISTED:,} more")
         return EXIT_OK
 
     return _guarded(run)

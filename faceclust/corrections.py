@@ -310,19 +310,22 @@ class _Replay:
                 self.not_faces[face] = number
 
     def _take_out(self, number: int, face: int, verb: str) -> None:
+        """The face leaves its group (and its name, and an ignored person) for a tag of its own."""
         self.not_faces.pop(face, None)
         tag = self._tag(face)
-        if len(self.members[tag]) > 1:
-            earlier = self.joined_by.get(face)
-            if earlier is not None:
-                self.notes.append(
-                    f"correction #{number} {verb} {self._describe(face)}, which correction #{earlier} put "
-                    f"with others: the later one wins"
-                )
-            self.members[tag].discard(face)
-            del self.tag_of[face]
-            self.joined_by.pop(face, None)
-            self._tag(face)
+        earlier = self.joined_by.pop(face, None)
+        if len(self.members[tag]) > 1 and earlier is not None:
+            self.notes.append(
+                f"correction #{number} {verb} {self._describe(face)}, which correction #{earlier} put "
+                f"with others: the later one wins"
+            )
+        self.members[tag].discard(face)
+        if not self.members[tag]:
+            del self.members[tag]
+            self.name.pop(tag, None)
+            self.ignored.discard(tag)
+        del self.tag_of[face]
+        self._tag(face)
 
     def _unite(self, number: int, faces: list[int]) -> int:
         tags = list(dict.fromkeys(self._tag(face) for face in faces))

@@ -27,6 +27,7 @@ from .outputs import (
     EVALUATION_NAME,
     JSON_NAME,
     cluster_document,
+    document_json,
     image_locator,
     write_clusters_csv,
     write_montages,
@@ -203,7 +204,7 @@ def cluster_file(
         corrections_report,
     )
     json_path = folder / JSON_NAME
-    atomic_write_bytes(json_path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
+    atomic_write_bytes(json_path, document_json(document))
     written += [csv_path, json_path]
     if gallery:
         data = gallery_data(

@@ -347,3 +347,15 @@ def test_gallery_names_win_over_names_csv_and_previous_run(tmp_path, monkeypatch
     assert sorted((person(e["faces"][0]), e["name"]) for e in both["clusters"] if e["name"]) == sorted(
         names_now
     )
+
+
+def test_a_face_taken_out_leaves_its_name_behind():
+    faces = faces_of(2)
+    plan = plan_corrections(
+        [
+            Correction("name", (key(faces[0]),), name="Bob"),
+            Correction("move", (key(faces[0]),), away_from=(key(faces[1]),)),
+        ],
+        faces,
+    )
+    assert plan.names == [None, None] and len(plan.links.apart) == 1

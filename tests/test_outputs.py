@@ -1,4 +1,5 @@
 import csv
+import json
 
 import cv2
 import numpy as np
@@ -10,6 +11,7 @@ from faceclust.outputs import (
     HEADER_HEIGHT,
     TILE_SIZE,
     build_montage,
+    document_json,
     face_tile,
     image_locator,
     sample_indices,
@@ -120,3 +122,40 @@ def test_image_locator_falls_back_to_the_encodings_folder(tmp_path, monkeypatch)
     locate = image_locator(project / "encodings.pickle")
     assert locate("dataset/a.jpg") == str(project / "dataset" / "a.jpg")
     assert locate("dataset/missing.jpg") == "dataset/missing.jpg"
+
+
+def test_clusters_json_text_is_one_cluster_per_line_and_the_same_document():
+    document = {
+        "format": 1,
+        "settings": {"method": "agglomerative", "threshold": 0.5},
+        "clusters": [
+            {"id": 0, "faces": [{"image_path": "a\nb.jpg", "box": [1, 2, 3, 4]}]},
+            {"id": 1, "faces": []},
+        ],
+        "unknown": {"size": 0, "faces": []},
+        "empty": [],
+    }
+    text = document_json(document).decode("utf-8")
+    assert json.loads(text) == document
+    lines = text.splitlines()
+    assert lines[4].strip().startswith('{"id": 0') and lines[5].strip().startswith('{"id": 1')
+
+
+def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
+    from faceclust.cli import cluster_main
+    from faceclust.store import save_faces
+
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=128) * 0.1
+    faces = [
+        Face(f"gone/photo_{i:02d}.jpg", (0, 50, 50, 0), centre + rng.normal(size=128) * 0.01)
+        for i in range(12)
+    ]
+    save_faces(tmp_path / "e.pickle", faces)
+    assert cluster_main(["-e", str(tmp_path / "e.pickle"), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "12 photos could not be read for the montages and thumbnails (file not found: 12); the first:" in err
+    )
+    assert len([line for line in err.splitlines() if line.startswith("  gone/")]) == 5
+    assert "  and 7 more" in err

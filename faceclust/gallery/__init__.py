@@ -46,6 +46,19 @@ def _href(target: str, output_dir: Path) -> str:
     return quote(relative.replace(os.sep, "/"), safe="/")
 
 
+def _href_maker(output_dir: Path) -> Callable[[str], str]:
+    """:func:`_href` for many photos: a relative path is joined to the way from the output
+    folder back to here, worked out once (relpath itself costs 60 µs a photo)."""
+    back = os.path.relpath(os.getcwd(), os.path.abspath(output_dir))
+
+    def href(target: str) -> str:
+        if os.path.isabs(target):
+            return _href(target, output_dir)
+        return quote(os.path.normpath(os.path.join(back, target)).replace(os.sep, "/"), safe="/")
+
+    return href
+
+
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
@@ -68,12 +81,14 @@ def gallery_data(
     for index, label in enumerate(labels.tolist()):
         members.setdefault(label, []).append(index)
 
+    href = _href_maker(output_dir)
+
     def face_entry(face: Face, thumbnail: str | None) -> dict:
         return {
             "image_path": face.image_path,
             "box": list(face.box),
             "thumb": None if thumbnail is None else quote(thumbnail),
-            "href": _href(locate(face.image_path), output_dir),
+            "href": href(locate(face.image_path)),
         }
 
     def part(indices: list[int]) -> dict:
