@@ -46,7 +46,11 @@ def read_names_csv(path: str | os.PathLike[str]) -> dict[int, str]:
 
 
 def inherit_names(
-    faces: list[Face], labels: np.ndarray, previous_json: str | os.PathLike[str], max_distance: float = 0.4
+    faces: list[Face],
+    labels: np.ndarray,
+    previous_json: str | os.PathLike[str],
+    max_distance: float = 0.4,
+    encodings: np.ndarray | None = None,
 ) -> dict[int, str]:
     """Names for this run's clusters from the named clusters of a previous run's clusters.json."""
     previous = _named_clusters(previous_json)
@@ -74,7 +78,7 @@ def inherit_names(
         names[label] = previous[index]["name"]
         taken.add(index)
     # Then by centre distance, for clusters made mostly of new photos.
-    centres = centroids(faces, labels)
+    centres = centroids(faces, labels, encodings)
     pairs = sorted(
         (float(np.linalg.norm(centres[label] - old["centroid"])), label, index)
         for label in members

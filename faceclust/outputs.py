@@ -182,6 +182,7 @@ def write_montages(
                 atomic_write_bytes(
                     output_dir / relative,
                     encode_jpeg(face_tile(rgb, left_out[-1 - index].box, THUMBNAIL_SIZE)),
+                    durable=False,
                 )
                 report.left_out_thumbnails[-1 - index] = relative
                 continue
@@ -190,7 +191,7 @@ def write_montages(
                 tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
             if index in in_gallery:
                 relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
-                atomic_write_bytes(output_dir / relative, encode_jpeg(thumbnail))
+                atomic_write_bytes(output_dir / relative, encode_jpeg(thumbnail), durable=False)
                 report.thumbnails[index] = relative
 
     order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
@@ -199,7 +200,7 @@ def write_montages(
         title = cluster_title(label, len(members[label]), names.get(label))
         montage = build_montage([tiles[i] for i in shown[label] if i in tiles], title)
         path = output_dir / montage_name(label)
-        atomic_write_bytes(path, encode_jpeg(montage))
+        atomic_write_bytes(path, encode_jpeg(montage), durable=False)
         return path
 
     # Threads: drawing, JPEG encoding and the file's fsync all release the GIL, and a set of
@@ -240,6 +241,7 @@ def cluster_document(
     encodings_path: str,
     left_out: dict[str, list[Face]] | None = None,
     corrections: dict | None = None,
+    encodings: np.ndarray | None = None,
 ) -> dict:
     """The content of clusters.json: every cluster with its faces, representative and centre.
 
@@ -250,12 +252,18 @@ def cluster_document(
     def face_entry(index: int) -> dict:
         return {"image_path": faces[index].image_path, "box": list(faces[index].box)}
 
-    centres = centroids(faces, labels)
+    if encodings is None:
+        encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
+    centres = centroids(faces, labels, encodings)
+    # Each cluster's members from one sort, not one scan of all labels per cluster.
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], list(centres), side="left")
+    ends = np.searchsorted(labels[order], list(centres), side="right")
     clusters = []
-    for label, centre in centres.items():
-        members = np.flatnonzero(labels == label)
-        encodings = np.stack([faces[i].encoding for i in members])
-        representative = int(members[np.argmin(np.linalg.norm(encodings - centre, axis=1))])
+    for (label, centre), start, end in zip(centres.items(), starts, ends, strict=True):
+        members = order[start:end]
+        distances = np.linalg.norm(encodings[members] - centre, axis=1)
+        representative = int(members[np.argmin(distances)])
         clusters.append(
             {
                 "id": label,

@@ -33,7 +33,7 @@ from .outputs import (
     write_montages,
 )
 from .records import Face, ImageResult
-from .store import load_faces, save_faces
+from .store import load_faces_and_matrix, save_faces
 
 
 def encode_folder(
@@ -106,10 +106,10 @@ class ClusterSummary:
 
 
 def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
-    faces = load_faces(encodings_path)
+    faces, encodings = load_faces_and_matrix(encodings_path)
     if not faces:
         raise NoFacesError(f"{encodings_path} holds no faces")
-    return faces, np.stack([face.encoding for face in faces])
+    return faces, encodings
 
 
 def cluster_file(
@@ -159,9 +159,9 @@ def cluster_file(
     left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
     corrected_names: dict[int, str] = {}
     if plan is not None:
-        faces, labels, corrected_names, ignored = _apply_plan(faces, labels, plan)
+        faces, encodings, labels, corrected_names, ignored = _apply_plan(faces, encodings, labels, plan)
         left_out += [(face, "ignored") for face in ignored]
-    names = inherit_names(faces, labels, previous) if previous is not None else {}
+    names = inherit_names(faces, labels, previous, encodings=encodings) if previous is not None else {}
     if names_csv is not None:
         names.update(read_names_csv(names_csv))
     # A name the user gave one group in the gallery belongs to that group alone.
@@ -202,6 +202,7 @@ def cluster_file(
         os.fspath(encodings_path),
         left_out_by_reason,
         corrections_report,
+        encodings,
     )
     json_path = folder / JSON_NAME
     atomic_write_bytes(json_path, document_json(document))
@@ -246,10 +247,10 @@ def cluster_file(
 
 
 def _apply_plan(
-    faces: list[Face], labels: np.ndarray, plan: CorrectionPlan
-) -> tuple[list[Face], np.ndarray, dict[int, str], list[Face]]:
-    """The faces and labels without the ignored people, renumbered; the corrections' names by
-    the new labels; and the ignored faces."""
+    faces: list[Face], encodings: np.ndarray, labels: np.ndarray, plan: CorrectionPlan
+) -> tuple[list[Face], np.ndarray, np.ndarray, dict[int, str], list[Face]]:
+    """The faces, their vectors and labels without the ignored people, renumbered; the
+    corrections' names by the new labels; and the ignored faces."""
     ignored_labels = {
         int(labels[group[0]])
         for group, ignored in zip(plan.links.groups, plan.ignored, strict=True)
@@ -264,7 +265,8 @@ def _apply_plan(
         label = new_label.get(int(labels[group[0]]), NOISE)
         if name and label != NOISE:
             names[label] = name
-    return [faces[i] for i in stay], renumbered, names, [faces[i] for i in np.flatnonzero(ignored)]
+    kept_faces, ignored_faces = [faces[i] for i in stay], [faces[i] for i in np.flatnonzero(ignored)]
+    return kept_faces, encodings[stay], renumbered, names, ignored_faces
 
 
 def _settings(clusterer: FaceClusterer) -> dict:

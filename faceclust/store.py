@@ -69,6 +69,12 @@ def load_faces(path: str | os.PathLike[str]) -> list[Face]:
     A name ending in ``.npz`` is read as the compact columnar store, anything else as the
     tutorial's pickle.
     """
+    return load_faces_and_matrix(path)[0]
+
+
+def load_faces_and_matrix(path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
+    """:func:`load_faces`, and the ``(n, 128)`` matrix whose rows the faces' encodings are
+    (float64 from a pickle, float32 from the compact store): one copy of the vectors, not two."""
     name = os.fspath(path)
     if name.lower().endswith(NPZ_SUFFIX):
         return _load_npz(name)
@@ -99,20 +105,71 @@ def load_faces(path: str | os.PathLike[str]) -> list[Face]:
         raise EncodingsFileError(
             f"{name} is not an encodings file ({type(error).__name__}: {error})"
         ) from None
-    return records_to_faces(data, name)
+    return _records_to_faces_and_matrix(data, name)
 
 
 def records_to_faces(data: object, source: str = "encodings") -> list[Face]:
     """Check the tutorial's list of dicts and turn it into :class:`Face` records."""
+    return _records_to_faces_and_matrix(data, source)[0]
+
+
+def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face], np.ndarray]:
+    """The records checked as a whole where numpy can (vectors, boxes), one by one where it
+    cannot; a failure is reported by :func:`_record_to_face` for the first bad record."""
     if not isinstance(data, list):
         raise EncodingsFileError(f"{source}: expected a list of face records, found {type(data).__name__}")
-    faces = []
+
+    def invalid(index: int) -> EncodingsFileError:
+        try:
+            _record_to_face(data[index])
+        except (TypeError, ValueError, KeyError) as error:
+            return EncodingsFileError(f"{source}: face record {index} is invalid: {error}")
+        return EncodingsFileError(f"{source}: face record {index} is invalid")  # pragma: no cover
+
+    paths, boxes, vectors = [], [], []
     for index, record in enumerate(data):
         try:
-            faces.append(_record_to_face(record))
-        except (TypeError, ValueError, KeyError) as error:
-            raise EncodingsFileError(f"{source}: face record {index} is invalid: {error}") from None
-    return faces
+            path, box, vector = record["imagePath"], record["loc"], record["encoding"]
+        except (TypeError, KeyError, IndexError):
+            raise invalid(index) from None
+        if (
+            type(path) is not str
+            or not path
+            or type(box) not in (tuple, list)
+            or len(box) != 4
+            or type(vector) is not np.ndarray
+            or vector.shape != (EMBEDDING_SIZE,)
+            or vector.dtype.kind not in "fiu"
+        ):
+            raise invalid(index)
+        paths.append(path)
+        boxes.append(box)
+        vectors.append(vector)
+    if not data:
+        return [], np.empty((0, EMBEDDING_SIZE))
+    matrix = np.stack(vectors).astype(np.float64, copy=False)
+    finite = np.isfinite(matrix).all(axis=1)
+    box_array = np.array(boxes, dtype=object)
+    integral = np.fromiter(
+        (all(isinstance(v, Integral) and not isinstance(v, bool) for v in box) for box in boxes),
+        dtype=bool,
+        count=len(boxes),
+    )
+    if not integral.all():
+        raise invalid(int(np.argmin(integral)))
+    box_array = box_array.astype(np.int64)
+    top, right, bottom, left = box_array.T
+    good = finite & (top >= 0) & (top < bottom) & (left >= 0) & (left < right)
+    if not good.all():
+        raise invalid(int(np.argmin(good)))
+    collecting = gc.isenabled()
+    gc.disable()  # see _load_npz
+    try:
+        faces = list(map(Face, paths, map(tuple, box_array.tolist()), matrix))
+    finally:
+        if collecting:
+            gc.enable()
+    return faces, matrix
 
 
 def _record_to_face(record: object) -> Face:
@@ -219,7 +276,7 @@ def _read_npz(name: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _load_npz(name: str) -> list[Face]:
+def _load_npz(name: str) -> tuple[list[Face], np.ndarray]:
     try:
         arrays = _read_npz(name)
     except FileNotFoundError:
@@ -265,7 +322,7 @@ def _load_npz(name: str) -> list[Face]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return list(map(Face, map(paths.__getitem__, path_index.tolist()), box_rows, vectors))
+        return list(map(Face, map(paths.__getitem__, path_index.tolist()), box_rows, vectors)), vectors
     finally:
         if collecting:
             gc.enable()

@@ -50,8 +50,12 @@ def cluster_means(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     return ids, sums / sizes[:, None]
 
 
-def centroids(faces: list[Face], labels: np.ndarray) -> dict[int, np.ndarray]:
-    """The mean embedding of each cluster (noise left out), by cluster id."""
-    encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
+def centroids(
+    faces: list[Face], labels: np.ndarray, encodings: np.ndarray | None = None
+) -> dict[int, np.ndarray]:
+    """The mean embedding of each cluster (noise left out), by cluster id; ``encodings``, the
+    faces' vectors as one matrix if the caller has it (else they are stacked here)."""
+    if encodings is None:
+        encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
     ids, means = cluster_means(encodings, labels)
     return dict(zip(ids.tolist(), means, strict=True))
