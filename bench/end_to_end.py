@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""cluster_faces.py end to end at 100,000 and 1,000,000 faces, against the tutorial's DBSCAN call.
+
+.venv/bin/python bench/end_to_end.py [--sizes 100000,1000000] [--baseline-up-to 100000]
+
+Synthetic faces (bench/synthetic.py, seed 0), one photo each, whose photos do not exist (so
+every montage is drawn, and every photo is looked for and reported missing), written as the
+tutorial's pickle and as the compact .npz. Each run is the whole command, in a fresh process:
+loading, clustering, clusters.csv and clusters.json, montages and the gallery; time is wall
+clock, memory the process's peak resident set. The tutorial's DBSCAN(eps=0.5, min_samples=5)
+is timed alone on the same faces, already in memory, as the bar is stated. Writes the table
+into README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import publish  # noqa: E402
+
+DBSCAN_ALONE = """
+import sys, time, numpy as np
+sys.path.insert(0, sys.argv[2])
+from faceclust.store import load_faces_and_matrix
+from sklearn.cluster import DBSCAN
+faces, matrix = load_faces_and_matrix(sys.argv[1])
+matrix = np.asarray(matrix, dtype=np.float64)
+started = time.perf_counter()
+DBSCAN(eps=0.5, min_samples=5, n_jobs=-1).fit(matrix)
+print(time.perf_counter() - started)
+"""
+
+
+def run_child(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak resident MB of the child (GNU time's %M), and what it printed."""
+    started = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - started
+    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    return seconds, peak_kb / 1024, done.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--baseline-up-to", type=int, default=100_000)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    from synthetic import save_as_encodings, synthetic_embeddings
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sorted(int(value) for value in args.sizes.split(",")):
+            encodings, identities = synthetic_embeddings(size, 0)
+            for suffix in (".pickle", ".npz"):
+                path = Path(folder) / f"faces{size}{suffix}"
+                save_as_encodings(path, encodings, identities)
+                out = Path(folder) / f"out{size}{suffix}"
+                command = [sys.executable, str(REPO / "cluster_faces.py"), "-e", str(path), "-o", str(out)]
+                seconds, peak, _ = run_child(command)
+                rows.append({"faces": size, "file": suffix, "seconds": seconds, "peak": peak})
+                print(rows[-1], flush=True)
+            if size <= args.baseline_up_to:
+                pickle_path = Path(folder) / f"faces{size}.pickle"
+                _, _, printed = run_child([sys.executable, "-c", DBSCAN_ALONE, str(pickle_path), str(REPO)])
+                rows.append(
+                    {"faces": size, "file": "tutorial", "seconds": float(printed.strip()), "peak": None}
+                )
+                print(rows[-1], flush=True)
+    lines = [
+        "| faces | run | seconds | peak MB | against the tutorial's DBSCAN call alone |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        baseline = next(
+            (r["seconds"] for r in rows if r["faces"] == row["faces"] and r["file"] == "tutorial"), None
+        )
+        ratio = f"{baseline / row['seconds']:.1f}x faster" if baseline and row["file"] != "tutorial" else ""
+        what = (
+            "tutorial: DBSCAN(eps=0.5, min_samples=5) alone, faces in memory"
+            if row["file"] == "tutorial"
+            else f"cluster_faces.py, whole command, from {row['file']}"
+        )
+        peak = "" if row["peak"] is None else f"{row['peak']:,.0f}"
+        lines.append(f"| {row['faces']:,} | {what} | {row['seconds']:.1f} | {peak} | {ratio} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    publish(table, "end_to_end", None if args.no_readme else "end to end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
