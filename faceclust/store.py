@@ -149,15 +149,19 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
         return [], np.empty((0, EMBEDDING_SIZE))
     matrix = np.stack(vectors).astype(np.float64, copy=False)
     finite = np.isfinite(matrix).all(axis=1)
-    box_array = np.array(boxes, dtype=object)
-    integral = np.fromiter(
-        (all(isinstance(v, Integral) and not isinstance(v, bool) for v in box) for box in boxes),
-        dtype=bool,
-        count=len(boxes),
-    )
-    if not integral.all():
-        raise invalid(int(np.argmin(integral)))
-    box_array = box_array.astype(np.int64)
+    # Boxes are plain ints in every file encode_faces.py wrote: one pass over their types, and
+    # the slower check for other integer types (numpy's) only if some are not.
+    if {type(value) for box in boxes for value in box} <= {int}:
+        box_array = np.array(boxes, dtype=np.int64)
+    else:
+        integral = np.fromiter(
+            (all(isinstance(v, Integral) and not isinstance(v, bool) for v in box) for box in boxes),
+            dtype=bool,
+            count=len(boxes),
+        )
+        if not integral.all():
+            raise invalid(int(np.argmin(integral)))
+        box_array = np.array(boxes, dtype=object).astype(np.int64)
     top, right, bottom, left = box_array.T
     good = finite & (top >= 0) & (top < bottom) & (left >= 0) & (left < right)
     if not good.all():

@@ -122,6 +122,21 @@ def test_image_locator_falls_back_to_the_encodings_folder(tmp_path, monkeypatch)
     locate = image_locator(project / "encodings.pickle")
     assert locate("dataset/a.jpg") == str(project / "dataset" / "a.jpg")
     assert locate("dataset/missing.jpg") == "dataset/missing.jpg"
+    assert locate.found("dataset/a.jpg") and not locate.found("dataset/missing.jpg")
+
+
+def test_photos_are_looked_for_once_per_folder(tmp_path, monkeypatch):
+    import os
+
+    for index in range(50):
+        (tmp_path / f"p{index}.jpg").write_bytes(b"x")
+    listings = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda folder: listings.append(folder) or real_listdir(folder))
+    locate = image_locator(tmp_path / "encodings.pickle")
+    found = [locate.found(str(tmp_path / f"p{index}.jpg")) for index in range(60)]
+    assert found == [True] * 50 + [False] * 10
+    assert listings == [str(tmp_path)]
 
 
 def test_clusters_json_text_is_one_cluster_per_line_and_the_same_document():
@@ -159,3 +174,14 @@ def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
     )
     assert len([line for line in err.splitlines() if line.startswith("  gone/")]) == 5
     assert "  and 7 more" in err
+
+
+def test_montage_jpegs_keep_their_colours():
+    from faceclust.outputs import encode_jpeg
+
+    red = build_montage([np.full((TILE_SIZE, TILE_SIZE, 3), (220, 20, 20), np.uint8)], "red")
+    decoded = cv2.imdecode(np.frombuffer(encode_jpeg(red), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    tile = decoded[HEADER_HEIGHT + 10 : HEADER_HEIGHT + 80, 10:80].reshape(-1, 3).mean(axis=0)
+    assert np.allclose(tile, (220, 20, 20), atol=6)
+    background = decoded[HEADER_HEIGHT + 10, TILE_SIZE * 3]
+    assert np.allclose(background, BACKGROUND_RGB, atol=6)

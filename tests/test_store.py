@@ -125,6 +125,7 @@ def good_record() -> dict:
         ({"imagePath": 7}, "imagePath"),
         ({"loc": (1, 2, 3)}, "four integers"),
         ({"loc": (1.0, 9, 8, 2)}, "four integers"),
+        ({"loc": (True, 9, 8, 2)}, "four integers"),
         ({"loc": (8, 9, 1, 2)}, "top < bottom"),
         ({"loc": (1, 2, 8, 9)}, "left < right"),
         ({"encoding": np.zeros(127)}, "128"),
