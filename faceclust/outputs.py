@@ -329,7 +329,7 @@ class PhotoFinder:
     """
 
     def __init__(self, encodings_path: str | os.PathLike[str]):
-        self.base = Path(encodings_path).resolve().parent
+        self.base = str(Path(encodings_path).resolve().parent)
         self._folders: dict[str, frozenset[str] | None] = {}
         self._located: dict[str, str] = {}
 
@@ -348,7 +348,7 @@ class PhotoFinder:
         if located is None:
             located = image_path
             if not os.path.isabs(image_path) and not self._listed(image_path):
-                beside = str(self.base / image_path)
+                beside = os.path.join(self.base, image_path)
                 if self._listed(beside):
                     located = beside
             self._located[image_path] = located
