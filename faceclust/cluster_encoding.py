@@ -77,9 +77,15 @@ def encode_images_on_cluster(
     except (OSError, TimeoutError) as error:
         raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     try:
+        try:
+            # Workers started a moment ago may still be connecting.
+            client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+        except TimeoutError:
+            raise SchedulerError(
+                f"the Dask scheduler at {scheduler} has no workers (waited {CONNECT_SECONDS} s); start "
+                f"some with: dask worker {scheduler} --nworkers N --nthreads 1"
+            ) from None
         threads = sum(client.nthreads().values())
-        if threads == 0:
-            raise SchedulerError(f"the Dask scheduler at {scheduler} has no workers")
         # The workers read absolute paths; the results name each photo as this run does.
         batches = [list(paths[start : start + batch_size]) for start in range(0, len(paths), batch_size)]
         pending = iter(enumerate(batches))

@@ -127,3 +127,21 @@ def test_a_local_run_does_not_import_dask(small_dataset, tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert done.stdout.split() == ["0", "False"]
+
+
+def test_a_scheduler_without_workers_is_a_clear_error(small_dataset, tmp_path, capsys, monkeypatch):
+    from faceclust import cluster_encoding
+
+    monkeypatch.setattr(cluster_encoding, "CONNECT_SECONDS", 2)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        argv = [
+            "-i",
+            str(small_dataset),
+            "-e",
+            str(tmp_path / "e.pickle"),
+            "-q",
+            "--scheduler",
+            empty.scheduler_address,
+        ]
+        assert encode_main(argv) == 1
+    assert "has no workers (waited 2 s)" in capsys.readouterr().err
