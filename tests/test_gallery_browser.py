@@ -206,3 +206,26 @@ def test_edits_in_the_gallery_reach_the_next_run(browser, tmp_path, monkeypatch)
     together = section_of[key_text(jerry["faces"][0])]
     assert sorted(together["faces"]) == sorted(key_text(face) for face in jerry["faces"] + mindy["faces"])
     assert section_of[key_text(taken)]["id"] == "unknown"
+
+
+def test_two_groups_given_one_name_become_one_in_the_page(browser, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    monkeypatch.chdir(REPO)
+    document = cluster(tmp_path / "out")
+    first, second = document["clusters"][:2]
+    browser.get((tmp_path / "out" / "index.html").resolve().as_uri())
+    for entry in (first, second):
+        name = browser.find_element(By.ID, f"face-{entry['id']}").find_element(By.CSS_SELECTOR, "input.name")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
+        name.send_keys("Same Person", Keys.ENTER)
+    wait_for(lambda: "2 changes" in browser.find_element(By.ID, "status").text, "two names")
+    people = [
+        s
+        for s in browser.find_elements(By.CSS_SELECTOR, "section")
+        if s.get_attribute("id").startswith("face-")
+    ]
+    assert len(people) == len(document["clusters"]) - 1
+    together = browser.find_element(By.ID, f"face-{first['id']}")
+    assert len(together.find_elements(By.CSS_SELECTOR, ".face")) == first["size"] + second["size"]

@@ -135,9 +135,27 @@
     }
   }
 
+  // One name, one person, as the next run will have it: groups given the same name are one.
+  function uniteSameNames() {
+    const byName = new Map();
+    for (const group of [...state.groups.values()]) {
+      if (group.kind !== "person" || !group.name) continue;
+      const first = byName.get(group.name);
+      if (!first) {
+        byName.set(group.name, group);
+        continue;
+      }
+      for (const key of group.keys) put(key, first);
+      first.hidden += group.hidden;
+      if (group.ignored) first.ignored = true;
+      state.groups.delete(group.id);
+    }
+  }
+
   function rebuild() {
     state = initialState();
     for (const step of history) for (const correction of step) apply(correction);
+    uniteSameNames();
     for (const key of [...selected]) if (!state.where.has(key)) selected.delete(key);
     render();
   }
