@@ -7,7 +7,7 @@ import functools
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ import numpy as np
 from .clustering import NOISE, centroids
 from .errors import ImageLoadError, OutputError
 from .fileio import atomic_write_bytes
-from .images import load_rgb
+from .images import decode_image
 from .records import Box, Face
 
 TILE_SIZE = 96
@@ -83,6 +83,20 @@ def build_montage(tiles: list[np.ndarray], title: str) -> np.ndarray:
         canvas[y : y + TILE_SIZE, column * TILE_SIZE : (column + 1) * TILE_SIZE] = tile
     cv2.putText(canvas, title, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TITLE_RGB, 1, cv2.LINE_AA)
     return canvas
+
+
+def _thumbnail_scale(boxes: Iterable[Box]) -> float:
+    """How far a photo may be decoded reduced and still give every face's thumbnail from at
+    least as many pixels as the thumbnail has (1: full size)."""
+    crops = [max(bottom - top, right - left) * (1 + 2 * CROP_MARGIN) for top, right, bottom, left in boxes]
+    return min(1.0, max(THUMBNAIL_SIZE / max(crop, 1.0) for crop in crops))
+
+
+def _scaled_box(box: Box, scale: float) -> Box:
+    if scale == 1.0:
+        return box
+    top, right, bottom, left = box
+    return (round(top * scale), round(right * scale), round(bottom * scale), round(left * scale))
 
 
 @functools.cache
@@ -186,22 +200,23 @@ def write_montages(
         if isinstance(locate, PhotoFinder) and not locate.found(image_path):
             report.unreadable_images[image_path] = "file not found"
             continue
+        boxes = {index: (left_out[-1 - index] if index < 0 else faces[index]).box for index in indices}
         try:
-            rgb = load_rgb(locate(image_path))
+            decoded = decode_image(locate(image_path), min_scale=_thumbnail_scale(boxes.values()))
         except ImageLoadError as error:
             report.unreadable_images[image_path] = error.reason
             continue
+        rgb = decoded.rgb
         for index in indices:
+            box = _scaled_box(boxes[index], decoded.scale)
             if index < 0:
                 relative = f"{thumbnail_dir}/left_out_{-1 - index:07d}.jpg"
                 atomic_write_bytes(
-                    output_dir / relative,
-                    encode_jpeg(face_tile(rgb, left_out[-1 - index].box, THUMBNAIL_SIZE)),
-                    durable=False,
+                    output_dir / relative, encode_jpeg(face_tile(rgb, box, THUMBNAIL_SIZE)), durable=False
                 )
                 report.left_out_thumbnails[-1 - index] = relative
                 continue
-            thumbnail = face_tile(rgb, faces[index].box, THUMBNAIL_SIZE)
+            thumbnail = face_tile(rgb, box, THUMBNAIL_SIZE)
             if index in in_montage:
                 tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
             if index in in_gallery:

@@ -185,3 +185,21 @@ def test_montage_jpegs_keep_their_colours():
     assert np.allclose(tile, (220, 20, 20), atol=6)
     background = decoded[HEADER_HEIGHT + 10, TILE_SIZE * 3]
     assert np.allclose(background, BACKGROUND_RGB, atol=6)
+
+
+def test_thumbnails_of_large_faces_come_from_a_reduced_decode(tmp_path, monkeypatch):
+    from faceclust import outputs
+
+    photo = np.zeros((2000, 2000, 3), np.uint8)
+    photo[400:1600, 400:1600] = (200, 40, 40)  # a large red "face"
+    cv2.imwrite(str(tmp_path / "big.jpg"), photo[:, :, ::-1])
+    scales = []
+    real_decode = outputs.decode_image
+    monkeypatch.setattr(
+        outputs, "decode_image", lambda *a, **k: scales.append(k["min_scale"]) or real_decode(*a, **k)
+    )
+    faces = [Face(str(tmp_path / "big.jpg"), (400, 1600, 1600, 400), np.zeros(128))]
+    report = write_montages(faces, np.array([0]), tmp_path, thumbnail_dir="thumbs")
+    assert scales and scales[0] < 0.125  # a 1,200 px face: an eighth is plenty for 128 px
+    thumb = cv2.imread(str(tmp_path / report.thumbnails[0]))[:, :, ::-1]
+    assert np.allclose(thumb[64, 64], (200, 40, 40), atol=12)  # the face, centred, not a corner
