@@ -196,15 +196,24 @@ def write_montages(
     if thumbnail_dir is not None:
         (output_dir / thumbnail_dir).mkdir(parents=True, exist_ok=True)
     tiles: dict[int, np.ndarray] = {}
-    for image_path, indices in wanted.items():
-        if isinstance(locate, PhotoFinder) and not locate.found(image_path):
-            report.unreadable_images[image_path] = "file not found"
-            continue
+    # The photos to decode, each once: paths that are links to one file share its decoding.
+    by_file: dict[str, list[str]] = {}
+    for image_path in wanted:
+        if isinstance(locate, PhotoFinder):
+            if not locate.found(image_path):
+                report.unreadable_images[image_path] = "file not found"
+                continue
+            by_file.setdefault(locate.real_file(image_path), []).append(image_path)
+        else:
+            by_file.setdefault(locate(image_path), []).append(image_path)
+    for file, image_paths in by_file.items():
+        indices = [index for image_path in image_paths for index in wanted[image_path]]
         boxes = {index: (left_out[-1 - index] if index < 0 else faces[index]).box for index in indices}
         try:
-            decoded = decode_image(locate(image_path), min_scale=_thumbnail_scale(boxes.values()))
+            decoded = decode_image(file, min_scale=_thumbnail_scale(boxes.values()))
         except ImageLoadError as error:
-            report.unreadable_images[image_path] = error.reason
+            for image_path in image_paths:
+                report.unreadable_images[image_path] = error.reason
             continue
         rgb = decoded.rgb
         for index in indices:
@@ -345,18 +354,27 @@ class PhotoFinder:
 
     def __init__(self, encodings_path: str | os.PathLike[str]):
         self.base = str(Path(encodings_path).resolve().parent)
-        self._folders: dict[str, frozenset[str] | None] = {}
+        # Per folder: its entries' names, and those that are symbolic links (None: no folder).
+        self._folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
         self._located: dict[str, str] = {}
 
-    def _listed(self, path: str) -> bool:
+    def _listing(self, path: str) -> tuple[tuple[frozenset[str], frozenset[str]] | None, str]:
         folder, name = os.path.split(path)
         if folder not in self._folders:
             try:
-                self._folders[folder] = frozenset(os.listdir(folder or "."))
+                with os.scandir(folder or ".") as entries:
+                    listed = [(entry.name, entry.is_symlink()) for entry in entries]
+                self._folders[folder] = (
+                    frozenset(name for name, _ in listed),
+                    frozenset(name for name, link in listed if link),
+                )
             except OSError:
                 self._folders[folder] = None
-        names = self._folders[folder]
-        return names is not None and name in names
+        return self._folders[folder], name
+
+    def _listed(self, path: str) -> bool:
+        listing, name = self._listing(path)
+        return listing is not None and name in listing[0]
 
     def __call__(self, image_path: str) -> str:
         located = self._located.get(image_path)
@@ -372,6 +390,13 @@ class PhotoFinder:
     def found(self, image_path: str) -> bool:
         """Whether the photo is there to open (by its folder's listing)."""
         return self._listed(self(image_path))
+
+    def real_file(self, image_path: str) -> str:
+        """The file to decode: where a link leads, so that photos reached by several links (a
+        library of links into one archive) are decoded once. Resolved only for links."""
+        located = self(image_path)
+        listing, name = self._listing(located)
+        return os.path.realpath(located) if listing is not None and name in listing[1] else located
 
 
 def image_locator(encodings_path: str | os.PathLike[str]) -> PhotoFinder:

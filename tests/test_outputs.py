@@ -131,8 +131,8 @@ def test_photos_are_looked_for_once_per_folder(tmp_path, monkeypatch):
     for index in range(50):
         (tmp_path / f"p{index}.jpg").write_bytes(b"x")
     listings = []
-    real_listdir = os.listdir
-    monkeypatch.setattr(os, "listdir", lambda folder: listings.append(folder) or real_listdir(folder))
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda folder: listings.append(folder) or real_scandir(folder))
     locate = image_locator(tmp_path / "encodings.pickle")
     found = [locate.found(str(tmp_path / f"p{index}.jpg")) for index in range(60)]
     assert found == [True] * 50 + [False] * 10
@@ -203,3 +203,31 @@ def test_thumbnails_of_large_faces_come_from_a_reduced_decode(tmp_path, monkeypa
     assert scales and scales[0] < 0.125  # a 1,200 px face: an eighth is plenty for 128 px
     thumb = cv2.imread(str(tmp_path / report.thumbnails[0]))[:, :, ::-1]
     assert np.allclose(thumb[64, 64], (200, 40, 40), atol=12)  # the face, centred, not a corner
+
+
+def test_photos_reached_by_several_links_are_decoded_once(tmp_path, monkeypatch):
+    from faceclust import outputs
+
+    photo = np.zeros((400, 400, 3), np.uint8)
+    photo[100:300, 100:300] = (40, 200, 40)
+    cv2.imwrite(str(tmp_path / "original.jpg"), photo)
+    (tmp_path / "links").mkdir()
+    for index in range(6):
+        (tmp_path / "links" / f"copy{index}.jpg").symlink_to(tmp_path / "original.jpg")
+    decoded = []
+    real_decode = outputs.decode_image
+    monkeypatch.setattr(
+        outputs, "decode_image", lambda path, **k: decoded.append(path) or real_decode(path, **k)
+    )
+    faces = [
+        Face(str(tmp_path / "links" / f"copy{i}.jpg"), (100, 300, 300, 100), np.zeros(128)) for i in range(6)
+    ]
+    report = write_montages(
+        faces,
+        np.zeros(6, dtype=np.int64),
+        tmp_path,
+        locate=image_locator(tmp_path / "e.pickle"),
+        thumbnail_dir="t",
+    )
+    assert decoded == [str(tmp_path / "original.jpg")]
+    assert sorted(report.thumbnails) == list(range(6)) and report.unreadable_images == {}

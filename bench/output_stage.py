@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The output stage with real photos behind the faces: montages and thumbnails decode photos.
+
+.venv/bin/python bench/output_stage.py [--faces 100000,1000000] [--photos 200]
+
+Generates ``--photos`` real 12-megapixel JPEGs (4000x3000, faces from lfw_dev pasted on a
+blurred background: bench/encode_speed.py's generator, kept in bench/results/output_photos/),
+then gives each synthetic face (bench/synthetic.py) a path of its own that is a symbolic link
+to one of them, in folders of 1,000 links, with a box of 80-480 px. This is the issue's case
+of "a million faces whose paths are links to a few thousand real photos": every montage (25
+faces) and gallery thumbnail (100 per person) crops from a real photo. Runs the whole
+cluster_faces.py command and reports its time and peak memory, the time of the same command
+with --no-gallery, and how many photos it decoded. Writes the table into README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from encode_speed import make_large_photos  # noqa: E402
+from report import RESULTS, publish  # noqa: E402
+from synthetic import synthetic_embeddings  # noqa: E402
+
+from faceclust.records import Face  # noqa: E402
+from faceclust.store import save_faces  # noqa: E402
+
+LINKS_PER_FOLDER = 1000
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1]) / 1024, done.stderr
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", default="100000,1000000")
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "datasets" / "lfw_dev")
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    photos = make_large_photos(args.lfw, RESULTS / "output_photos", args.photos, (4000, 3000), seed=1)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for size in [int(value) for value in args.faces.split(",")]:
+            encodings, _ = synthetic_embeddings(size, 0)
+            rng = np.random.default_rng(0)
+            sides = rng.integers(80, 481, size)
+            corners = rng.integers(0, 3000 - 480, (size, 2))
+            faces = []
+            links = root / f"links{size}"
+            for index in range(size):
+                link = links / f"d{index // LINKS_PER_FOLDER:04d}" / f"f{index:07d}.jpg"
+                if index % LINKS_PER_FOLDER == 0:
+                    link.parent.mkdir(parents=True)
+                os.symlink(photos[index % len(photos)], link)
+                top, left = int(corners[index, 0]), int(corners[index, 1])
+                side = int(sides[index])
+                faces.append(Face(str(link), (top, left + side, top + side, left), encodings[index]))
+            encodings_path = root / f"faces{size}.npz"
+            save_faces(encodings_path, faces)
+            del faces
+            command = [sys.executable, str(REPO / "cluster_faces.py"), "-e", str(encodings_path)]
+            seconds, peak, printed = timed([*command, "-o", str(root / f"out{size}")])
+            unreadable = [line for line in printed.splitlines() if "could not be read" in line]
+            no_gallery, _, _ = timed([*command, "-o", str(root / f"plain{size}"), "--no-gallery"])
+            thumbnails = len(os.listdir(root / f"out{size}" / "thumbs"))
+            rows.append((size, seconds, peak, no_gallery, thumbnails, unreadable))
+            print(rows[-1], flush=True)
+    lines = [
+        "| faces (links to real 12 MP photos) | photos behind them | whole command | peak MB | with --no-gallery | thumbnails written |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size, seconds, peak, no_gallery, thumbnails, unreadable in rows:
+        note = f" ({unreadable[0]})" if unreadable else ""
+        lines.append(
+            f"| {size:,} | {len(photos)} | {seconds:.1f} s{note} | {peak:,.0f} | {no_gallery:.1f} s | {thumbnails:,} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    publish(table, "output_stage", None if args.no_readme else "output stage")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
