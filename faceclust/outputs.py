@@ -58,13 +58,23 @@ def face_tile(rgb: np.ndarray, box: Box, size: int = TILE_SIZE) -> np.ndarray:
     side = max(side, 1)
     centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
     y0, x0 = centre_y - side // 2, centre_x - side // 2
-    square = np.empty((side, side, 3), dtype=np.uint8)
-    square[:] = BACKGROUND_RGB
     height, width = rgb.shape[:2]
     src_y0, src_x0 = max(y0, 0), max(x0, 0)
     src_y1, src_x1 = min(y0 + side, height), min(x0 + side, width)
-    if src_y0 < src_y1 and src_x0 < src_x1:
-        square[src_y0 - y0 : src_y1 - y0, src_x0 - x0 : src_x1 - x0] = rgb[src_y0:src_y1, src_x0:src_x1]
+    if src_y0 >= src_y1 or src_x0 >= src_x1:
+        square = _background(side, side)
+    else:
+        # The part inside the photo, padded by OpenCV where the square leaves it: no copy of the
+        # whole square filled with a colour first (milliseconds for a large face).
+        square = cv2.copyMakeBorder(
+            rgb[src_y0:src_y1, src_x0:src_x1],
+            src_y0 - y0,
+            y0 + side - src_y1,
+            src_x0 - x0,
+            x0 + side - src_x1,
+            cv2.BORDER_CONSTANT,
+            value=BACKGROUND_RGB,
+        )
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
     return cv2.resize(square, (size, size), interpolation=interpolation)
 
