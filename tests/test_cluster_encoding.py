@@ -93,20 +93,15 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, small_dataset):
             np.testing.assert_allclose(a.encoding, b.encoding, rtol=0, atol=1e-6)
 
 
+def scheduler_argv(dataset, tmp_path, address: str) -> list[str]:
+    return ["-i", str(dataset), "-e", str(tmp_path / "e.pickle"), "-q", "--scheduler", address]
+
+
 def test_an_unreachable_scheduler_is_a_clear_error(small_dataset, tmp_path, capsys, monkeypatch):
     from faceclust import cluster_encoding
 
     monkeypatch.setattr(cluster_encoding, "CONNECT_SECONDS", 2)
-    argv = [
-        "-i",
-        str(small_dataset),
-        "-e",
-        str(tmp_path / "e.pickle"),
-        "-q",
-        "--scheduler",
-        "tcp://127.0.0.1:9",
-    ]
-    assert encode_main(argv) == 1
+    assert encode_main(scheduler_argv(small_dataset, tmp_path, "tcp://127.0.0.1:9")) == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
 
 
@@ -134,14 +129,5 @@ def test_a_scheduler_without_workers_is_a_clear_error(small_dataset, tmp_path, c
 
     monkeypatch.setattr(cluster_encoding, "CONNECT_SECONDS", 2)
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
-        argv = [
-            "-i",
-            str(small_dataset),
-            "-e",
-            str(tmp_path / "e.pickle"),
-            "-q",
-            "--scheduler",
-            empty.scheduler_address,
-        ]
-        assert encode_main(argv) == 1
+        assert encode_main(scheduler_argv(small_dataset, tmp_path, empty.scheduler_address)) == 1
     assert "has no workers (waited 2 s)" in capsys.readouterr().err
