@@ -7,7 +7,7 @@ import functools
 import io
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +166,7 @@ def write_montages(
     labels: np.ndarray,
     output_dir: Path,
     seed: int = 0,
-    locate: Callable[[str], str] = lambda path: path,
+    locate: PhotoFinder | None = None,
     names: dict[int, str] | None = None,
     thumbnail_dir: str | None = None,
     left_out: Sequence[Face] = (),
@@ -176,8 +176,8 @@ def write_montages(
     With ``thumbnail_dir`` (relative to ``output_dir``), the first :data:`GALLERY_FACES` faces
     of each cluster also get a small JPEG thumbnail there, for the gallery, and so do the
     first of ``left_out`` (faces that corrections took out of every group). Each photo is
-    decoded once, however many of its faces are shown. ``locate`` maps a stored image path to
-    the file to open. Montages of an earlier run that this run did not write are removed, so
+    decoded once, however many of its faces are shown. ``locate`` finds each stored image path's file
+    (by default as named). Montages of an earlier run that this run did not write are removed, so
     the folder never shows face IDs that no longer exist.
     """
     import cv2
@@ -208,14 +208,12 @@ def write_montages(
     tiles: dict[int, np.ndarray] = {}
     # The photos to decode, each once: paths that are links to one file share its decoding.
     by_file: dict[str, list[str]] = {}
+    finder = locate or PhotoFinder()
     for image_path in wanted:
-        if isinstance(locate, PhotoFinder):
-            if not locate.found(image_path):
-                report.unreadable_images[image_path] = "file not found"
-                continue
-            by_file.setdefault(locate.real_file(image_path), []).append(image_path)
-        else:
-            by_file.setdefault(locate(image_path), []).append(image_path)
+        if not finder.found(image_path):
+            report.unreadable_images[image_path] = "file not found"
+            continue
+        by_file.setdefault(finder.real_file(image_path), []).append(image_path)
     for file, image_paths in by_file.items():
         indices = [index for image_path in image_paths for index in wanted[image_path]]
         boxes = {index: (left_out[-1 - index] if index < 0 else faces[index]).box for index in indices}
@@ -362,8 +360,9 @@ class PhotoFinder:
     of thousands of them, and two failed look-ups each took a fifth of a million-face run.
     """
 
-    def __init__(self, encodings_path: str | os.PathLike[str]):
-        self.base = str(Path(encodings_path).resolve().parent)
+    def __init__(self, encodings_path: str | os.PathLike[str] | None = None):
+        # Without an encodings file, paths are taken as they are, from here.
+        self.base = None if encodings_path is None else str(Path(encodings_path).resolve().parent)
         # Per folder: its entries' names, and those that are symbolic links (None: no folder).
         self._folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
         self._located: dict[str, str] = {}
@@ -390,7 +389,7 @@ class PhotoFinder:
         located = self._located.get(image_path)
         if located is None:
             located = image_path
-            if not os.path.isabs(image_path) and not self._listed(image_path):
+            if self.base is not None and not os.path.isabs(image_path) and not self._listed(image_path):
                 beside = os.path.join(self.base, image_path)
                 if self._listed(beside):
                     located = beside
@@ -407,11 +406,6 @@ class PhotoFinder:
         located = self(image_path)
         listing, name = self._listing(located)
         return os.path.realpath(located) if listing is not None and name in listing[1] else located
-
-
-def image_locator(encodings_path: str | os.PathLike[str]) -> PhotoFinder:
-    """The :class:`PhotoFinder` of an encodings file's photos."""
-    return PhotoFinder(encodings_path)
 
 
 def document_json(document: dict) -> bytes:

@@ -26,9 +26,9 @@ from .outputs import (
     CSV_NAME,
     EVALUATION_NAME,
     JSON_NAME,
+    PhotoFinder,
     cluster_document,
     document_json,
-    image_locator,
     write_clusters_csv,
     write_montages,
 )
@@ -169,7 +169,7 @@ def cluster_file(
     names = {label: name for label, name in names.items() if name not in taken}
     names.update(corrected_names)
     scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
-    locate = image_locator(encodings_path)
+    locate = PhotoFinder(encodings_path)
     report = write_montages(
         faces,
         labels,

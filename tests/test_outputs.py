@@ -10,10 +10,10 @@ from faceclust.outputs import (
     GRID_COLUMNS,
     HEADER_HEIGHT,
     TILE_SIZE,
+    PhotoFinder,
     build_montage,
     document_json,
     face_tile,
-    image_locator,
     sample_indices,
     write_clusters_csv,
     write_montages,
@@ -112,14 +112,14 @@ def test_clusters_csv_has_one_row_per_face(tmp_path, photo_faces):
     assert rows[-1][-1] == "-1"
 
 
-def test_image_locator_falls_back_to_the_encodings_folder(tmp_path, monkeypatch):
+def test_photo_finder_falls_back_to_the_encodings_folder(tmp_path, monkeypatch):
     project = tmp_path / "project"
     (project / "dataset").mkdir(parents=True)
     (project / "dataset" / "a.jpg").write_bytes(b"x")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    locate = image_locator(project / "encodings.pickle")
+    locate = PhotoFinder(project / "encodings.pickle")
     assert locate("dataset/a.jpg") == str(project / "dataset" / "a.jpg")
     assert locate("dataset/missing.jpg") == "dataset/missing.jpg"
     assert locate.found("dataset/a.jpg") and not locate.found("dataset/missing.jpg")
@@ -133,7 +133,7 @@ def test_photos_are_looked_for_once_per_folder(tmp_path, monkeypatch):
     listings = []
     real_scandir = os.scandir
     monkeypatch.setattr(os, "scandir", lambda folder: listings.append(folder) or real_scandir(folder))
-    locate = image_locator(tmp_path / "encodings.pickle")
+    locate = PhotoFinder(tmp_path / "encodings.pickle")
     found = [locate.found(str(tmp_path / f"p{index}.jpg")) for index in range(60)]
     assert found == [True] * 50 + [False] * 10
     assert listings == [str(tmp_path)]
@@ -226,7 +226,7 @@ def test_photos_reached_by_several_links_are_decoded_once(tmp_path, monkeypatch)
         faces,
         np.zeros(6, dtype=np.int64),
         tmp_path,
-        locate=image_locator(tmp_path / "e.pickle"),
+        locate=PhotoFinder(tmp_path / "e.pickle"),
         thumbnail_dir="t",
     )
     assert decoded == [str(tmp_path / "original.jpg")]
