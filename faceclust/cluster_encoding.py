@@ -19,9 +19,8 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 
-from .encoding import EncodeSettings, encode_batch
+from .encoding import EncodeSettings, encode_batch, prepare_worker_process
 from .errors import FaceclustError
-from .malloc_tuning import keep_large_blocks_on_the_heap
 from .records import Face, ImageResult
 
 # Photos per task: large enough that the scheduler sees thousands of tasks for a million
@@ -42,24 +41,17 @@ class SchedulerError(FaceclustError):
 
 def encode_batch_on_worker(paths: list[str], settings: EncodeSettings) -> list[ImageResult]:
     """Run on a worker: one batch, with the worker's models, one batch per process at a time."""
-    from threadpoolctl import threadpool_limits
-
-    with _MODELS_LOCK, threadpool_limits(1):
+    with _MODELS_LOCK:
         _prepare_worker()
         return encode_batch(paths, settings)
 
 
 def _prepare_worker() -> None:
-    """Once per worker process, also in one that replaced a lost worker: what a local worker
-    gets at its start (one OpenCV thread, glibc's thresholds for the network's arrays)."""
+    """Once per worker process, also in one that replaced a lost worker."""
     global _prepared
-    if _prepared:
-        return
-    import cv2
-
-    cv2.setNumThreads(1)
-    keep_large_blocks_on_the_heap()
-    _prepared = True
+    if not _prepared:
+        prepare_worker_process()
+        _prepared = True
 
 
 _prepared = False

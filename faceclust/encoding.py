@@ -224,17 +224,25 @@ def encode_batch(
     return [results[path] for path in paths]
 
 
-def _start_worker() -> None:
-    # Ctrl-C reaches the whole process group; only the parent should handle it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # One thread each: the workers already fill the cores, and more threads per worker
-    # (OpenCV's, or the BLAS the embedding network runs on) would only contend for them.
+def prepare_worker_process() -> None:
+    """Set up a process that encodes beside others, a local worker or a Dask one.
+
+    One thread each: the workers already fill the cores, and more threads per worker (OpenCV's,
+    or the BLAS the embedding network runs on) would only contend for them. And glibc's
+    thresholds for the network's arrays, which Dask's own setting would otherwise freeze.
+    """
     import cv2
     from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(1)
     threadpool_limits(1)
-    keep_large_blocks_on_the_heap()  # in case this process inherited Dask's malloc setting
+    keep_large_blocks_on_the_heap()
+
+
+def _start_worker() -> None:
+    # Ctrl-C reaches the whole process group; only the parent should handle it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare_worker_process()
 
 
 def default_jobs() -> int:
