@@ -184,3 +184,72 @@ def test_average_linkage_on_the_graph_matches_exact_average_linkage(monkeypatch)
     exact = FaceClusterer(threshold=0.6, min_cluster_size=1, cannot_link=False).fit_predict(encodings)
     assert adjusted_rand_score(exact, on_graph) > 0.98
     assert abs(score(identities, on_graph).bcubed_f1 - score(identities, exact).bcubed_f1) < 0.02
+
+
+def crowded_people(people: int = 60, faces: int = 6, step: float = 0.42, seed: int = 0) -> np.ndarray:
+    """Faces of ``people`` people whose centres follow a random walk of ``step`` in 128-d, so that
+    each person's nearest strangers come about as close as their own faces do (0.2 apart): the
+    crowding of a set with thousands of people, where a chain of short edges runs through them all."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(size=(people, 128))
+    steps *= step / np.linalg.norm(steps, axis=1, keepdims=True)
+    centres = np.cumsum(steps, axis=0)
+    return np.repeat(centres, faces, axis=0) + rng.normal(size=(people * faces, 128)) * 0.2 / np.sqrt(128)
+
+
+def _on_graph_and_exact(
+    monkeypatch, encodings: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    clusterer = FaceClusterer(threshold=threshold, min_cluster_size=1, cannot_link=False)
+    monkeypatch.setattr(clustering_module, "EXACT_AGGLOMERATIVE_FACES", 10)
+    on_graph = clusterer.fit_predict(encodings)
+    monkeypatch.setattr(clustering_module, "EXACT_AGGLOMERATIVE_FACES", 10_000)
+    return on_graph, clusterer.fit_predict(encodings)
+
+
+def test_the_graph_keeps_strangers_apart_where_faces_crowd(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    # Chinese Whispers along edges up to the cut chained these people into a few groups
+    # (adjusted Rand index 0.71 against the exact tree); fragments from shorter edges do not.
+    on_graph, exact = _on_graph_and_exact(monkeypatch, crowded_people(), 0.5)
+    assert adjusted_rand_score(exact, on_graph) > 0.95
+    assert len(set(on_graph.tolist())) >= 0.95 * len(set(exact.tolist()))
+
+
+def test_small_clusters_joining_a_merging_neighbour_in_the_same_round_change_nothing(monkeypatch):
+    from faceclust.clustering import graph as graph_module
+
+    encodings = np.vstack([synthetic_embeddings(2000, seed=3)[0], crowded_people(seed=1)])
+    start = np.arange(len(encodings))
+    joined = []
+    join_satellites = graph_module._join_satellites
+
+    def counting(target, *args):
+        before = (target != np.arange(len(target))).sum()
+        join_satellites(target, *args)
+        joined.append((target != np.arange(len(target))).sum() - before)
+
+    for threshold in (0.5, 0.6):
+        monkeypatch.setattr(graph_module, "_join_satellites", counting)
+        with_satellites = merge_by_average_linkage(encodings, start, threshold)
+        monkeypatch.setattr(graph_module, "SATELLITE_RATIO", np.inf)
+        one_pair_at_a_time = merge_by_average_linkage(encodings, start, threshold)
+        monkeypatch.undo()
+        same_partition = np.unique(np.c_[with_satellites, one_pair_at_a_time], axis=0)
+        assert len(same_partition) == len(np.unique(with_satellites)) == len(np.unique(one_pair_at_a_time))
+    assert sum(joined) > 100  # satellites did join early
+
+
+def test_the_graph_is_monotone_in_its_threshold(monkeypatch):
+    encodings = crowded_people(seed=2)
+    monkeypatch.setattr(clustering_module, "EXACT_AGGLOMERATIVE_FACES", 10)
+    previous = None
+    for threshold in (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65):
+        labels = FaceClusterer(threshold=threshold, min_cluster_size=1, cannot_link=False).fit_predict(
+            encodings
+        )
+        if previous is not None:
+            # Every group at the lower cut lies inside one group at the higher cut.
+            assert len(np.unique(np.c_[previous, labels], axis=0)) == len(np.unique(previous))
+        previous = labels

@@ -1,8 +1,8 @@
 """Clustering on the nearest-neighbour graph, for more faces than a distance matrix allows.
 
 Chinese Whispers cuts the faces into fragments along the short edges of each face's
-:data:`GRAPH_NEIGHBORS` nearest; :func:`merge_by_average_linkage` then merges clusters as
-average linkage does, from their means and spreads. Memory grows with the faces times
+:data:`GRAPH_NEIGHBORS` nearest; :func:`merge_by_average_linkage` then merges clusters joined by
+an edge of that graph as average linkage does, from their means and spreads. Memory grows with the faces times
 :data:`GRAPH_NEIGHBORS` and time about linearly (see neighbors.py).
 """
 
@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..neighbors import nearest_neighbors
+from ..neighbors import NeighborGraph, nearest_neighbors
 from .labels import cluster_means
 
 GRAPH_NEIGHBORS = 10
 MAX_WHISPER_ROUNDS = 200
+# A cluster at most this fraction of the size of a merging neighbour may join it in the same
+# round (_join_satellites). At 32 the result on lfw_dev, lfw_large and 10,000 synthetic faces
+# is the same as without (adjusted Rand index to exact average linkage unchanged); at 4-16 it
+# drifted by up to 0.005. It took a million faces from 219 s to 55 s.
+SATELLITE_RATIO = 32
 
 
 def merge_by_average_linkage(
-    encodings: np.ndarray, labels: np.ndarray, threshold: float, n_jobs: int | None = None, seed: int = 0
+    encodings: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    n_jobs: int | None = None,
+    seed: int = 0,
+    face_graph: NeighborGraph | None = None,
 ) -> np.ndarray:
     """Merge the clusters of ``labels`` (no noise) while two are within ``threshold`` on average.
 
     Average linkage may merge any pair of reciprocal nearest clusters in any order and still
     give the same tree (it is reducible), so each round merges every such pair within the
-    threshold at once. The candidates are each cluster's :data:`GRAPH_NEIGHBORS` nearest by
-    mean, and a merged cluster keeps the candidates of both. The distance between two clusters
-    is the root mean square of their faces' pairwise distances, which their means, sizes and
-    spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 + spread_a +
+    threshold at once (and lets small clusters join a merging neighbour, :func:`_join_satellites`).
+    The candidates are the clusters that an edge of ``face_graph``, the faces' neighbour graph
+    (searched here if not given), joins. The distance between two clusters is the root mean
+    square of their faces' pairwise distances, which their means, sizes and spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 + spread_a +
     spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
     below the mean distance that exact average linkage cuts at, so this merges a little less.
     """
@@ -40,39 +50,39 @@ def merge_by_average_linkage(
     _, mean_squared_norms = cluster_means(squared_norms[:, None], inverse)
     spreads = np.maximum(mean_squared_norms[:, 0] - np.einsum("ij,ij->i", means, means), 0.0)
     del squared_norms
-    graph = nearest_neighbors(means, GRAPH_NEIGHBORS, n_jobs, seed)
-    found = graph.indices >= 0
-    first = np.repeat(np.arange(count), graph.indices.shape[1])[found.ravel()]
-    second = graph.indices[found]
-    # The search already measured the distances between the means.
-    squared = graph.distances[found].astype(np.float64) ** 2 + spreads[first] + spreads[second]
-    stale = np.zeros(len(first), dtype=bool)
+    if face_graph is None:
+        face_graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed)
+    first, second = face_graph.edges(np.inf)
+    first, second = inverse[first], inverse[second]
+    squared = np.zeros(len(first))
+    stale = np.ones(len(first), dtype=bool)
     merged_into = np.arange(count)
     limit = threshold * threshold
     while True:
         first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
         squared[stale] = _mean_squared_distance(means, spreads, first[stale], second[stale])
+        # A pair beyond the threshold can be forgotten: a merged cluster's mean squared distance
+        # to a third is the size-weighted mean of its parts', so it stays beyond unless a part
+        # was within, and that part's pair is kept. Later rounds then look at far fewer pairs.
+        within = squared <= limit
+        first, second, squared, stale = first[within], second[within], squared[within], stale[within]
         nearest, nearest_squared = _nearest_by_pair(count, first, second, squared)
         candidates = np.flatnonzero((nearest >= 0) & (nearest_squared <= limit))
         partner = nearest[candidates]
-        reciprocal = (nearest[partner] == candidates) & (candidates < partner)
-        keep, drop = candidates[reciprocal], partner[reciprocal]
-        if len(keep) == 0:
+        reciprocal = nearest[partner] == candidates
+        pairs = reciprocal & (candidates < partner)
+        if not pairs.any():
             break
-        size_keep, size_drop = sizes[keep], sizes[drop]
-        total = size_keep + size_drop
-        mean = (means[keep] * size_keep[:, None] + means[drop] * size_drop[:, None]) / total[:, None]
-        spreads[keep] = (
-            size_keep * (spreads[keep] + np.einsum("ij,ij->i", means[keep] - mean, means[keep] - mean))
-            + size_drop * (spreads[drop] + np.einsum("ij,ij->i", means[drop] - mean, means[drop] - mean))
-        ) / total
-        means[keep], sizes[keep] = mean, total
-        merged_into[drop] = keep
-        rename = np.arange(count)
-        rename[drop] = keep
-        first, second = rename[first], rename[second]
+        target = np.arange(count)
+        target[partner[pairs]] = candidates[pairs]
+        _join_satellites(target, candidates[~reciprocal], partner[~reciprocal], sizes, means, spreads, limit)
+        moved = np.flatnonzero(target != np.arange(count))
+        roots, size, mean, spread = _pooled(target, moved, sizes, means, spreads)
+        sizes[roots], means[roots], spreads[roots] = size, mean, spread
+        merged_into[moved] = target[moved]
+        first, second = target[first], target[second]
         changed = np.zeros(count, dtype=bool)
-        changed[keep] = True
+        changed[roots] = True
         stale = changed[first] | changed[second]
     while True:
         parent = merged_into[merged_into]
@@ -80,6 +90,70 @@ def merge_by_average_linkage(
             break
         merged_into = parent
     return merged_into[inverse]
+
+
+def _pooled(
+    target: np.ndarray, moved: np.ndarray, sizes: np.ndarray, means: np.ndarray, spreads: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(roots, sizes, means, spreads)`` of the clusters that ``target`` makes: each root
+    together with the clusters ``moved`` into it."""
+    members = np.concatenate([np.unique(target[moved]), moved])
+    roots, slot = np.unique(target[members], return_inverse=True)
+    order = np.argsort(slot, kind="stable")
+    members, starts = members[order], np.searchsorted(slot[order], np.arange(len(roots)))
+    weight = sizes[members]
+    size = np.add.reduceat(weight, starts)
+    mean = np.add.reduceat(means[members] * weight[:, None], starts) / size[:, None]
+    square = np.add.reduceat(weight * (spreads[members] + _squared_norms(means[members])), starts) / size
+    return roots, size, mean, np.maximum(square - _squared_norms(mean), 0.0)
+
+
+def _join_satellites(
+    target: np.ndarray,
+    satellites: np.ndarray,
+    hubs: np.ndarray,
+    sizes: np.ndarray,
+    means: np.ndarray,
+    spreads: np.ndarray,
+    limit: float,
+) -> None:
+    """Let small clusters whose nearest (``hubs``, within the threshold) merges this round join
+    it in the same round, in ``target``.
+
+    Without this, a large cluster takes in the small ones around it one per round (each points
+    at it, it points at one), and a million faces took thousands of rounds. A satellite joins
+    only if it is at most 1 / :data:`SATELLITE_RATIO` of its hub's size and still within the
+    threshold of all the rest of what the hub gathers this round, as if it joined last.
+    """
+    merging = target != np.arange(len(target))
+    merging[target[merging]] = True
+    joins = merging[hubs] & ~merging[satellites] & (sizes[satellites] * SATELLITE_RATIO <= sizes[hubs])
+    satellites, hubs = satellites[joins], target[hubs[joins]]
+    if len(satellites) == 0:
+        return
+    target[satellites] = hubs
+    moved = np.flatnonzero(target != np.arange(len(target)))
+    roots, size, mean, spread = _pooled(target, moved, sizes, means, spreads)
+    slot = np.searchsorted(roots, hubs)
+    own = sizes[satellites]
+    rest = size[slot] - own
+    rest_sum = mean[slot] * size[slot][:, None] - means[satellites] * own[:, None]
+    rest_square = (spread[slot] + _squared_norms(mean[slot])) * size[slot] - own * (
+        spreads[satellites] + _squared_norms(means[satellites])
+    )
+    # Mean squared distance between the satellite's faces and the rest's, from sums alone.
+    last = (
+        rest_square / rest
+        - 2 * np.einsum("ij,ij->i", means[satellites], rest_sum) / rest
+        + _squared_norms(means[satellites])
+        + spreads[satellites]
+    )
+    too_far = satellites[last > limit]
+    target[too_far] = too_far
+
+
+def _squared_norms(rows: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", rows, rows)
 
 
 def _mean_squared_distance(
