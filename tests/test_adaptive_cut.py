@@ -11,7 +11,7 @@ from faceclust.clustering.adaptive_cut import CEILING, FLOOR
 
 
 def test_the_cut_falls_from_the_ceiling_to_the_floor_as_distinct_faces_grow():
-    counts = [1, 10, 31, 100, 147, 400, 682, 10_000, 1_000_000]
+    counts = [1, 10, 39, 100, 251, 400, 1_585, 10_000, 1_000_000]
     cuts = [adaptive_cut(count) for count in counts]
     assert cuts[0] == cuts[2] == CEILING == 0.6
     assert cuts[4] == pytest.approx(0.55, abs=1e-3)
