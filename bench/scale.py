@@ -118,11 +118,18 @@ def measure_store(faces: int, folder: Path) -> dict:
     return {"save_seconds": saved, "load_seconds": min(loads), "slowest_load": max(loads), "faces": faces}
 
 
-def _child(arguments: list[str]) -> dict:
+def _child(arguments: list[str], script: Path = Path(__file__)) -> dict:
     result = subprocess.run(
-        [sys.executable, __file__, *arguments], check=True, capture_output=True, text=True
+        [sys.executable, str(script), *arguments], check=True, capture_output=True, text=True
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _baseline_checkout(commit: str, folder: Path) -> Path:
+    """A checkout of ``commit`` in ``folder`` (a git worktree), whose bench/scale.py measures the
+    default clustering as it was there."""
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), commit], check=True)
+    return folder / "bench" / "scale.py"
 
 
 def _growth(rows: list[dict], key: str, row: dict) -> str:
@@ -151,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts")
     parser.add_argument("--repeat-up-to", type=int, default=100_000, help="larger sizes run once")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    parser.add_argument(
+        "--baseline-commit",
+        help="also measure the default clustering as it was at this commit (from a git worktree), in the same run",
+    )
     parser.add_argument("--measure", choices=[*CONFIGURATIONS, "store"], help=argparse.SUPPRESS)
     parser.add_argument("--faces", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -170,10 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     scenarios = [(faces, None) for faces in args.sizes] + [(faces, 0.5) for faces in args.half_sizes]
     with tempfile.TemporaryDirectory() as scratch:
+        baseline = None
+        if args.baseline_commit:
+            baseline = _baseline_checkout(args.baseline_commit, Path(scratch) / "baseline")
+        configurations = ("baseline", *CONFIGURATIONS) if baseline else CONFIGURATIONS
         for faces, share in scenarios:
             _, identities = synthetic_embeddings(faces, largest_share=share)
             labels = {}
-            for configuration in CONFIGURATIONS:
+            for configuration in configurations:
                 if configuration == "tutorial" and faces > args.baseline_up_to:
                     continue
                 if (
@@ -185,11 +200,17 @@ def main(argv: list[str] | None = None) -> int:
                 if configuration == "chinese_whispers" and share is not None:
                     continue
                 path = Path(scratch) / f"{configuration}-{faces}.npy"
-                command = ["--measure", configuration, "--faces", str(faces), "--out", str(path)]
+                measured = "agglomerative" if configuration == "baseline" else configuration
+                command = ["--measure", measured, "--faces", str(faces), "--out", str(path)]
                 if share is not None:
                     command += ["--largest-share", str(share)]
-                runs = [_child(command) for _ in range(args.repeat if faces <= args.repeat_up_to else 1)]
+                script = baseline if configuration == "baseline" else Path(__file__)
+                runs = [
+                    _child(command, script) for _ in range(args.repeat if faces <= args.repeat_up_to else 1)
+                ]
                 row = min(runs, key=lambda run: run["seconds"])
+                if configuration == "baseline":
+                    row["method"] += f", as at {args.baseline_commit}"
                 row["peak_mb"] = max(run["peak_mb"] for run in runs)
                 row["runs"] = len(runs)
                 labels[configuration] = np.load(path)
@@ -209,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
                     row["ari"] = adjusted_rand_score(labels["tutorial"], labels[row["configuration"]])
                     row["speedup"] = rows[-1]["seconds"] / row["seconds"]
         store = _child(["--measure", "store", "--faces", str(max(args.sizes)), "--out", scratch])
+        if baseline:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline.parent.parent)]
+            )
 
     lines = [
         "| faces | people | clustering | seconds | time growth | peak MB | memory growth | clusters "
