@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                     row["speedup"] = rows[-1]["seconds"] / row["seconds"]
         store = _child(["--measure", "store", "--faces", str(max(args.sizes)), "--out", scratch])
         if baseline:
+            # Not removed if the run fails: `git worktree prune` then forgets it.
             subprocess.run(
                 ["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline.parent.parent)]
             )

@@ -1,9 +1,9 @@
 """Clustering on the nearest-neighbour graph, for more faces than a distance matrix allows.
 
 Chinese Whispers cuts the faces into fragments along the short edges of each face's
-:data:`GRAPH_NEIGHBORS` nearest; :func:`merge_by_average_linkage` then merges clusters joined by
-an edge of that graph as average linkage does, from their means and spreads. Memory grows with the faces times
-:data:`GRAPH_NEIGHBORS` and time about linearly (see neighbors.py).
+:data:`GRAPH_NEIGHBORS` nearest; :func:`merge_by_average_linkage` then merges clusters joined
+by an edge of that graph as average linkage does, from their means and spreads. Memory grows
+with the faces times :data:`GRAPH_NEIGHBORS` and time about linearly (see neighbors.py).
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ def merge_by_average_linkage(
 
     Average linkage may merge any pair of reciprocal nearest clusters in any order and still
     give the same tree (it is reducible), so each round merges every such pair within the
-    threshold at once (and lets small clusters join a merging neighbour, :func:`_join_satellites`).
-    The candidates are the clusters that an edge of ``face_graph``, the faces' neighbour graph
-    (searched here if not given), joins. The distance between two clusters is the root mean
-    square of their faces' pairwise distances, which their means, sizes and spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 + spread_a +
-    spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
+    threshold at once, and lets small clusters join a merging neighbour
+    (:func:`_join_satellites`). The candidates are the clusters that an edge of ``face_graph``,
+    the faces' neighbour graph (searched here if not given), joins. The distance between two
+    clusters is the root mean square of their faces' pairwise distances, which their means,
+    sizes and spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 +
+    spread_a + spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
     below the mean distance that exact average linkage cuts at, so this merges a little less.
     """
     from scipy.sparse import csr_matrix
