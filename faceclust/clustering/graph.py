@@ -114,8 +114,9 @@ def _pooled(
 
     members = np.concatenate([np.unique(target[moved]), moved])
     roots, slot = np.unique(target[members], return_inverse=True)
-    # Sums by root as a sparse (roots x clusters) product: no copy of the members' means.
-    pooling = csr_matrix((sizes[members], (slot, members)), shape=(len(roots), len(sizes)))
+    # Sums by root as a sparse (roots x clusters) product: no copy of the members' means. Its
+    # weights are float32 as the means are: a float64 product would first copy every mean.
+    pooling = csr_matrix((sizes[members].astype(np.float32), (slot, members)), shape=(len(roots), len(sizes)))
     size = np.asarray(pooling.sum(axis=1)).ravel()
     return roots, size, (pooling @ means) / size[:, None], (pooling @ squares) / size
 
