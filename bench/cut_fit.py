@@ -94,26 +94,30 @@ def fit(sets: list[ScoredSet]) -> tuple[float, float]:
     return best
 
 
-def held_out_table(small_sets: dict[str, list], lfw_large: list, datasets: Path) -> str:
+def held_out_table(
+    small_sets: dict[str, list], lfw_large: list, datasets: Path, set_type: type[ScoredSet] = ScoredSet
+) -> str:
     """Markdown: for each set, the cut and scores of the rule fitted on everything (in-sample)
-    and of the rule fitted without its group (out-of-sample)."""
+    and of the rule fitted without its group (out-of-sample). ``set_type`` builds each set's
+    tree: another clustering's trees are cut by the same rule (bench/local_scale_trial.py)."""
     groups: dict[str, list[ScoredSet]] = {
-        name: [ScoredSet.build(name, faces, datasets / name)] for name, faces in small_sets.items()
+        name: [set_type.build(name, faces, datasets / name)] for name, faces in small_sets.items()
     }
     root = datasets / "lfw_large"
     for half_name, half in zip(("lfw_large A", "lfw_large B"), split_by_person(lfw_large, root), strict=True):
-        groups[half_name] = [ScoredSet.build(half_name, half, root)] + [
-            ScoredSet.build(
+        groups[half_name] = [set_type.build(half_name, half, root)] + [
+            set_type.build(
                 f"{half_name}, {share:.0%} of its people", person_subset(half, root, share, seed), root
             )
             for seed, share in enumerate(SUBSET_SHARES)
         ]
     everything = [s for sets in groups.values() for s in sets]
     in_sample = fit(everything)
-    whole = ScoredSet.build("lfw_large (whole)", lfw_large, root)
+    whole = set_type.build("lfw_large (whole)", lfw_large, root)
     lines = [
-        f"Fitted on every set below: intercept {in_sample[0]:g}, slope {in_sample[1]:g} "
-        "(the default in adaptive_cut.py). Out of sample: fitted with the set's group left out.",
+        f"Fitted on every set below: intercept {in_sample[0]:g}, slope {in_sample[1]:g}"
+        + (" (the default in adaptive_cut.py)" if set_type is ScoredSet else "")
+        + ". Out of sample: fitted with the set's group left out.",
         "",
         "| set | faces | distinct faces | in-sample cut | pair F1 / B3 F1 | left out: intercept, slope "
         "| out-of-sample cut | pair F1 / B3 F1 |",

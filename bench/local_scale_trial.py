@@ -44,7 +44,7 @@ import cut_fit  # noqa: E402
 from quality import DEV_SETS, VARIANTS, encoded  # noqa: E402
 
 from faceclust.clustering import REFERENCE_CUT, adaptive_cut, relabel_by_size, split_same_photo_faces  # noqa: E402
-from faceclust.clustering.agglomerative import cut_tree, linkage_tree  # noqa: E402
+from faceclust.clustering.agglomerative import cut_tree  # noqa: E402
 from faceclust.evaluation import score_against_folders  # noqa: E402
 
 NEIGHBOUR_GROUPS = 5
@@ -56,8 +56,9 @@ def local_scale_tree(encodings: np.ndarray) -> tuple[np.ndarray, int]:
     from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import pdist, squareform
 
-    distances = squareform(pdist(encodings))
-    tree = linkage_tree(encodings)
+    condensed = pdist(encodings)
+    distances = squareform(condensed)
+    tree = linkage(condensed, method="average")  # as linkage_tree does, from the distances at hand
     distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
     groups = cut_tree(tree, adaptive_cut(distinct))
     order = np.argsort(groups, kind="stable")
@@ -133,10 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, found in faces.items():
             for line in community_scores(found, args.datasets / name):
                 print(f"{name}, {line}", flush=True)
-    cut_fit.ScoredSet = LocallyScaledSet  # held_out_table builds its sets through this name
     print(
         cut_fit.held_out_table(
-            {name: faces[name] for name in DEV_SETS[:3]}, faces["lfw_large"], args.datasets
+            {name: faces[name] for name in DEV_SETS[:3]}, faces["lfw_large"], args.datasets, LocallyScaledSet
         )
     )
     return 0
