@@ -344,6 +344,13 @@ def cluster_parser() -> argparse.ArgumentParser:
         help="smaller groups count as unknown faces (default: %(default)s)",
     )
     parser.add_argument(
+        "--local-scale",
+        action="store_true",
+        help="agglomerative: cluster again on distances scaled by how close strangers come to each "
+        "group; better for sets of thousands of people seen a few times each, worse for people "
+        "whose photos vary a lot (README: How the cut is chosen)",
+    )
+    parser.add_argument(
         "--no-cannot-link",
         dest="cannot_link",
         action="store_false",
@@ -439,6 +446,10 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.method == "hdbscan" and args.threshold is not None:
         parser.error("--threshold does not apply to hdbscan; set --min-cluster-size instead")
+    if args.local_scale and (args.method != "agglomerative" or args.threshold is not None):
+        parser.error("--local-scale works with the agglomerative method's adapted cut: drop --threshold")
+    if args.local_scale and args.tune:
+        parser.error("--tune sweeps fixed cuts, which --local-scale does not take: use one or the other")
     if args.tune and not args.evaluate:
         parser.error("--tune needs --evaluate DATASET to score against")
 
@@ -452,6 +463,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             min_cluster_size=args.min_cluster_size,
             cannot_link=args.cannot_link,
             n_jobs=args.jobs or default_jobs(),
+            local_scale=args.local_scale,
         )
         if args.tune:
             name, results = tune_file(args.encodings, args.evaluate, clusterer)

@@ -278,6 +278,7 @@ def _settings(clusterer: FaceClusterer) -> dict:
         "min_samples": clusterer.min_samples,
         "min_cluster_size": clusterer.min_cluster_size,
         "cannot_link": clusterer.cannot_link,
+        "local_scale": clusterer.local_scale,
     }
 
 

@@ -180,6 +180,21 @@ def test_evaluate_scores_against_the_person_folders_and_writes_json(encoded, tmp
     assert scores["bcubed_f1"] == 1.0  # each person in one group of their own, as shown above
 
 
+def test_local_scale_runs_through_the_command_and_is_recorded(encoded, tmp_path, capsys):
+    # Real faces through the real models: three people few enough that the scale is hardly
+    # trusted, so the groups stay what the default gives.
+    dataset, encodings, _ = encoded
+    out = tmp_path / "out"
+    argv = ["-e", str(encodings), "-o", str(out), "--evaluate", str(dataset), "--local-scale"]
+    assert cluster_main(argv) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["settings"]["local_scale"] is True and report["settings"]["threshold"] == 0.6
+    assert report["scores"]["bcubed_f1"] == 1.0
+    document = json.loads((out / "clusters.json").read_text())
+    assert document["settings"]["local_scale"] is True
+    capsys.readouterr()
+
+
 def test_tune_prints_a_row_per_threshold_and_writes_nothing(encoded, tmp_path, capsys):
     dataset, encodings, _ = encoded
     out = tmp_path / "out"
@@ -213,7 +228,15 @@ def test_evaluating_against_a_folder_without_the_photos_is_a_clear_error(encoded
 
 @pytest.mark.parametrize(
     "argv",
-    [["--tune"], ["-m", "hdbscan", "--threshold", "0.5"], ["-m", "kmeans"], ["--min-cluster-size", "0"]],
+    [
+        ["--tune"],
+        ["-m", "hdbscan", "--threshold", "0.5"],
+        ["-m", "kmeans"],
+        ["--min-cluster-size", "0"],
+        ["--local-scale", "--threshold", "0.5"],
+        ["--local-scale", "-m", "dbscan"],
+        ["--local-scale", "--tune", "--evaluate", "x"],
+    ],
 )
 def test_cluster_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as caught:

@@ -4,6 +4,10 @@ Up to :data:`EXACT_AGGLOMERATIVE_FACES` faces the whole tree is built from every
 distance, so the adaptive cut costs nothing: the tree is cut once at the reference cut to count
 the distinct faces and once at the cut that count gives. Beyond, it runs on the
 nearest-neighbour graph (graph.py), merging up to the reference cut, counting, and merging on.
+
+With ``local_scale`` (``--local-scale``), a second pass follows the adapted cut: each face is
+weighted by how close strangers come to its group (local_scale.py) and average linkage runs
+again on the distances so weighted, cut at the same cut.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 from ..neighbors import nearest_neighbors
 from .adaptive_cut import REFERENCE_CUT, adaptive_cut
 from .graph import GRAPH_NEIGHBORS, chinese_whispers, merge_by_average_linkage
+from .local_scale import stranger_weights
 
 # Exact average linkage keeps every pairwise distance (8 bytes x n^2 / 2) and its time grows
 # faster still: 6 s and 0.9 GB at 10,000 faces, 36 s and 3.3 GB at 20,000. Beyond this it runs on
@@ -42,10 +47,40 @@ class Linkage:
 
 def linkage_tree(encodings: np.ndarray) -> np.ndarray:
     """scipy's average-linkage tree of ``encodings`` (``(n, d)``, n >= 2), Euclidean."""
-    from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import pdist
 
-    return linkage(pdist(np.asarray(encodings, dtype=np.float64)), method="average")
+    return _average_tree(pdist(np.asarray(encodings, dtype=np.float64)))
+
+
+def _average_tree(condensed: np.ndarray) -> np.ndarray:
+    from scipy.cluster.hierarchy import linkage
+
+    return linkage(condensed, method="average")  # works on a copy: ``condensed`` stays as it was
+
+
+def locally_scaled_tree(
+    encodings: np.ndarray, n_jobs: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, int]:
+    """The second pass's tree of ``encodings`` (``(n, d)``, n >= 2): average linkage on the
+    distances weighted by :func:`stranger_weights`, and the distinct faces that set the cut. Cut
+    it at ``adaptive_cut(distinct)``."""
+    from scipy.spatial.distance import pdist
+
+    encodings = np.asarray(encodings, dtype=np.float64)
+    condensed = pdist(encodings)
+    tree = _average_tree(condensed)
+    distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
+    groups = cut_tree(tree, adaptive_cut(distinct))
+    del tree
+    weights = stranger_weights(nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed), groups, distinct)
+    factors = np.sqrt(weights)
+    # Row by row of the condensed matrix (pairs (i, j > i) in order): no second n^2 array.
+    start = 0
+    for row in range(len(encodings) - 1):
+        end = start + len(encodings) - 1 - row
+        condensed[start:end] *= factors[row] * factors[row + 1 :]
+        start = end
+    return _average_tree(condensed), distinct
 
 
 def cut_tree(tree: np.ndarray, threshold: float) -> np.ndarray:
@@ -56,13 +91,24 @@ def cut_tree(tree: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def average_linkage(
-    encodings: np.ndarray, threshold: float | None, n_jobs: int | None = None, seed: int = 0
+    encodings: np.ndarray,
+    threshold: float | None,
+    n_jobs: int | None = None,
+    seed: int = 0,
+    local_scale: bool = False,
 ) -> Linkage:
-    """Average linkage of ``encodings`` cut at ``threshold``, or at :func:`adaptive_cut` if None."""
+    """Average linkage of ``encodings`` cut at ``threshold``, or at :func:`adaptive_cut` if None;
+    ``local_scale`` (only with the adapted cut) adds the second pass (the module's docstring)."""
+    if local_scale and threshold is not None:
+        raise ValueError("local_scale works with the adapted cut: leave threshold at None")
     if len(encodings) > EXACT_AGGLOMERATIVE_FACES:
-        return _on_graph(encodings, threshold, n_jobs, seed)
+        return _on_graph(encodings, threshold, n_jobs, seed, local_scale)
     if len(encodings) < 2:
         return Linkage(np.zeros(len(encodings), dtype=np.int64), threshold or adaptive_cut(1), None)
+    if local_scale:
+        tree, distinct = locally_scaled_tree(encodings, n_jobs, seed)
+        cut = adaptive_cut(distinct)
+        return Linkage(cut_tree(tree, cut), cut, distinct)
     tree = linkage_tree(encodings)
     if threshold is not None:
         return Linkage(cut_tree(tree, threshold), threshold, None)
@@ -71,7 +117,9 @@ def average_linkage(
     return Linkage(cut_tree(tree, cut), cut, distinct)
 
 
-def _on_graph(encodings: np.ndarray, threshold: float | None, n_jobs: int | None, seed: int) -> Linkage:
+def _on_graph(
+    encodings: np.ndarray, threshold: float | None, n_jobs: int | None, seed: int, local_scale: bool
+) -> Linkage:
     """Chinese Whispers on the neighbour graph's short edges cuts the faces into fragments of
     one person each; then they are merged as average linkage merges groups
     (:func:`merge_by_average_linkage`), along the same graph's edges."""
@@ -87,9 +135,17 @@ def _on_graph(encodings: np.ndarray, threshold: float | None, n_jobs: int | None
     # on up to the cut gives what merging straight to the cut would. The graph counts about
     # what the exact tree does (lfw_large 2,905 distinct faces against 2,896, lfw_dev 143
     # against 140).
-    reference = merge_by_average_linkage(encodings, fragments, REFERENCE_CUT, n_jobs, seed, graph)
-    distinct = len(np.unique(reference))
+    groups = merge_by_average_linkage(encodings, fragments, REFERENCE_CUT, n_jobs, seed, graph)
+    distinct = len(np.unique(groups))
     cut = adaptive_cut(distinct)
-    if cut <= REFERENCE_CUT:
-        return Linkage(reference, cut, distinct)
-    return Linkage(merge_by_average_linkage(encodings, reference, cut, n_jobs, seed, graph), cut, distinct)
+    if cut > REFERENCE_CUT:
+        groups = merge_by_average_linkage(encodings, groups, cut, n_jobs, seed, graph)
+    if not local_scale:
+        return Linkage(groups, cut, distinct)
+    # The second pass starts again from the fragments: the weights may part what the first
+    # pass joined.
+    weights = stranger_weights(graph, groups, distinct)
+    del groups
+    return Linkage(
+        merge_by_average_linkage(encodings, fragments, cut, n_jobs, seed, graph, weights), cut, distinct
+    )

@@ -43,6 +43,9 @@ class FaceClusterer:
     min_samples : DBSCAN's and HDBSCAN's neighbourhood size.
     min_cluster_size : smaller clusters become unknown (HDBSCAN's own minimum too).
     cannot_link : keep at most one face per photo in a cluster.
+    local_scale : agglomerative with the adapted cut only: a second pass on distances weighted
+        by how close strangers come to each group (local_scale.py). Better among thousands of
+        people seen a few times each; worse for people whose photos vary a lot (README).
     n_jobs : processes for the neighbour searches that support it.
     seed : Chinese Whispers' random order, and where the nearest-neighbour search for many
         faces starts its k-means.
@@ -57,6 +60,7 @@ class FaceClusterer:
         cannot_link: bool = True,
         n_jobs: int | None = None,
         seed: int = 0,
+        local_scale: bool = False,
     ):
         self.method = method
         self.threshold = threshold
@@ -65,6 +69,7 @@ class FaceClusterer:
         self.cannot_link = cannot_link
         self.n_jobs = n_jobs
         self.seed = seed
+        self.local_scale = local_scale
 
     def resolved_threshold(self) -> float | None:
         """The threshold given, or the method's fixed default; None for HDBSCAN, and for
@@ -82,6 +87,8 @@ class FaceClusterer:
                 )
         elif threshold is not None and not threshold > 0:
             raise ValueError(f"threshold must be greater than 0, not {threshold}")
+        if self.local_scale and (self.method != "agglomerative" or threshold is not None):
+            raise ValueError("local_scale works with agglomerative and its adapted cut (no threshold)")
         if self.min_samples < 1:
             raise ValueError(f"min_samples must be at least 1, not {self.min_samples}")
         if self.min_cluster_size < 1:
@@ -154,7 +161,7 @@ def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -
 
 
 def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float | None) -> np.ndarray:
-    result = average_linkage(encodings, threshold, clusterer.n_jobs, clusterer.seed)
+    result = average_linkage(encodings, threshold, clusterer.n_jobs, clusterer.seed, clusterer.local_scale)
     clusterer.threshold_, clusterer.distinct_faces_ = result.cut, result.distinct_faces
     return result.labels
 

@@ -28,6 +28,7 @@ def merge_by_average_linkage(
     n_jobs: int | None = None,
     seed: int = 0,
     face_graph: NeighborGraph | None = None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Merge the clusters of ``labels`` (no noise) while two are within ``threshold`` on average.
 
@@ -40,6 +41,10 @@ def merge_by_average_linkage(
     sizes and spreads give exactly without looking at the faces: ``|mean_a - mean_b|^2 +
     spread_a + spread_b``, a spread being the mean squared distance to the cluster's mean. It is never
     below the mean distance that exact average linkage cuts at, so this merges a little less.
+
+    ``weights`` (one per face, local_scale.py) compare faces ``i`` and ``j`` at their distance
+    times ``sqrt(w_i * w_j)``. The same sums still give the mean exactly, with means and spreads
+    weighted by ``w`` and the result multiplied by both clusters' mean weights.
     """
     from scipy.sparse import csr_matrix
 
@@ -50,14 +55,20 @@ def merge_by_average_linkage(
     # The means are kept in float32, as the faces are: with the fragments of a million faces
     # (about 560,000) float64 means took 300 MB more at the peak. Distances between means stay
     # good to about 1e-7, far below any cut.
+    face_weights = np.ones(len(inverse)) if weights is None else np.asarray(weights, dtype=np.float64)
     membership = csr_matrix(
-        (np.ones(len(inverse), dtype=np.float32), (inverse, np.arange(len(inverse)))),
+        (face_weights.astype(np.float32), (inverse, np.arange(len(inverse)))),
         shape=(count, len(inverse)),
     )
+    # A cluster's mass is the sum of its faces' weights (its size when they are all 1); its
+    # mean and square are weighted by them.
+    masses = np.bincount(inverse, weights=face_weights, minlength=count)
     means = membership @ np.asarray(encodings, dtype=np.float32)
-    means /= sizes[:, None].astype(np.float32)
+    means /= masses[:, None].astype(np.float32)
     # Each cluster's mean squared norm of its faces, in float64: spreads are its difference.
-    squares = (membership @ np.einsum("ij,ij->i", encodings, encodings, dtype=np.float64)) / sizes
+    squares = (
+        membership.astype(np.float64) @ np.einsum("ij,ij->i", encodings, encodings, dtype=np.float64)
+    ) / masses
     spreads = np.maximum(squares - _squared_norms(means), 0.0)
     del membership
     if face_graph is None:
@@ -72,7 +83,8 @@ def merge_by_average_linkage(
     limit = threshold * threshold
     while True:
         first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
-        squared[stale] = _mean_squared_distance(means, spreads, first[stale], second[stale])
+        mean_weights = None if weights is None else masses / sizes
+        squared[stale] = _mean_squared_distance(means, spreads, mean_weights, first[stale], second[stale])
         # A pair beyond the threshold can be forgotten: a merged cluster's mean squared distance
         # to a third is the size-weighted mean of its parts', so it stays beyond unless a part
         # was within, and that part's pair is kept. Later rounds then look at far fewer pairs.
@@ -87,10 +99,12 @@ def merge_by_average_linkage(
             break
         target = np.arange(count)
         target[partner[pairs]] = candidates[pairs]
-        _join_satellites(target, candidates[~reciprocal], partner[~reciprocal], sizes, means, squares, limit)
+        _join_satellites(
+            target, candidates[~reciprocal], partner[~reciprocal], sizes, masses, means, squares, limit
+        )
         moved = np.flatnonzero(target != np.arange(count))
-        roots, size, mean, square = _pooled(target, moved, sizes, means, squares)
-        sizes[roots], means[roots], squares[roots] = size, mean, square
+        roots, size, mass, mean, square = _pooled(target, moved, sizes, masses, means, squares)
+        sizes[roots], masses[roots], means[roots], squares[roots] = size, mass, mean, square
         spreads[roots] = np.maximum(square - _squared_norms(mean), 0.0)
         merged_into[moved] = target[moved]
         first, second = target[first], target[second]
@@ -106,19 +120,29 @@ def merge_by_average_linkage(
 
 
 def _pooled(
-    target: np.ndarray, moved: np.ndarray, sizes: np.ndarray, means: np.ndarray, squares: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(roots, sizes, means, squares)`` of the clusters that ``target`` makes, each root
-    together with the clusters ``moved`` into it; a square is the mean squared norm of the faces."""
+    target: np.ndarray,
+    moved: np.ndarray,
+    sizes: np.ndarray,
+    masses: np.ndarray,
+    means: np.ndarray,
+    squares: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(roots, sizes, masses, means, squares)`` of the clusters that ``target`` makes, each
+    root together with the clusters ``moved`` into it; a square is the (weighted) mean squared
+    norm of the faces."""
     from scipy.sparse import csr_matrix
 
     members = np.concatenate([np.unique(target[moved]), moved])
     roots, slot = np.unique(target[members], return_inverse=True)
     # Sums by root as a sparse (roots x clusters) product: no copy of the members' means. Its
     # weights are float32 as the means are: a float64 product would first copy every mean.
-    pooling = csr_matrix((sizes[members].astype(np.float32), (slot, members)), shape=(len(roots), len(sizes)))
-    size = np.asarray(pooling.sum(axis=1)).ravel()
-    return roots, size, (pooling @ means) / size[:, None], (pooling @ squares) / size
+    pooling = csr_matrix(
+        (masses[members].astype(np.float32), (slot, members)), shape=(len(roots), len(sizes))
+    )
+    size = np.bincount(slot, weights=sizes[members], minlength=len(roots))
+    mass = np.bincount(slot, weights=masses[members], minlength=len(roots))
+    # Divided in float32 too: a float64 quotient would be a copy of every pooled mean.
+    return roots, size, mass, (pooling @ means) / mass[:, None].astype(np.float32), (pooling @ squares) / mass
 
 
 def _join_satellites(
@@ -126,6 +150,7 @@ def _join_satellites(
     satellites: np.ndarray,
     hubs: np.ndarray,
     sizes: np.ndarray,
+    masses: np.ndarray,
     means: np.ndarray,
     squares: np.ndarray,
     limit: float,
@@ -145,20 +170,21 @@ def _join_satellites(
     if len(satellites) == 0:
         return
     target[satellites] = hubs
-    roots, size, mean, square = _pooled(
-        target, np.flatnonzero(target != np.arange(len(target))), sizes, means, squares
+    roots, size, mass, mean, square = _pooled(
+        target, np.flatnonzero(target != np.arange(len(target))), sizes, masses, means, squares
     )
     slot = np.searchsorted(roots, hubs)
-    own = sizes[satellites]
-    rest = size[slot] - own
-    rest_sum = mean[slot] * size[slot][:, None] - means[satellites] * own[:, None]
-    rest_square = square[slot] * size[slot] - own * squares[satellites]
-    # Mean squared distance between the satellite's faces and the rest's, from sums alone.
+    own, own_mass = sizes[satellites], masses[satellites]
+    rest, rest_mass = size[slot] - own, mass[slot] - own_mass
+    rest_sum = mean[slot] * mass[slot][:, None] - means[satellites] * own_mass[:, None]
+    rest_square = square[slot] * mass[slot] - own_mass * squares[satellites]
+    # Mean squared (weighted) distance between the satellite's faces and the rest's, from sums
+    # alone.
     last = (
-        rest_square / rest
-        - 2 * np.einsum("ij,ij->i", means[satellites], rest_sum) / rest
+        rest_square / rest_mass
+        - 2 * np.einsum("ij,ij->i", means[satellites], rest_sum) / rest_mass
         + squares[satellites]
-    )
+    ) * ((own_mass / own) * (rest_mass / rest))
     too_far = satellites[last > limit]
     target[too_far] = too_far
 
@@ -168,17 +194,25 @@ def _squared_norms(rows: np.ndarray) -> np.ndarray:
 
 
 def _mean_squared_distance(
-    means: np.ndarray, spreads: np.ndarray, first: np.ndarray, second: np.ndarray, chunk: int = 16_384
+    means: np.ndarray,
+    spreads: np.ndarray,
+    mean_weights: np.ndarray | None,
+    first: np.ndarray,
+    second: np.ndarray,
+    chunk: int = 16_384,
 ) -> np.ndarray:
-    """Mean squared distance between the faces of clusters ``first[i]`` and ``second[i]``, in
-    chunks: the gaps between all candidate pairs at once would be gigabytes, and chunks of 16 MB
-    stay under glibc's mmap threshold, so each reuses the last one's memory (at 100,000 faces,
-    chunks of 100 MB took the peak from 390 to 650 MB and the time from 5.1 to 6.9 s)."""
+    """Mean squared (weighted, with each cluster's ``mean_weights``; None: all 1) distance
+    between the faces of clusters ``first[i]`` and ``second[i]``, in chunks: the gaps between
+    all candidate pairs at once would be gigabytes, and chunks of 16 MB stay under glibc's mmap
+    threshold, so each reuses the last one's memory (at 100,000 faces, chunks of 100 MB took the
+    peak from 390 to 650 MB and the time from 5.1 to 6.9 s)."""
     result = np.empty(len(first))
     for start in range(0, len(first), chunk):
         a, b = first[start : start + chunk], second[start : start + chunk]
         gap = means[a] - means[b]
         result[start : start + chunk] = np.einsum("ij,ij->i", gap, gap) + spreads[a] + spreads[b]
+        if mean_weights is not None:
+            result[start : start + chunk] *= mean_weights[a] * mean_weights[b]
     return result
 
 
