@@ -12,7 +12,10 @@ fitted on, and the rule so fitted is scored on a set it did not see (leave one g
 - the whole of lfw_large (twice the people of either half) is scored with the rule fitted on
   everything: at 3,400 distinct faces it is larger than any set fitted on.
 
-Each set's average-linkage tree is built once; a cut is then a flat cut of that tree.
+Each set's average-linkage tree is built once; a cut is then a flat cut of that tree. With
+``local_scale``, the tree is the second pass's (faceclust/clustering/local_scale.py): its
+weights come from groups cut by the rule in adaptive_cut.py, so a rule fitted on these trees
+that differs from it would feed back into the weights.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from faceclust.clustering import REFERENCE_CUT, adaptive_cut, relabel_by_size, split_same_photo_faces
-from faceclust.clustering.agglomerative import cut_tree, linkage_tree
+from faceclust.clustering.adaptive_cut import INTERCEPT, SLOPE
+from faceclust.clustering.agglomerative import cut_tree, linkage_tree, locally_scaled_tree
 from faceclust.evaluation import identity_of, score_against_folders
 
 INTERCEPTS = np.round(np.arange(0.6, 1.0001, 0.0125), 4)
@@ -44,10 +48,14 @@ class ScoredSet:
     _scores: dict
 
     @classmethod
-    def build(cls, name: str, faces: list, root: Path) -> ScoredSet:
+    def build(cls, name: str, faces: list, root: Path, local_scale: bool = False) -> ScoredSet:
         encodings = np.stack([face.encoding for face in faces])
-        tree = linkage_tree(encodings)
-        return cls(name, faces, root, tree, len(np.unique(cut_tree(tree, REFERENCE_CUT))), {})
+        if local_scale:
+            tree, distinct = locally_scaled_tree(encodings)
+        else:
+            tree = linkage_tree(encodings)
+            distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
+        return cls(name, faces, root, tree, distinct, {})
 
     def scores(self, cut: float) -> tuple[float, float]:
         """(pairwise F1, BCubed F1) at ``cut``, with the cannot-link rule and the default minimum
@@ -95,28 +103,36 @@ def fit(sets: list[ScoredSet]) -> tuple[float, float]:
 
 
 def held_out_table(
-    small_sets: dict[str, list], lfw_large: list, datasets: Path, set_type: type[ScoredSet] = ScoredSet
+    small_sets: dict[str, list], lfw_large: list, datasets: Path, local_scale: bool = False
 ) -> str:
     """Markdown: for each set, the cut and scores of the rule fitted on everything (in-sample)
-    and of the rule fitted without its group (out-of-sample). ``set_type`` builds each set's
-    tree: another clustering's trees are cut by the same rule (bench/local_scale_trial.py)."""
+    and of the rule fitted without its group (out-of-sample); with ``local_scale``, of the
+    second pass's trees."""
     groups: dict[str, list[ScoredSet]] = {
-        name: [set_type.build(name, faces, datasets / name)] for name, faces in small_sets.items()
+        name: [ScoredSet.build(name, faces, datasets / name, local_scale)]
+        for name, faces in small_sets.items()
     }
     root = datasets / "lfw_large"
     for half_name, half in zip(("lfw_large A", "lfw_large B"), split_by_person(lfw_large, root), strict=True):
-        groups[half_name] = [set_type.build(half_name, half, root)] + [
-            set_type.build(
-                f"{half_name}, {share:.0%} of its people", person_subset(half, root, share, seed), root
+        groups[half_name] = [ScoredSet.build(half_name, half, root, local_scale)] + [
+            ScoredSet.build(
+                f"{half_name}, {share:.0%} of its people",
+                person_subset(half, root, share, seed),
+                root,
+                local_scale,
             )
             for seed, share in enumerate(SUBSET_SHARES)
         ]
     everything = [s for sets in groups.values() for s in sets]
     in_sample = fit(everything)
-    whole = set_type.build("lfw_large (whole)", lfw_large, root)
+    whole = ScoredSet.build("lfw_large (whole)", lfw_large, root, local_scale)
     lines = [
         f"Fitted on every set below: intercept {in_sample[0]:g}, slope {in_sample[1]:g}"
-        + (" (the default in adaptive_cut.py)" if set_type is ScoredSet else "")
+        + (
+            " (the default in adaptive_cut.py)"
+            if in_sample == (INTERCEPT, SLOPE)
+            else " (adaptive_cut.py has another)"
+        )
         + ". Out of sample: fitted with the set's group left out.",
         "",
         "| set | faces | distinct faces | in-sample cut | pair F1 / B3 F1 | left out: intercept, slope "

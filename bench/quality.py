@@ -53,6 +53,7 @@ SUBSET_SETS = DEV_SETS[:3]
 ARO_ALL_OF_LFW_PAIR_F1 = 0.87
 SUBSETS = 30
 DEFAULT_LABEL = "**agglomerative, cut adapted (default)**"
+LOCAL_SCALE_LABEL = "agglomerative, cut adapted, --local-scale"
 
 
 def encoded(dataset: Path, settings: EncodeSettings) -> list:
@@ -107,6 +108,8 @@ def configurations() -> list[tuple[str, FaceClusterer]]:
         ("agglomerative 0.5", FaceClusterer(threshold=0.5)),
         ("agglomerative, cut adapted, no cannot-link", FaceClusterer(cannot_link=False)),
         ("agglomerative, cut adapted, on the neighbour graph (as beyond 10,000 faces)", OnTheGraph()),
+        (LOCAL_SCALE_LABEL, FaceClusterer(local_scale=True)),
+        ("agglomerative, cut adapted, --local-scale, on the neighbour graph", OnTheGraph(local_scale=True)),
     ]
     return configs
 
@@ -179,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         + " | clusters with 2 faces of one photo |",
         "| --- | --- | " + " | ".join("---" for _ in DEV_SETS) + " | --- |",
     ]
-    agreement = {}  # (variant, set) -> adjusted Rand index of the graph's clusters to the exact default's
+    # (what, variant, set) -> adjusted Rand index of the graph's clusters to the exact tree's, for
+    # the default and for --local-scale.
+    agreement = {}
     for variant in args.encodings:
         faces_by_set = {name: encoded(args.datasets / name, VARIANTS[variant]) for name in DEV_SETS}
         exact_labels = {}
@@ -188,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, faces in faces_by_set.items():
                 encodings = np.stack([face.encoding for face in faces])
                 labels = clusterer.fit_predict(encodings, [face.image_path for face in faces])
-                if label == DEFAULT_LABEL:
-                    exact_labels[name] = labels
+                what = "--local-scale" if clusterer.local_scale else "the default"
+                if label in (DEFAULT_LABEL, LOCAL_SCALE_LABEL):
+                    exact_labels[what, name] = labels
                 elif isinstance(clusterer, OnTheGraph):
-                    agreement[variant, name] = adjusted_rand_score(exact_labels[name], labels)
+                    agreement[what, variant, name] = adjusted_rand_score(exact_labels[what, name], labels)
                 scores = score_against_folders(faces, labels, args.datasets / name)
                 cells.append(f"{scores.bcubed_f1:.3f} / {scores.pairwise_f1:.3f}")
                 conflicts += same_photo_conflicts(faces, labels)
@@ -200,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
 
     lines += [
         "",
-        "The default on the neighbour graph against the default on the exact tree, adjusted Rand index: "
-        + "; ".join(f"{name} ({variant}) {value:.3f}" for (variant, name), value in agreement.items())
+        "On the neighbour graph against on the exact tree, adjusted Rand index: "
+        + "; ".join(
+            f"{what}, {name} ({variant}) {value:.3f}" for (what, variant, name), value in agreement.items()
+        )
         + ".",
         "",
         f"For comparison, the published figure for all of LFW (13,233 photos, 5,749 people; lfw_large is "
