@@ -7,6 +7,7 @@ import numpy as np
 from ..records import Face
 
 NOISE = -1
+MEANS_CHUNK = 16_384
 
 
 def relabel_by_size(
@@ -37,16 +38,20 @@ def relabel_by_size(
 def cluster_means(encodings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, means)``: each cluster's id (noise left out), ascending, and its mean row of
     ``encodings`` (``(n, d)``)."""
-    from scipy.sparse import csr_matrix
-
     labels = np.asarray(labels, dtype=np.int64)
     clustered = np.flatnonzero(labels != NOISE)
     ids, inverse, sizes = np.unique(labels[clustered], return_inverse=True, return_counts=True)
-    # Sums as a sparse (clusters x faces) product: no copy of the faces.
-    membership = csr_matrix(
-        (np.ones(len(clustered)), (inverse.ravel(), clustered)), shape=(len(ids), len(labels))
-    )
-    sums = np.asarray(membership @ encodings, dtype=np.float64).reshape(len(ids), encodings.shape[1])
+    inverse = inverse.ravel()
+    # Summed in float64 over the faces in label order, 16,384 at a time: a sparse product would
+    # first copy all the faces to float64 (1 GB for a million; 2.8 s of a 10 s clusters.json).
+    order = clustered[np.argsort(inverse, kind="stable")]
+    slots = np.sort(inverse)
+    sums = np.zeros((len(ids), encodings.shape[1]))
+    for start in range(0, len(order), MEANS_CHUNK):
+        chunk = slots[start : start + MEANS_CHUNK]
+        starts = np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1]])
+        rows = np.asarray(encodings[order[start : start + MEANS_CHUNK]], dtype=np.float64)
+        sums[chunk[starts]] += np.add.reduceat(rows, starts, axis=0)
     return ids, sums / sizes[:, None]
 
 
