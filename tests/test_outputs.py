@@ -153,7 +153,7 @@ def test_clusters_json_text_is_one_cluster_per_line_and_the_same_document():
     text = document_json(document).decode("utf-8")
     assert json.loads(text) == document
     lines = text.splitlines()
-    assert lines[4].strip().startswith('{"id": 0') and lines[5].strip().startswith('{"id": 1')
+    assert lines[4].strip().startswith('{"id":0') and lines[5].strip().startswith('{"id":1')
 
 
 def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):

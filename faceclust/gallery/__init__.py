@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import os
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -22,7 +21,7 @@ import numpy as np
 
 from ..clustering import NOISE
 from ..fileio import atomic_write_bytes
-from ..outputs import LEFT_OUT_REASONS, gallery_selection, montage_name
+from ..outputs import LEFT_OUT_REASONS, gallery_selection, json_bytes, montage_name
 from ..records import Face
 
 GALLERY_NAME = "index.html"
@@ -112,9 +111,7 @@ def gallery_data(
         if position in shown:
             pools[why]["faces"].append(face_entry(face, left_out_thumbnails.get(position)))
     # Changes made in the page are kept per run, so a new run starts with a clean slate.
-    run = hashlib.sha256(
-        json.dumps([groups, unknown, pools, list(earlier)], sort_keys=True).encode("utf-8")
-    ).hexdigest()[:16]
+    run = hashlib.sha256(json_bytes([groups, unknown, pools, list(earlier)], sort_keys=True)).hexdigest()[:16]
     return {
         "run": run,
         "photos": len({face.image_path for face in faces}),
@@ -130,7 +127,7 @@ def write_gallery(output_dir: Path, data: dict) -> Path:
     people = len(data["groups"])
     title = f"{people} people in {data['photos']} photos"
     # In a script element only "</" could end it early; JSON allows "<" escaped inside strings.
-    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    payload = json_bytes(data).decode("utf-8").replace("<", "\\u003c")
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
