@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import io
+import operator
 import os
 import pickle
 import zipfile
@@ -133,25 +134,26 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
             return EncodingsFileError(f"{source}: face record {index} is invalid: {error}")
         return EncodingsFileError(f"{source}: face record {index} is invalid")  # pragma: no cover
 
-    paths, boxes, vectors = [], [], []
-    for index, record in enumerate(data):
-        try:
-            path, box, vector = record["imagePath"], record["loc"], record["encoding"]
-        except (TypeError, KeyError, IndexError):
-            raise invalid(index) from None
-        if (
-            type(path) is not str
-            or not path
-            or type(box) not in (tuple, list)
-            or len(box) != 4
-            or type(vector) is not np.ndarray
-            or vector.shape != (EMBEDDING_SIZE,)
-            or vector.dtype.kind not in "fiu"
-        ):
-            raise invalid(index)
-        paths.append(path)
-        boxes.append(box)
-        vectors.append(vector)
+    columns = _columns(data)
+    if columns is None:
+        # Some record is not as it should be: find the first, one by one, to say which.
+        for index, record in enumerate(data):
+            try:
+                path, box, vector = record["imagePath"], record["loc"], record["encoding"]
+            except (TypeError, KeyError, IndexError):
+                raise invalid(index) from None
+            if (
+                type(path) is not str
+                or not path
+                or type(box) not in (tuple, list)
+                or len(box) != 4
+                or type(vector) is not np.ndarray
+                or vector.shape != (EMBEDDING_SIZE,)
+                or vector.dtype.kind not in "fiu"
+            ):
+                raise invalid(index)
+        raise AssertionError("_columns refused records that each pass")  # pragma: no cover
+    paths, boxes, vectors = columns
     if not data:
         return [], np.empty((0, EMBEDDING_SIZE))
     matrix = np.stack(vectors).astype(np.float64, copy=False)
@@ -181,6 +183,31 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
         if collecting:
             gc.enable()
     return faces, matrix
+
+
+def _columns(data: list) -> tuple[tuple, tuple, tuple] | None:
+    """The records' paths, boxes and vectors, if every record is a dict with a non-empty string
+    path, a box of four values and a vector of EMBEDDING_SIZE numbers; None otherwise. Checked
+    a column at a time with C-level maps: a Python loop over a million records took 3 s."""
+    if not data or {type(record) for record in data} != {dict}:
+        return None if data else ((), (), ())
+    try:
+        paths, boxes, vectors = zip(
+            *map(operator.itemgetter("imagePath", "loc", "encoding"), data), strict=True
+        )
+    except KeyError:
+        return None
+    if (
+        set(map(type, paths)) != {str}
+        or not all(paths)
+        or not set(map(type, boxes)) <= {tuple, list}
+        or set(map(len, boxes)) != {4}
+        or set(map(type, vectors)) != {np.ndarray}
+        or set(map(operator.attrgetter("shape"), vectors)) != {(EMBEDDING_SIZE,)}
+        or any(dtype.kind not in "fiu" for dtype in set(map(operator.attrgetter("dtype"), vectors)))
+    ):
+        return None
+    return paths, boxes, vectors
 
 
 def _record_to_face(record: object) -> Face:

@@ -123,6 +123,9 @@ def _on_graph(
     """Chinese Whispers on the neighbour graph's short edges cuts the faces into fragments of
     one person each; then they are merged as average linkage merges groups
     (:func:`merge_by_average_linkage`), along the same graph's edges."""
+    # Everything on the graph computes in float32: faces from the tutorial's pickle (float64)
+    # are converted once here, not by the search and by each merge again.
+    encodings = np.asarray(encodings, dtype=np.float32)
     graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed)
     sources, targets = graph.edges(min(FRAGMENT_EDGE, REFERENCE_CUT if threshold is None else threshold))
     fragments = chinese_whispers(len(encodings), sources, targets, seed)

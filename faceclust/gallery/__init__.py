@@ -49,11 +49,19 @@ def _href_maker(output_dir: Path) -> Callable[[str], str]:
     """:func:`_href` for many photos: a relative path is joined to the way from the output
     folder back to here, worked out once (relpath itself costs 60 µs a photo)."""
     back = os.path.relpath(os.getcwd(), os.path.abspath(output_dir))
+    # Per folder, worked out once: a library has far fewer folders than photos.
+    folders: dict[str, str] = {}
 
     def href(target: str) -> str:
         if os.path.isabs(target):
             return _href(target, output_dir)
-        return quote(os.path.normpath(os.path.join(back, target)).replace(os.sep, "/"), safe="/")
+        folder, name = os.path.split(target)
+        way = folders.get(folder)
+        if way is None:
+            way = folders[folder] = quote(
+                os.path.normpath(os.path.join(back, folder)).replace(os.sep, "/"), safe="/"
+            )
+        return quote(name, safe="") if way == "." else f"{way}/{quote(name, safe='')}"
 
     return href
 
