@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import cv2
 import numpy as np
@@ -231,3 +232,55 @@ def test_photos_reached_by_several_links_are_decoded_once(tmp_path, monkeypatch)
     )
     assert decoded == [str(tmp_path / "original.jpg")]
     assert sorted(report.thumbnails) == list(range(6)) and report.unreadable_images == {}
+
+
+def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp_path, monkeypatch):
+    import time
+
+    from faceclust import outputs
+
+    # 40 people, each in a photo of their own, listed in the reverse of their face IDs' order,
+    # with faces of one colour per person: montages in runs of 4, photos read slowly.
+    monkeypatch.setattr(outputs, "MONTAGE_RUN", 4)
+    people = 40
+    faces = []
+    for person in range(people):
+        photo = np.zeros((200, 200, 3), np.uint8)
+        photo[50:150, 50:150] = (person * 6, 255 - person * 6, 128)
+        path = tmp_path / f"p{person:02d}.jpg"
+        cv2.imwrite(str(path), photo[:, :, ::-1])
+        faces.append(Face(str(path), (50, 150, 150, 50), np.zeros(128)))
+    faces.reverse()
+    labels = np.arange(people)[::-1].copy()  # face ID 0 is the last face listed
+    events = []
+    real_decode, real_write = outputs.decode_image, outputs.atomic_write_bytes
+
+    def slow_decode(path, **kwargs):
+        events.append(("read", os.path.basename(path)))
+        time.sleep(0.01)
+        return real_decode(path, **kwargs)
+
+    def recording_write(path, data, **kwargs):
+        if os.path.basename(path).startswith("face_id_"):
+            events.append(("montage", os.path.basename(path)))
+        return real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(outputs, "decode_image", slow_decode)
+    monkeypatch.setattr(outputs, "atomic_write_bytes", recording_write)
+    report = write_montages(faces, labels, tmp_path)
+    reads = [name for kind, name in events if kind == "read"]
+    # Photos are read in the order of the montages that need them, face ID 0 first (two
+    # threads read, so neighbours may swap) ...
+    assert sorted(reads) == [f"p{person:02d}.jpg" for person in range(people)]
+    assert max(reads.index(f"p{person:02d}.jpg") for person in range(10)) < min(
+        reads.index(f"p{person:02d}.jpg") for person in range(30, people)
+    )
+    # ... and the first montages are written while later photos are still being read.
+    first_montage = next(i for i, (kind, _) in enumerate(events) if kind == "montage")
+    last_read = max(i for i, (kind, _) in enumerate(events) if kind == "read")
+    assert first_montage < last_read
+    assert [path.name for path in report.written] == [f"face_id_{label}.jpg" for label in range(people)]
+    for label in (0, people - 1):
+        montage = cv2.imread(str(tmp_path / f"face_id_{label}.jpg"))[:, :, ::-1]
+        tile = montage[HEADER_HEIGHT + TILE_SIZE // 2, TILE_SIZE // 2].astype(int)
+        assert np.abs(tile - (label * 6, 255 - label * 6, 128)).max() < 24  # its own person's face
