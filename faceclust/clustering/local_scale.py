@@ -110,7 +110,7 @@ def _group_scale(groups: np.ndarray, face_scale: np.ndarray) -> np.ndarray:
     sizes = np.diff(np.r_[starts, len(keys)])
     # np.median's: the middle value, or the mean of the two middle ones.
     medians = (values[starts + (sizes - 1) // 2] + values[starts + sizes // 2]) / 2
-    _, group_index = np.unique(groups, return_inverse=True)
-    per_group = np.full(group_index.max() + 1, np.nan)
-    per_group[np.searchsorted(np.unique(groups), keys[starts])] = medians
+    ids, group_index = np.unique(groups, return_inverse=True)
+    per_group = np.full(len(ids), np.nan)
+    per_group[np.searchsorted(ids, keys[starts])] = medians
     return per_group[group_index.ravel()]
