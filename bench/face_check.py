@@ -42,7 +42,7 @@ from encode_speed import iou  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
 from faceclust import face_check  # noqa: E402
-from faceclust.encoding import EncodeSettings, boxes_to_original, working_image  # noqa: E402
+from faceclust.encoding import EncodeSettings, boxes_to_original  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
 from faceclust.images import decode_image, find_images  # noqa: E402
 from faceclust.models import shared_models  # noqa: E402
@@ -66,17 +66,14 @@ def detections(job: tuple[str, int]) -> tuple[str, int, list]:
         decoded = decode_image(path, min_side=min_side, min_scale=min_scale)
     except ImageLoadError:
         return path, min_face_size, []
-    image, scale = working_image(
-        decoded.rgb, settings.detection_scale(max(decoded.full_size)) / decoded.scale
-    )
+    scale = settings.detection_scale(max(decoded.full_size)) / decoded.scale
     found = []
-    for box, score in models.detect_hog_scored(image, settings.upsample):
-        for in_decoded in boxes_to_original([box], scale, *decoded.rgb.shape[:2]):
-            confidence = None
-            if score < face_check.DOUBTFUL_BELOW:
-                confidence = face_check.cnn_confidence(models.cnn_net, decoded.rgb, in_decoded, FLOOR)
-            full = boxes_to_original([in_decoded], decoded.scale, *decoded.full_size)[0]
-            found.append((full, score, confidence, decoded.full_size))
+    for in_decoded, score in models.detect_hog_scored(decoded.rgb, settings.upsample, scale):
+        confidence = None
+        if score < face_check.DOUBTFUL_BELOW:
+            confidence = face_check.cnn_confidence(models.cnn_net, decoded.rgb, in_decoded, FLOOR)
+        full = boxes_to_original([in_decoded], decoded.scale, *decoded.full_size)[0]
+        found.append((full, score, confidence, decoded.full_size))
     return path, min_face_size, found
 
 
@@ -145,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "doubtful_below": face_check.DOUBTFUL_BELOW,
         "floor": FLOOR,
         "jobs": [list(job) for job in jobs],
-        "version": 1,
+        "version": 2,  # 2: HOG searches its own one-resize copy (models.detect_hog_scored)
     }
     saved = json.loads(stored.read_text()) if stored.exists() else None
     # Detections stored with a higher DOUBTFUL_BELOW hold a CNN confidence for every detection

@@ -15,7 +15,7 @@ import numpy as np
 from .cache import EncodingCache, FileStamp
 from .errors import ImageLoadError
 from .face_check import likely_faces
-from .images import DecodedImage, decode_image
+from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
 from .models import DETECTION_METHODS, FaceModels, clip_boxes, shared_models
 from .records import Box, Face, ImageResult
@@ -74,7 +74,10 @@ class EncodeSettings:
         """Names these settings in the encoding cache: results under other settings are redone."""
         flip = "/flip" if self.flip else ""
         checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
-        base = f"{self.detection_method}{checked}/up{self.upsample}/jit{self.jitters}"
+        # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
+        # boxes: faces cached the older way are found again.
+        one_copy = "/onecopy" if self.detection_method == "hog" else ""
+        base = f"{self.detection_method}{checked}{one_copy}/up{self.upsample}/jit{self.jitters}"
         if self.detect_size is not None:
             # The older rule's key, unchanged: caches written under it stay valid.
             return f"{base}/size{self.detect_size}{flip}/v1"
@@ -127,13 +130,8 @@ def embed_side(detect_size: int) -> int:
 
 def working_image(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
     """``rgb`` shrunk by ``scale`` (at most 1: never enlarged) for detection, and the scale used."""
-    if scale >= 1.0:
-        return rgb, 1.0
-    import cv2
-
-    height, width = rgb.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), scale
+    scale = min(1.0, scale)
+    return resized(rgb, scale), scale
 
 
 def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -> list[Box]:
@@ -154,15 +152,16 @@ def encode_batch(
 ) -> list[ImageResult]:
     """Encode several image files, in order.
 
-    Each image is decoded once, a large JPEG reduced to :func:`embed_side` pixels. Faces are
-    detected in a copy shrunk to ``settings.detect_size`` (large photos only), embedded from
-    the decoded pixels, and their boxes given in pixels of the full-size upright image. With
-    CNN, the batch's images share one detector call.
+    Each image is decoded once, reduced as far as ``settings.decode_limits`` allow. Faces are
+    detected in a copy at the scale ``settings.detection_scale`` gives, embedded from the
+    decoded pixels, and their boxes given in pixels of the full-size upright image. With CNN,
+    the batch's images share one detector call.
     """
     models = models or shared_models()
     results: dict[str, ImageResult] = {}
     loaded: dict[str, DecodedImage] = {}
-    working: dict[str, tuple[np.ndarray, float]] = {}
+    # The scale, relative to the decoded pixels, each photo is searched at.
+    search_scale: dict[str, float] = {}
     timings: dict[str, dict[str, float]] = {path: {} for path in paths}
     for path in paths:
         started = time.perf_counter()
@@ -173,31 +172,27 @@ def encode_batch(
             results[path] = ImageResult(path, skip_reason=error.reason)
             continue
         decoded = loaded[path]
-        # Relative to the decoded pixels, which may already be reduced.
         wanted = settings.detection_scale(max(decoded.full_size) or max(decoded.rgb.shape[:2]))
-        working[path] = working_image(decoded.rgb, wanted / decoded.scale)
+        search_scale[path] = min(1.0, wanted / decoded.scale)
         timings[path]["decode"] = time.perf_counter() - started
 
     try:
         # Boxes in pixels of the decoded image, and how many detections were judged not faces.
         found: dict[str, list[Box]] = {}
         rejected: dict[str, int] = {}
-        if settings.detection_method == "cnn" and working:
+        if settings.detection_method == "cnn" and loaded:
             started = time.perf_counter()
+            working = {path: working_image(loaded[path].rgb, scale) for path, scale in search_scale.items()}
             images = [image for image, _ in working.values()]
             batch = models.detect_cnn_batch(images, settings.upsample)
             for (path, (_, scale)), boxes in zip(working.items(), batch, strict=True):
                 found[path] = boxes_to_original(boxes, scale, *loaded[path].rgb.shape[:2])
                 timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
-            for path, (image, scale) in working.items():
+            for path, scale in search_scale.items():
                 started = time.perf_counter()
                 rgb = loaded[path].rgb
-                scored = [
-                    (box, score)
-                    for found_box, score in models.detect_hog_scored(image, settings.upsample)
-                    for box in boxes_to_original([found_box], scale, *rgb.shape[:2])
-                ]
+                scored = models.detect_hog_scored(rgb, settings.upsample, scale)
                 timings[path]["detect"] = time.perf_counter() - started
                 found[path] = [box for box, _ in scored]
                 if settings.check_faces:

@@ -18,13 +18,15 @@ from .mmod import FaceDetectorNet
 from .records import Box
 
 # HOG detections scoring this much or more are never doubted: every detection that was not a
-# face on the dev sets and the camera photos scored 0.29 or less (bench/face_check.py). 0.5
-# doubted 37% more detections, real faces all, for the same drops: each costs a CNN pass.
+# face on the dev sets and the camera photos scored 0.29 or less (bench/face_check.py; 0.20
+# with HOG's own search copy). 0.5 doubted 37% more detections, real faces all, for the same
+# drops: each costs a CNN pass.
 DOUBTFUL_BELOW = 0.4
 # The CNN confidence a doubtful detection needs to be kept: chosen by bench/face_check.py on
 # half of lfw_large and the camera photos of seed 0, midway between the lowest labelled face
-# (0.99) and the highest not-a-face below it (-1.47).
-CNN_CUT = -0.2
+# (-0.11) and the highest not-a-face below it (-1.10). It was -0.2 (0.99 / -1.47) before HOG
+# searched its own one-resize copy, whose boxes put a labelled face at -0.11.
+CNN_CUT = -0.6
 # The crop shown to the CNN: the box's longer side scaled to CROP_FACE px, in a square of
 # CROP_SIDE px around its centre (the CNN finds faces from 80 px without upsampling).
 CROP_FACE = 100

@@ -135,6 +135,23 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.n
     return decode_image(path, max_pixels).rgb
 
 
+def resized(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """``rgb`` scaled by ``factor`` in one resize: averaged over areas to shrink, bicubic to
+    enlarge; ``rgb`` itself at 1.
+
+    Bicubic, not bilinear: HOG's boxes on LFW photos enlarged twice matched dlib's own
+    upsampling better (364 of 364 at IoU 0.5, against 362), and a borderline 45 px face
+    kept the same box when its photo was re-encoded."""
+    if factor == 1.0:
+        return rgb
+    import cv2
+
+    height, width = rgb.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    interpolation = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_CUBIC
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=interpolation))
+
+
 def smallest_ratio(longer_side: int, min_side: int, min_scale: float) -> float:
     """The smallest size, relative to the full image, a photo may be decoded at: its longer side
     at least ``min_side`` pixels and the ratio at least ``min_scale``; 1 (full size) when both

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .images import resized
 from .mmod import FaceDetectorNet
 from .records import EMBEDDING_SIZE, Box
 from .resnet import INPUT_SIZE, FaceEmbeddingNet
@@ -183,20 +184,33 @@ class FaceModels:
         return FaceEmbeddingNet.from_file(self._path("embedding"))
 
     def detect(self, rgb: np.ndarray, method: str = "hog", upsample: int = 1) -> list[Box]:
-        """Boxes of the faces in one ``(h, w, 3)`` uint8 RGB image."""
+        """Boxes of the faces in one ``(h, w, 3)`` uint8 RGB image, exactly as
+        face_recognition's ``face_locations`` gives them (dlib upsamples the image itself).
+        The encoder searches its own copy instead: :meth:`detect_hog_scored`."""
         if method == "hog":
-            return [box for box, _ in self.detect_hog_scored(rgb, upsample)]
+            return _boxes(self.hog_detector(rgb, upsample), *rgb.shape[:2])
         if method == "cnn":
             return self.cnn_detector([rgb], upsample)[0]
         raise ValueError(f"method must be one of {DETECTION_METHODS}, not {method!r}")
 
-    def detect_hog_scored(self, rgb: np.ndarray, upsample: int = 1) -> list[tuple[Box, float]]:
-        """HOG's boxes, as :meth:`detect` gives them, each with its detection score."""
-        rects, scores, _ = self.hog_detector.run(rgb, upsample, 0.0)
+    def detect_hog_scored(
+        self, rgb: np.ndarray, upsample: int = 1, scale: float = 1.0
+    ) -> list[tuple[Box, float]]:
+        """HOG's boxes in ``rgb``'s pixels, each with its detection score, searched in a copy of
+        ``rgb`` shrunk by ``scale`` (at most 1) and enlarged ``upsample`` times by two.
+
+        The copy is made in one resize from ``rgb``, not left to dlib's own upsampling: that
+        took 0.2 s of HOG's 1.6 s on a 12-megapixel photo searched at the default scale (0.7 s
+        of 5.8 s at full size), and a copy shrunk and then enlarged is blurrier than one
+        resized once: fewer small faces were found (README, "Small faces").
+        """
+        factor = min(1.0, scale) * 2**upsample
+        rects, scores, _ = self.hog_detector.run(resized(rgb, factor), 0, 0.0)
         height, width = rgb.shape[:2]
         found = []
         for rect, score in zip(rects, scores, strict=True):
-            boxes = _boxes([rect], height, width)
+            in_copy = (rect.top(), rect.right(), rect.bottom(), rect.left())
+            boxes = clip_boxes([tuple(round(value / factor) for value in in_copy)], height, width)
             if boxes:
                 found.append((boxes[0], float(score)))
         return found
