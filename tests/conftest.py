@@ -83,15 +83,17 @@ def encoded(small_dataset, tmp_path, capsys):
     return small_dataset, encodings, capsys.readouterr().err
 
 
-def same_face_box(a, b) -> bool:
-    """Whether two boxes frame the same face at the same scale, up to HOG's pyramid step.
+def same_face_box(a, b, pyramid_steps: int = 1) -> bool:
+    """Whether two boxes frame the same face at the same scale, up to HOG's pyramid steps.
 
     HOG reports a face at the level of its 5/6 image pyramid that scores best; a borderline
-    face can move one level between two copies of a photo, which changes the box's size by
-    a fifth (IoU about 0.69) but not its place. A box mapped at the wrong scale or orientation
-    is a third or more off in size or place."""
+    face can move a level between two copies of a photo, which changes the box's size by a
+    fifth (IoU about 0.69) but not its place. A box mapped at the wrong scale or orientation
+    is far off in place as well."""
     size_a, size_b = a[2] - a[0], b[2] - b[0]
-    centre_a, centre_b = np.array([a[0] + a[2], a[1] + a[3]]) / 2, np.array([b[0] + b[2], b[1] + b[3]]) / 2
+    centre_a = np.array([a[0] + a[2], a[1] + a[3]]) / 2
+    centre_b = np.array([b[0] + b[2], b[1] + b[3]]) / 2
     return (
-        max(size_a, size_b) / min(size_a, size_b) < 1.25 and np.abs(centre_a - centre_b).max() < 0.15 * size_b
+        max(size_a, size_b) / min(size_a, size_b) < 1.05 * 1.2**pyramid_steps
+        and np.abs(centre_a - centre_b).max() < 0.15 * size_b
     )
