@@ -227,8 +227,15 @@ class FaceModels:
         face (or copy) is also embedded mirrored left to right and the vectors averaged:
         steadier and deterministic, at twice the cost.
         """
+        return self.embed_chips(self.face_chips(rgb, boxes, jitters, flip))
+
+    def face_chips(
+        self, rgb: np.ndarray, boxes: list[Box], jitters: int = 1, flip: bool = False
+    ) -> np.ndarray:
+        """``(len(boxes), copies, 150, 150, 3)`` uint8: the aligned chips :meth:`embed` embeds,
+        every copy of each face (its jitters, and their mirror images with ``flip``)."""
         if not boxes:
-            return np.empty((0, EMBEDDING_SIZE), dtype=np.float64)
+            return np.empty((0, 1, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
         dlib = self._dlib
         shapes = dlib.full_object_detections()
         for top, right, bottom, left in boxes:
@@ -240,7 +247,16 @@ class FaceModels:
             chips = np.stack([np.stack(dlib.jitter_image(chip, jitters)) for chip in chips[:, 0]])
         if flip:
             chips = np.concatenate([chips, chips[:, :, :, ::-1]], axis=1)
+        return chips
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """``(faces, 128)`` float64: each face's copies from :meth:`face_chips` (of one photo or
+        of several, stacked) embedded and averaged. The network takes them in batches, so
+        embedding the faces of several small photos at once is faster than one photo at a
+        time (11 against 15 ms per chip on one core)."""
         faces, copies = chips.shape[:2]
+        if not faces:
+            return np.empty((0, EMBEDDING_SIZE), dtype=np.float64)
         vectors = self.embedding_net(chips.reshape(faces * copies, *chips.shape[2:]))
         return vectors.reshape(faces, copies, EMBEDDING_SIZE).astype(np.float64).mean(axis=1)
 

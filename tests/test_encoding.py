@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from faceclust import encoding, face_check
 from faceclust.encoding import (
     EncodeSettings,
     boxes_to_original,
@@ -225,3 +228,50 @@ def test_a_small_face_in_a_camera_photo_is_found_where_it_is(tmp_path, models, p
     assert iou(found[0].box, expected) > 0.6
     # The older default searched this photo at 1024 px: the face was too small to be found.
     assert encode_image(str(path), EncodeSettings(detect_size=1024), models).faces == []
+
+
+@pytest.fixture(scope="module")
+def photo_and_full_size_box(models, portrait, tmp_path_factory):
+    """A 3000x2000 photo with a 200 px face every setting finds, and its box when the photo
+    is searched at full size, as the tutorial does."""
+    canvas, _ = group_photo_with_a_face_of(200, portrait, models)
+    path = tmp_path_factory.mktemp("setting") / "group.jpg"
+    path.write_bytes(jpeg_bytes(canvas, quality=92))
+    (face,) = encode_image(str(path), EncodeSettings(detect_size=0), models).faces
+    return path, np.asarray(canvas), face.box
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        EncodeSettings(),
+        EncodeSettings(min_face_size=40),
+        EncodeSettings(min_face_size=150),
+        EncodeSettings(min_face_size=40, upsample=0),
+        EncodeSettings(min_face_size=20, upsample=2),
+        EncodeSettings(detect_size=1024),
+        EncodeSettings(detect_size=1024, upsample=0),
+    ],
+    ids=["default", "min40", "min150", "min40-up0", "min20-up2", "detect1024", "detect1024-up0"],
+)
+def test_boxes_line_up_with_the_full_size_photo_at_every_setting(models, photo_and_full_size_box, settings):
+    # Searched at scales from 1/3 to twice the photo's size, the face's box, in full-size
+    # pixels, is where the full-size search put it (up to two steps of HOG's pyramid apart in
+    # size: its levels fall differently at each scale), and the crop a montage tile is cut
+    # from shows the face to the CNN detector.
+    path, rgb, full_size_box = photo_and_full_size_box
+    (face,) = encode_image(str(path), settings, models).faces
+    assert same_face_box(face.box, full_size_box, pyramid_steps=2)
+    assert face_check.cnn_confidence(models.cnn_net, rgb, face.box, floor=-4.0) > 0.5
+
+
+def test_small_files_go_to_a_worker_together_and_a_large_photo_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(encoding, "SMALL_BATCH", 3)
+    monkeypatch.setattr(encoding, "SMALL_BATCH_BYTES", 1000)
+    sizes = {"a": 10, "b": 10, "c": 10, "d": 10, "big": 5000, "e": 10, "f": 600, "g": 600}
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+    paths = [str(tmp_path / name) for name in sizes] + [str(tmp_path / "missing")]
+    batches = [[Path(path).name for path in batch] for batch in encoding._batches(paths, EncodeSettings())]
+    # In order, every path once; at most three, or 1000 bytes unless alone.
+    assert batches == [["a", "b", "c"], ["d"], ["big"], ["e", "f"], ["g", "missing"]]
