@@ -59,8 +59,9 @@ LOCAL_SCALE_LABEL = "agglomerative, cut adapted, --local-scale"
 def encoded(dataset: Path, settings: EncodeSettings) -> list:
     """The dataset's faces under ``settings``, encoded once and cached."""
     paths = find_images(dataset)
+    # The cache key names the way faces are found, which changes when the code does.
     key = hashlib.sha256(
-        repr((sorted(os.path.relpath(p, dataset) for p in paths), settings)).encode()
+        repr((sorted(os.path.relpath(p, dataset) for p in paths), settings, settings.cache_key())).encode()
     ).hexdigest()[:12]
     cache = RESULTS / "encodings" / f"{dataset.name}-{key}.pickle"
     if cache.exists():
