@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/hog_levels.py [--photos 4]
 
-dlib's HOG detector (scan_fhog_pyramid with pyramid_down<6>) scans the image, upsampled once by
-default (our one-resize copy at twice the detection scale), and then copies of it each 5/6 the size of the one before, down to its 80 px window.
+dlib's HOG detector (scan_fhog_pyramid with pyramid_down<6>) scans the image it is given (at the
+default, the photo resized once to twice the detection scale), and then copies of it each 5/6
+the size of the one before, down to its 80 px window.
 Detecting in the upsampled image shrunk by (5/6)^k with no upsampling scans exactly levels k and
 below, so the difference between two such runs is the cost of one level. This script measures
 that on the first photos of bench/camera_photos.py's seed 0, at the default smallest face (the

@@ -199,10 +199,10 @@ class FaceModels:
         """HOG's boxes in ``rgb``'s pixels, each with its detection score, searched in a copy of
         ``rgb`` shrunk by ``scale`` (at most 1) and enlarged ``upsample`` times by two.
 
-        The copy is made in one resize from ``rgb``, not left to dlib's own upsampling: that
-        took 0.2 s of HOG's 1.6 s on a 12-megapixel photo searched at the default scale (0.7 s
-        of 5.8 s at full size), and a copy shrunk and then enlarged is blurrier than one
-        resized once: fewer small faces were found (README, "Small faces").
+        The copy is made in one resize from ``rgb``, not left to dlib's own upsampling of a
+        shrunk copy: on the camera photos HOG took 1.93 s a photo that way against 2.10 s, and
+        found 6 more of 49 faces of 40-60 px, since a copy shrunk and then enlarged is blurrier
+        than one resized once (bench/hog_variants.py; README, "Small faces").
         """
         factor = min(1.0, scale) * 2**upsample
         rects, scores, _ = self.hog_detector.run(resized(rgb, factor), 0, 0.0)

@@ -255,7 +255,7 @@ def photo_and_full_size_box(models, portrait, tmp_path_factory):
     ids=["default", "min40", "min150", "min40-up0", "min20-up2", "detect1024", "detect1024-up0"],
 )
 def test_boxes_line_up_with_the_full_size_photo_at_every_setting(models, photo_and_full_size_box, settings):
-    # Searched at scales from 1/3 to twice the photo's size, the face's box, in full-size
+    # Searched at scales from a third to four times the photo's size, the face's box, in full-size
     # pixels, is where the full-size search put it (up to two steps of HOG's pyramid apart in
     # size: its levels fall differently at each scale), and the crop a montage tile is cut
     # from shows the face to the CNN detector.
