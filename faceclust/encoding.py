@@ -234,7 +234,10 @@ def encode_batch(
             )
     except (RuntimeError, MemoryError) as error:
         # dlib signals out-of-memory and CUDA failures as RuntimeError; the run goes on
-        # without these images rather than losing everything encoded so far.
+        # without these images rather than losing everything encoded so far. In a batch of
+        # several, each image is tried again alone, so that only the one that fails is lost.
+        if len(loaded) > 1:
+            return [result for path in paths for result in encode_batch([path], settings, models)]
         for path in loaded:
             results.setdefault(path, ImageResult(path, skip_reason=f"detection failed ({error})"))
     for path, result in results.items():

@@ -14,9 +14,9 @@ from faceclust.encoding import (
     encode_images,
     working_image,
 )
-from faceclust.images import find_images
+from faceclust.images import find_images, load_rgb
 
-from .conftest import DATASET, PORTRAITS, jpeg_bytes, noise_image, same_face_box
+from .conftest import DATASET, PORTRAITS, jpeg_bytes, noise_image, person_images, same_face_box
 
 
 def test_encode_image_returns_faces_with_path_box_and_encoding(models, portrait_path):
@@ -42,6 +42,23 @@ def test_a_broken_file_is_skipped_with_its_reason_and_the_batch_goes_on(tmp_path
     results = encode_batch([str(broken), str(portrait_path)], EncodeSettings(), models)
     assert results[0].skip_reason == "not an image" and results[0].faces == []
     assert len(results[1].faces) == 1
+
+
+def test_a_photo_that_makes_dlib_fail_costs_only_itself_not_its_batch(models, monkeypatch):
+    paths = [str(path) for path in person_images("madonna", 3)]
+    real_face_chips = models.face_chips
+
+    def failing_on_the_second(rgb, boxes, *args):
+        if rgb.shape == load_rgb(paths[1]).shape and np.array_equal(rgb, load_rgb(paths[1])):
+            raise RuntimeError("cudaMalloc failed")
+        return real_face_chips(rgb, boxes, *args)
+
+    monkeypatch.setattr(models, "face_chips", failing_on_the_second)
+    results = encode_batch(paths, EncodeSettings(), models)
+    assert [r.image_path for r in results] == paths
+    assert results[1].skip_reason == "detection failed (cudaMalloc failed)"
+    assert results[0].skip_reason is None and len(results[0].faces) == 1
+    assert results[2].skip_reason is None and len(results[2].faces) == 1
 
 
 def test_cnn_batches_mixed_sizes_and_keeps_the_order(tmp_path, models):
