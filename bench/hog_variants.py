@@ -33,7 +33,7 @@ from report import RESULTS, publish  # noqa: E402
 
 from faceclust.encoding import EncodeSettings, boxes_to_original, working_image  # noqa: E402
 from faceclust.images import decode_image, resized  # noqa: E402
-from faceclust.models import clip_boxes, shared_models  # noqa: E402
+from faceclust.models import shared_models  # noqa: E402
 
 
 def one_copy(models, rgb, scale, grey=False):
@@ -41,21 +41,16 @@ def one_copy(models, rgb, scale, grey=False):
         return [box for box, _ in models.detect_hog_scored(rgb, 1, scale)]
     import cv2
 
+    # The same copy in grey, scanned as it is (factor 1), its boxes mapped back as the encoder's.
     factor = 2 * scale
     copy = cv2.cvtColor(resized(rgb, factor), cv2.COLOR_RGB2GRAY)
-    rects = models.hog_detector(copy, 0)
-    height, width = rgb.shape[:2]
-    return clip_boxes(
-        [tuple(round(v / factor) for v in (r.top(), r.right(), r.bottom(), r.left())) for r in rects],
-        height,
-        width,
-    )
+    boxes = [box for box, _ in models.detect_hog_scored(copy, 0)]
+    return boxes_to_original(boxes, factor, *rgb.shape[:2])
 
 
 def shrunk_then_upsampled(models, rgb, scale):
     image, scale = working_image(rgb, scale)
-    boxes = [(r.top(), r.right(), r.bottom(), r.left()) for r in models.hog_detector(image, 1)]
-    return boxes_to_original(clip_boxes(boxes, *image.shape[:2]), scale, *rgb.shape[:2])
+    return boxes_to_original(models.detect(image, "hog", 1), scale, *rgb.shape[:2])
 
 
 VARIANTS = {

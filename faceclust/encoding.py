@@ -17,7 +17,7 @@ from .errors import ImageLoadError
 from .face_check import likely_faces
 from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
-from .models import DETECTION_METHODS, FaceModels, clip_boxes, shared_models
+from .models import DETECTION_METHODS, FaceModels, boxes_to_original, shared_models
 from .records import Box, Face, ImageResult
 
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
@@ -139,14 +139,6 @@ def working_image(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
     """``rgb`` shrunk by ``scale`` (at most 1: never enlarged) for detection, and the scale used."""
     scale = min(1.0, scale)
     return resized(rgb, scale), scale
-
-
-def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -> list[Box]:
-    """Boxes found in an image shrunk by ``scale``, in pixels of the ``height`` x ``width`` original."""
-    if scale == 1.0:
-        return boxes
-    scaled = [tuple(round(value / scale) for value in box) for box in boxes]
-    return clip_boxes(scaled, height, width)
 
 
 def encode_image(path: str, settings: EncodeSettings, models: FaceModels | None = None) -> ImageResult:

@@ -70,6 +70,15 @@ def clip_boxes(boxes: list[Box], height: int, width: int) -> list[Box]:
     return [box for box in clipped if box[0] < box[2] and box[3] < box[1]]
 
 
+def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -> list[Box]:
+    """Boxes found in an image resized by ``scale``, in pixels of the ``height`` x ``width``
+    original (as given, unclipped, at 1)."""
+    if scale == 1.0:
+        return boxes
+    scaled = [tuple(round(value / scale) for value in box) for box in boxes]
+    return clip_boxes(scaled, height, width)
+
+
 def _boxes(rects, height: int, width: int) -> list[Box]:
     return clip_boxes(
         [(rect.top(), rect.right(), rect.bottom(), rect.left()) for rect in rects], height, width
@@ -209,10 +218,10 @@ class FaceModels:
         height, width = rgb.shape[:2]
         found = []
         for rect, score in zip(rects, scores, strict=True):
-            in_copy = (rect.top(), rect.right(), rect.bottom(), rect.left())
-            boxes = clip_boxes([tuple(round(value / factor) for value in in_copy)], height, width)
-            if boxes:
-                found.append((boxes[0], float(score)))
+            in_copy = [(rect.top(), rect.right(), rect.bottom(), rect.left())]
+            # Clipped at every factor: at 1 boxes_to_original leaves them as dlib gave them.
+            for box in clip_boxes(boxes_to_original(in_copy, factor, height, width), height, width):
+                found.append((box, float(score)))
         return found
 
     def detect_cnn_batch(self, images: list[np.ndarray], upsample: int = 1) -> list[list[Box]]:
