@@ -59,8 +59,13 @@ def test_the_cell_search_for_many_faces_finds_nearly_all_true_neighbours(monkeyp
     # The approximate path, made to run on 3,000 faces by shrinking its cells.
     monkeypatch.setattr(neighbors, "EXACT_LIMIT", 100)
     monkeypatch.setattr(neighbors, "CELL_SIZE", 100)
+    import faiss
+
     points = blobs([60] * 50, spread=0.4, seed=2).astype(np.float32)
+    blas_threshold = faiss.cvar.distance_compute_blas_threshold
     graph = nearest_neighbors(points, 5)
+    # The search lowers faiss's process-wide setting for its cells, and puts it back.
+    assert faiss.cvar.distance_compute_blas_threshold == blas_threshold
     _, exact = brute_force(points.astype(np.float64), 5)
     assert not (graph.indices == np.arange(len(points))[:, None]).any()
     assert np.allclose(
