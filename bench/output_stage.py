@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The output stage with real photos behind the faces: montages and thumbnails decode photos.
 
-.venv/bin/python bench/output_stage.py [--faces 100000,1000000] [--photos 200]
+.venv/bin/python bench/output_stage.py [--faces 100000,1000000] [--library-faces 10000] [--photos 200]
 
 Generates ``--photos`` real 12-megapixel JPEGs (4000x3000, faces from lfw_dev pasted on a
 blurred background: bench/encode_speed.py's generator, kept in bench/results/output_photos/),
@@ -11,12 +11,19 @@ of "a million faces whose paths are links to a few thousand real photos": every 
 faces) and gallery thumbnail (100 per person) crops from a real photo. Runs the whole
 cluster_faces.py command and reports its time and peak memory, the time of the same command
 with --no-gallery, and how many photos it decoded. Writes the table into README.md.
+
+Links make that case easier than a library: the outputs decode each file once however many
+links lead to it, so 200 photos are decoded for a million faces. ``--library-faces`` adds the
+layout of a photo library: the faces are dealt at random into photos of 1 to 4 faces (2 on
+average), each photo a path of its own that is a *hard* link to one of the real photos, which
+the outputs cannot tell from a separate file, so each photo shown is decoded as in a library.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +44,9 @@ from faceclust.records import Face  # noqa: E402
 from faceclust.store import save_faces  # noqa: E402
 
 LINKS_PER_FOLDER = 1000
+# A library's photos hold 1 to 4 faces each, 2 on average (mostly portraits, some groups).
+FACES_PER_PHOTO = (1, 2, 3, 4)
+FACES_PER_PHOTO_SHARE = (0.4, 0.3, 0.2, 0.1)
 
 
 def timed(command: list[str]) -> tuple[float, float, str]:
@@ -48,6 +58,7 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", default="100000,1000000")
+    parser.add_argument("--library-faces", default="10000", help="sizes in the layout of a photo library")
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "datasets" / "lfw_dev")
     parser.add_argument("--no-readme", action="store_true")
@@ -56,39 +67,64 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        for size in [int(value) for value in args.faces.split(",")]:
+        layouts = [("links", int(value)) for value in args.faces.split(",") if value] + [
+            ("library", int(value)) for value in args.library_faces.split(",") if value
+        ]
+        for layout, size in layouts:
             encodings, _ = synthetic_embeddings(size, 0)
             rng = np.random.default_rng(0)
             sides = rng.integers(80, 481, size)
             corners = rng.integers(0, 3000 - 480, (size, 2))
+            if layout == "links":
+                photo_of = np.arange(size)
+            else:
+                # Faces dealt at random (the synthetic faces come ordered by person) into photos.
+                counts = rng.choice(FACES_PER_PHOTO, size=size, p=FACES_PER_PHOTO_SHARE)
+                photo_of = np.repeat(np.arange(size), counts)[:size][rng.permutation(size)]
             faces = []
-            links = root / f"links{size}"
+            links = root / f"{layout}{size}"
+            made: set[int] = set()
             for index in range(size):
-                link = links / f"d{index // LINKS_PER_FOLDER:04d}" / f"f{index:07d}.jpg"
-                if index % LINKS_PER_FOLDER == 0:
-                    link.parent.mkdir(parents=True)
-                os.symlink(photos[index % len(photos)], link)
+                photo = int(photo_of[index])
+                link = links / f"d{photo // LINKS_PER_FOLDER:04d}" / f"f{photo:07d}.jpg"
+                if photo not in made:
+                    made.add(photo)
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    target = photos[photo % len(photos)]
+                    if layout == "links":
+                        os.symlink(target, link)
+                    else:
+                        try:
+                            os.link(target, link)
+                        except OSError:  # another file system: a copy is a separate photo too
+                            shutil.copyfile(target, link)
                 top, left = int(corners[index, 0]), int(corners[index, 1])
                 side = int(sides[index])
                 faces.append(Face(str(link), (top, left + side, top + side, left), encodings[index]))
-            encodings_path = root / f"faces{size}.npz"
+            encodings_path = root / f"faces{layout}{size}.npz"
             save_faces(encodings_path, faces)
             del faces
             command = [sys.executable, str(REPO / "cluster_faces.py"), "-e", str(encodings_path)]
-            seconds, peak, printed = timed([*command, "-o", str(root / f"out{size}")])
+            out = root / f"out{layout}{size}"
+            seconds, peak, printed = timed([*command, "-o", str(out)])
             unreadable = [line for line in printed.splitlines() if "could not be read" in line]
-            no_gallery, _, _ = timed([*command, "-o", str(root / f"plain{size}"), "--no-gallery"])
-            thumbnails = len(os.listdir(root / f"out{size}" / "thumbs"))
-            rows.append((size, seconds, peak, no_gallery, thumbnails, unreadable))
+            no_gallery, _, _ = timed([*command, "-o", str(root / f"plain{layout}{size}"), "--no-gallery"])
+            thumbnails = len(os.listdir(out / "thumbs"))
+            rows.append((layout, size, len(made), seconds, peak, no_gallery, thumbnails, unreadable))
             print(rows[-1], flush=True)
     lines = [
-        "| faces (links to real 12 MP photos) | photos behind them | whole command | peak MB | with --no-gallery | thumbnails written |",
+        "| faces | photos behind them | whole command | peak MB | with --no-gallery | thumbnails written |",
         "|---|---|---|---|---|---|",
     ]
-    for size, seconds, peak, no_gallery, thumbnails, unreadable in rows:
+    for layout, size, paths, seconds, peak, no_gallery, thumbnails, unreadable in rows:
         note = f" ({unreadable[0]})" if unreadable else ""
+        behind = (
+            f"{paths:,} links to {len(photos)} real 12 MP photos"
+            if layout == "links"
+            else f"{paths:,} photos of 1-4 faces (hard links to {len(photos)} real 12 MP photos)"
+        )
         lines.append(
-            f"| {size:,} | {len(photos)} | {seconds:.1f} s{note} | {peak:,.0f} | {no_gallery:.1f} s | {thumbnails:,} |"
+            f"| {size:,} | {behind} | {seconds:.1f} s{note} | {peak:,.0f} | {no_gallery:.1f} s | {thumbnails:,} |"
         )
     table = "\n".join(lines) + "\n"
     print(table)
