@@ -29,8 +29,8 @@ from headless_chromium import start_chromium  # noqa: E402
 from report import publish  # noqa: E402
 
 from faceclust.gallery import gallery_data, write_gallery  # noqa: E402
-from faceclust.outputs import THUMBNAIL_SIZE, encode_jpeg  # noqa: E402
 from faceclust.records import Face  # noqa: E402
+from faceclust.thumbnails import THUMBNAIL_SIZE, encode_jpeg  # noqa: E402
 
 GROUP_SIZE = 40
 UNKNOWN = 100

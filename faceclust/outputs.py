@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import os
 from collections import deque
@@ -19,9 +18,9 @@ from .errors import ImageLoadError, OutputError
 from .fileio import atomic_write_bytes
 from .images import decode_image
 from .records import Box, Face
+from .thumbnails import CROP_MARGIN, THUMBNAIL_SIZE, background, encode_jpeg, face_tile
 
 TILE_SIZE = 96
-THUMBNAIL_SIZE = 128  # face thumbnails of the gallery page
 GRID_COLUMNS = 5
 MAX_TILES = 25
 # The gallery shows this many faces of each person (and of the unknown faces), the first found;
@@ -29,12 +28,7 @@ MAX_TILES = 25
 # thumbnails, every photo decoded, and a page no browser opens.
 GALLERY_FACES = 100
 HEADER_HEIGHT = 28
-# Crops reach this far beyond the detector's box (a fraction of its larger side), which is
-# tight around eyes and mouth; a little hair and chin make a face easier to recognise.
-CROP_MARGIN = 0.15
-BACKGROUND_RGB = (32, 32, 32)
 TITLE_RGB = (235, 235, 235)
-JPEG_QUALITY = 90
 MONTAGE_RUN = 64
 
 UNKNOWN_MONTAGE = "unknown_faces.jpg"
@@ -50,36 +44,6 @@ def montage_name(cluster_id: int) -> str:
     return UNKNOWN_MONTAGE if cluster_id == NOISE else f"face_id_{cluster_id}.jpg"
 
 
-def face_tile(rgb: np.ndarray, box: Box, size: int = TILE_SIZE) -> np.ndarray:
-    """A ``(size, size, 3)`` square crop centred on ``box``, padded where it leaves the image."""
-    import cv2
-
-    top, right, bottom, left = box
-    side = round(max(bottom - top, right - left) * (1 + 2 * CROP_MARGIN))
-    side = max(side, 1)
-    centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
-    y0, x0 = centre_y - side // 2, centre_x - side // 2
-    height, width = rgb.shape[:2]
-    src_y0, src_x0 = max(y0, 0), max(x0, 0)
-    src_y1, src_x1 = min(y0 + side, height), min(x0 + side, width)
-    if src_y0 >= src_y1 or src_x0 >= src_x1:
-        square = _background(side, side)
-    else:
-        # The part inside the photo, padded by OpenCV where the square leaves it: no copy of the
-        # whole square filled with a colour first (milliseconds for a large face).
-        square = cv2.copyMakeBorder(
-            rgb[src_y0:src_y1, src_x0:src_x1],
-            src_y0 - y0,
-            y0 + side - src_y1,
-            src_x0 - x0,
-            x0 + side - src_x1,
-            cv2.BORDER_CONSTANT,
-            value=BACKGROUND_RGB,
-        )
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    return cv2.resize(square, (size, size), interpolation=interpolation)
-
-
 def build_montage(tiles: list[np.ndarray], title: str) -> np.ndarray:
     """Tiles in rows of :data:`GRID_COLUMNS` under a title bar, as one RGB image."""
     import cv2
@@ -87,7 +51,7 @@ def build_montage(tiles: list[np.ndarray], title: str) -> np.ndarray:
     rows = max(1, -(-len(tiles) // GRID_COLUMNS))
     # A copy of a ready background: filling with a colour tuple cost half a millisecond a
     # montage, most of the time of an empty one (tens of thousands at a million faces).
-    canvas = _background(HEADER_HEIGHT + rows * TILE_SIZE, GRID_COLUMNS * TILE_SIZE).copy()
+    canvas = background(HEADER_HEIGHT + rows * TILE_SIZE, GRID_COLUMNS * TILE_SIZE).copy()
     for index, tile in enumerate(tiles):
         row, column = divmod(index, GRID_COLUMNS)
         y = HEADER_HEIGHT + row * TILE_SIZE
@@ -108,26 +72,6 @@ def _scaled_box(box: Box, scale: float) -> Box:
         return box
     top, right, bottom, left = box
     return (round(top * scale), round(right * scale), round(bottom * scale), round(left * scale))
-
-
-@functools.cache
-def _background(height: int, width: int) -> np.ndarray:
-    background = np.empty((height, width, 3), np.uint8)
-    background[:] = BACKGROUND_RGB
-    background.flags.writeable = False
-    return background
-
-
-def encode_jpeg(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    # OpenCV wants BGR; converted into a contiguous copy, not handed a reversed view, which
-    # made the encoder three times slower.
-    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise OutputError("OpenCV could not encode a JPEG image")
-    return buffer.tobytes()
 
 
 def gallery_selection(indices: list[int]) -> list[int]:

@@ -7,19 +7,18 @@ import numpy as np
 import pytest
 
 from faceclust.outputs import (
-    BACKGROUND_RGB,
     GRID_COLUMNS,
     HEADER_HEIGHT,
     TILE_SIZE,
     PhotoFinder,
     build_montage,
     document_json,
-    face_tile,
     sample_indices,
     write_clusters_csv,
     write_montages,
 )
 from faceclust.records import Face
+from faceclust.thumbnails import BACKGROUND_RGB, face_tile
 
 from .conftest import jpeg_bytes, noise_image
 
@@ -39,7 +38,7 @@ def count_tiles(montage: np.ndarray) -> int:
 
 def test_face_tile_is_square_and_pads_past_the_edge_with_the_background():
     rgb = np.full((50, 80, 3), 200, np.uint8)
-    tile = face_tile(rgb, (0, 40, 40, 0))  # a face in the corner: its margin leaves the image
+    tile = face_tile(rgb, (0, 40, 40, 0), TILE_SIZE)  # a face in the corner: its margin leaves the image
     assert tile.shape == (TILE_SIZE, TILE_SIZE, 3)
     assert tile[0, 0].tolist() == list(BACKGROUND_RGB)
     assert tile[TILE_SIZE // 2, TILE_SIZE // 2].tolist() == [200, 200, 200]
@@ -178,7 +177,7 @@ def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
 
 
 def test_montage_jpegs_keep_their_colours():
-    from faceclust.outputs import encode_jpeg
+    from faceclust.thumbnails import encode_jpeg
 
     red = build_montage([np.full((TILE_SIZE, TILE_SIZE, 3), (220, 20, 20), np.uint8)], "red")
     decoded = cv2.imdecode(np.frombuffer(encode_jpeg(red), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
