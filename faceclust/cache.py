@@ -26,7 +26,8 @@ from .records import EMBEDDING_SIZE, Face, ImageResult
 
 INDEX_SUFFIX = ".index"
 LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
-SCHEMA_VERSION = 1
+# 2: faces gained their thumbnails (an index of version 1 gets the column, empty, when opened).
+SCHEMA_VERSION = 2
 LEGACY_FORMAT = 2
 # Photos per transaction when carrying an old journal over or dropping rows.
 BATCH = 10_000
@@ -46,9 +47,12 @@ CREATE TABLE IF NOT EXISTS faces (
     position INTEGER NOT NULL,     -- the face's place in the photo's detection order
     top INTEGER NOT NULL, "right" INTEGER NOT NULL, bottom INTEGER NOT NULL, "left" INTEGER NOT NULL,
     vector BLOB NOT NULL,          -- 128 little-endian float32
+    thumbnail BLOB,                -- a JPEG of the face (thumbnails.py), or NULL
     PRIMARY KEY (photo, position)
 ) WITHOUT ROWID;
 """
+# Version 1 had no thumbnails: its faces keep theirs NULL, and the outputs decode those photos.
+UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
 
 
 def cache_path(encodings_path: str | os.PathLike[str]) -> Path:
@@ -107,8 +111,10 @@ class EncodingCache:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
+            if version == 1:
+                self._db.execute(UPGRADE_FROM_1)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             raise OutputError(
@@ -172,11 +178,13 @@ class EncodingCache:
                 result.rejected,
             ),
         )
+        thumbnails = result.thumbnails or [None] * len(result.faces)
         self._db.executemany(
-            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (key, position, *map(int, face.box), _vector_blob(face.encoding))
-                for position, face in enumerate(result.faces)
+                (key, position, *map(int, face.box), _vector_blob(face.encoding), thumbnail)
+                for position, (face, thumbnail) in enumerate(zip(result.faces, thumbnails, strict=True))
             ],
         )
 

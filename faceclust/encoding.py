@@ -19,6 +19,7 @@ from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
 from .models import DETECTION_METHODS, FaceModels, boxes_to_original, shared_models
 from .records import Box, Face, ImageResult
+from .thumbnails import encode_jpeg, face_tile
 
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
 # photos by bench/camera_photos.py (README, "Small faces").
@@ -221,8 +222,16 @@ def encode_batch(
             timings[path]["embed"] += network_seconds * count / max(1, face_count)
             boxes = boxes_to_original(found[path], decoded.scale, *decoded.full_size)
             faces = [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)]
+            # Cut while the photo is decoded, so that the outputs need not decode it again.
+            started = time.perf_counter()
+            thumbnails = [encode_jpeg(face_tile(decoded.rgb, box)) for box in found[path]]
+            timings[path]["thumbs"] = time.perf_counter() - started
             results[path] = ImageResult(
-                path, faces, rejected=rejected.get(path, 0), longer_side=max(decoded.full_size)
+                path,
+                faces,
+                rejected=rejected.get(path, 0),
+                longer_side=max(decoded.full_size),
+                thumbnails=thumbnails,
             )
     except (RuntimeError, MemoryError) as error:
         # dlib signals out-of-memory and CUDA failures as RuntimeError; the run goes on

@@ -41,3 +41,6 @@ class ImageResult:
     # The full-size upright photo's longer side, in pixels; 0 where it was not decoded in this
     # run (skipped, or reused from the cache), for the summary's smallest face looked for.
     longer_side: int = 0
+    # Each face's thumbnail as JPEG bytes (thumbnails.py), in the order of ``faces``; empty
+    # where none were cut (reused from the cache, or read from an older index).
+    thumbnails: list[bytes] = field(default_factory=list, repr=False)

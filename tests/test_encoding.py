@@ -172,7 +172,7 @@ def test_a_large_photo_is_detected_shrunk_and_embedded_at_full_resolution(tmp_pa
     assert same_face_box(box, reference)
     # Far below the 0.6 that dlib documents as the same-person threshold.
     assert np.linalg.norm(shrunk.faces[0].encoding - full.faces[0].encoding) < 0.2
-    assert set(shrunk.seconds) == {"decode", "detect", "check", "embed"}
+    assert set(shrunk.seconds) == {"decode", "detect", "check", "embed", "thumbs"}
 
 
 def test_tiny_images_give_no_faces_and_no_error(tmp_path, models):
