@@ -16,13 +16,14 @@ import base64
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import OutputError
-from .records import EMBEDDING_SIZE, Face, ImageResult
+from .records import EMBEDDING_SIZE, Box, Face, ImageResult
 
 INDEX_SUFFIX = ".index"
 LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS faces (
     thumbnail BLOB,                -- a JPEG of the face (thumbnails.py), or NULL
     PRIMARY KEY (photo, position)
 ) WITHOUT ROWID;
+-- The outputs look thumbnails up by the path the encodings file names, which stays the same
+-- when the photos move or the command runs from another folder.
+CREATE INDEX IF NOT EXISTS photos_by_path ON photos(path);
 """
 # Version 1 had no thumbnails: its faces keep theirs NULL, and the outputs decode those photos.
 UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
@@ -266,3 +270,54 @@ def _legacy_entry(line: bytes) -> tuple[ImageResult, FileStamp, str, str] | None
         return result, stamp, str(record["settings"]), str(record["key"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+class StoredThumbnails:
+    """The face thumbnails an index holds, read-only, for the outputs (thread-safe)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = sqlite3.connect(
+            f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+
+    @classmethod
+    def of(cls, encodings_path: str | os.PathLike[str]) -> StoredThumbnails | None:
+        """The thumbnails of the index beside ``encodings_path``; None when there is no index,
+        it holds no thumbnails (written before they were kept), or it cannot be read."""
+        path = cache_path(encodings_path)
+        if not path.is_file():
+            return None
+        try:
+            stored = cls(path)
+            usable = stored._query(
+                "SELECT 1 FROM sqlite_master WHERE name = 'photos_by_path'", ()
+            ) and stored._query("SELECT 1 FROM faces WHERE thumbnail IS NOT NULL LIMIT 1", ())
+        except sqlite3.Error:
+            return None
+        if not usable:
+            stored.close()
+            return None
+        return stored
+
+    def _query(self, sql: str, parameters: tuple) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    def of_photo(self, image_path: str) -> dict[Box, bytes]:
+        """The stored thumbnails of the faces of ``image_path`` (as the encodings file names
+        it), by box; empty when it has none or the index cannot be read."""
+        try:
+            rows = self._query(
+                'SELECT f.top, f."right", f.bottom, f."left", f.thumbnail FROM photos p '
+                "JOIN faces f ON f.photo = p.key WHERE p.path = ? AND f.thumbnail IS NOT NULL",
+                (image_path,),
+            )
+        except sqlite3.Error:
+            return {}
+        return {(top, right, bottom, left): thumbnail for top, right, bottom, left, thumbnail in rows}
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import StoredThumbnails
 from .clustering import NOISE, centroids
 from .errors import ImageLoadError, OutputError
 from .fileio import atomic_write_bytes
@@ -104,6 +105,8 @@ class _PhotoCut:
     tiles: dict[int, np.ndarray] = field(default_factory=dict)
     thumbnails: dict[int, str] = field(default_factory=dict)
     left_out_thumbnails: dict[int, str] = field(default_factory=dict)
+    # Why the photo could not be read, when some face shown needed it.
+    failure: str | None = None
 
 
 def cluster_title(label: int, count: int, name: str | None = None) -> str:
@@ -124,6 +127,7 @@ def write_montages(
     names: dict[int, str] | None = None,
     thumbnail_dir: str | None = None,
     left_out: Sequence[Face] = (),
+    stored: StoredThumbnails | None = None,
 ) -> MontageReport:
     """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
 
@@ -131,8 +135,10 @@ def write_montages(
     of each cluster also get a small JPEG thumbnail there, for the gallery, and so do the
     first of ``left_out`` (faces that corrections took out of every group). Each photo is
     decoded once, however many of its faces are shown. ``locate`` finds each stored image path's file
-    (by default as named). Montages of an earlier run that this run did not write are removed, so
-    the folder never shows face IDs that no longer exist.
+    (by default as named). With ``stored`` (the encoding index's thumbnails), a photo all of whose
+    faces shown have a thumbnail there is not decoded at all, nor needed: it may have moved.
+    Montages of an earlier run that this run did not write are removed, so the folder never
+    shows face IDs that no longer exist.
     """
     import cv2
 
@@ -165,39 +171,60 @@ def write_montages(
     by_file: dict[str, list[str]] = {}
     finder = locate or PhotoFinder()
     for image_path in wanted:
-        if not finder.found(image_path):
+        if finder.found(image_path):
+            by_file.setdefault(finder.real_file(image_path), []).append(image_path)
+        elif stored is not None:
+            # Its thumbnails may be in the index; cut_faces says "file not found" if not.
+            by_file.setdefault(finder(image_path), []).append(image_path)
+        else:
             report.unreadable_images[image_path] = "file not found"
-            continue
-        by_file.setdefault(finder.real_file(image_path), []).append(image_path)
 
-    def cut_faces(file: str, image_paths: list[str]) -> _PhotoCut | str:
-        """Decode one photo and cut its faces, writing their thumbnails (or the reason the
-        photo could not be read)."""
+    def cut_faces(file: str, image_paths: list[str]) -> _PhotoCut:
+        """One photo's faces: their thumbnails from the index where it kept them, the rest cut
+        from the photo decoded (or the reason it could not be read)."""
         indices = [index for image_path in image_paths for index in wanted[image_path]]
         boxes = {index: (left_out[-1 - index] if index < 0 else faces[index]).box for index in indices}
-        try:
-            decoded = decode_image(file, min_scale=_thumbnail_scale(boxes.values()))
-        except ImageLoadError as error:
-            return error.reason
-        rgb = decoded.rgb
+        kept = {path: stored.of_photo(path) for path in image_paths} if stored is not None else {}
+        # Thumbnails the encoder kept, as JPEG bytes: the photo is decoded only for the others.
+        ready = {
+            index: kept[image_path][boxes[index]]
+            for image_path in kept
+            for index in wanted[image_path]
+            if boxes[index] in kept[image_path]
+        }
         cut = _PhotoCut()
-        for index in indices:
-            box = _scaled_box(boxes[index], decoded.scale)
-            if index < 0:
-                relative = f"{thumbnail_dir}/left_out_{-1 - index:07d}.jpg"
-                atomic_write_bytes(
-                    output_dir / relative, encode_jpeg(face_tile(rgb, box, THUMBNAIL_SIZE)), durable=False
-                )
-                cut.left_out_thumbnails[-1 - index] = relative
-                continue
-            thumbnail = face_tile(rgb, box, THUMBNAIL_SIZE)
-            if index in in_montage:
-                cut.tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
-            if index in in_gallery:
-                relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
-                atomic_write_bytes(output_dir / relative, encode_jpeg(thumbnail), durable=False)
-                cut.thumbnails[index] = relative
+        for index, jpeg in ready.items():
+            add_thumbnail(cut, index, jpeg, None)
+        missing = [index for index in indices if index not in ready]
+        if not missing:
+            return cut
+        try:
+            decoded = decode_image(file, min_scale=_thumbnail_scale(boxes[index] for index in missing))
+        except ImageLoadError as error:
+            cut.failure = error.reason
+            return cut
+        for index in missing:
+            thumbnail = face_tile(decoded.rgb, _scaled_box(boxes[index], decoded.scale), THUMBNAIL_SIZE)
+            add_thumbnail(cut, index, None, thumbnail)
         return cut
+
+    def add_thumbnail(cut: _PhotoCut, index: int, jpeg: bytes | None, thumbnail: np.ndarray | None) -> None:
+        """Give face ``index`` its montage tile and gallery thumbnail (or a left-out face its
+        thumbnail), from the JPEG the index kept or the pixels just cut."""
+        in_this_montage = index >= 0 and index in in_montage
+        if thumbnail is None and in_this_montage:
+            thumbnail = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        if in_this_montage:
+            cut.tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
+        if index < 0:
+            relative = f"{thumbnail_dir}/left_out_{-1 - index:07d}.jpg"
+            cut.left_out_thumbnails[-1 - index] = relative
+        elif index in in_gallery:
+            relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
+            cut.thumbnails[index] = relative
+        else:
+            return
+        atomic_write_bytes(output_dir / relative, jpeg or encode_jpeg(thumbnail), durable=False)
 
     order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
 
@@ -239,13 +266,12 @@ def write_montages(
                 made.append(drawers.submit(write_montage_run, ready[:MONTAGE_RUN]))
                 del ready[:MONTAGE_RUN]
 
-        def take(file: str, result: _PhotoCut | str) -> None:
-            if isinstance(result, str):
-                report.unreadable_images.update(dict.fromkeys(by_file[file], result))
-            else:
-                tiles.update(result.tiles)
-                report.thumbnails.update(result.thumbnails)
-                report.left_out_thumbnails.update(result.left_out_thumbnails)
+        def take(file: str, result: _PhotoCut) -> None:
+            if result.failure is not None:
+                report.unreadable_images.update(dict.fromkeys(by_file[file], result.failure))
+            tiles.update(result.tiles)
+            report.thumbnails.update(result.thumbnails)
+            report.left_out_thumbnails.update(result.left_out_thumbnails)
             for label in needs[file]:
                 waiting[label] -= 1
                 if waiting[label] == 0:

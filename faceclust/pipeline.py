@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import EncodingCache, cache_path, remove_cache
+from .cache import EncodingCache, StoredThumbnails, cache_path, remove_cache
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
 from .corrections import CorrectionPlan, plan_corrections, read_corrections
 from .encoding import EncodeSettings, EncodeSummary, encode_dataset
@@ -185,32 +185,39 @@ def cluster_file(
     csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
     # The montages (JPEG encoding and file writes, mostly outside the GIL) are made beside the
     # tables (Python building JSON): at a million faces each took about 15 s on its own.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        montages = beside.submit(
-            write_montages,
-            faces,
-            labels,
-            folder,
-            seed,
-            locate,
-            names,
-            thumbnail_dir=THUMBNAIL_DIR if gallery else None,
-            left_out=[face for face, _ in left_out],
-        )
-        write_clusters_csv(faces, labels, csv_path)
-        document = cluster_document(
-            faces,
-            labels,
-            names,
-            _settings(clusterer),
-            os.fspath(encodings_path),
-            left_out_by_reason,
-            corrections_report,
-            encodings,
-        )
-        atomic_write_bytes(json_path, document_json(document))
-        del document
-        report = montages.result()
+    # The thumbnails the encoder kept: photos whose faces all have one are not decoded again.
+    stored = StoredThumbnails.of(encodings_path)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            montages = beside.submit(
+                write_montages,
+                faces,
+                labels,
+                folder,
+                seed,
+                locate,
+                names,
+                thumbnail_dir=THUMBNAIL_DIR if gallery else None,
+                left_out=[face for face, _ in left_out],
+                stored=stored,
+            )
+            write_clusters_csv(faces, labels, csv_path)
+            document = cluster_document(
+                faces,
+                labels,
+                names,
+                _settings(clusterer),
+                os.fspath(encodings_path),
+                left_out_by_reason,
+                corrections_report,
+                encodings,
+            )
+            atomic_write_bytes(json_path, document_json(document))
+            del document
+            report = montages.result()
+    finally:
+        if stored is not None:
+            stored.close()
     written = [*report.written, csv_path, json_path]
     if gallery:
         data = gallery_data(
