@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -9,7 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from faceclust.cache import EncodingCache, FileStamp, cache_path, legacy_cache_path, remove_cache
+from faceclust.cache import (
+    EncodingCache,
+    FileStamp,
+    StoredThumbnails,
+    cache_path,
+    legacy_cache_path,
+    remove_cache,
+)
 from faceclust.errors import OutputError
 from faceclust.records import Face, ImageResult
 
@@ -149,3 +157,53 @@ def test_a_damaged_index_is_a_clear_error_and_fresh_removes_it(tmp_path):
         EncodingCache(cache_path(encodings), "k")
     remove_cache(encodings)
     assert EncodingCache(cache_path(encodings), "k").photos() == 0
+
+
+def test_an_index_of_version_1_gains_the_thumbnail_column_and_keeps_its_photos(tmp_path):
+    path = tmp_path / "enc.pickle.index"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE photos (key TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL, settings TEXT NOT NULL, skip TEXT,
+            rejected INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+        CREATE TABLE faces (photo TEXT NOT NULL REFERENCES photos(key) ON DELETE CASCADE,
+            position INTEGER NOT NULL, top INTEGER NOT NULL, "right" INTEGER NOT NULL,
+            bottom INTEGER NOT NULL, "left" INTEGER NOT NULL, vector BLOB NOT NULL,
+            PRIMARY KEY (photo, position)) WITHOUT ROWID;
+        PRAGMA user_version=1;
+        """
+    )
+    key = str(tmp_path / "a.jpg")
+    db.execute("INSERT INTO photos VALUES (?, 'a.jpg', 1, 2, 'k', NULL, 0)", (key,))
+    db.execute("INSERT INTO faces VALUES (?, 0, 1, 9, 8, 2, ?)", (key, np.ones(128, "<f4").tobytes()))
+    db.commit()
+    db.close()
+    assert StoredThumbnails.of(tmp_path / "enc.pickle") is None  # written before thumbnails were kept
+
+    cache = EncodingCache(path, "k")
+    kept = cache.lookup(key, FileStamp(1, 2))
+    assert kept is not None and kept.faces[0].box == (1, 9, 8, 2)
+    cache.append(ImageResult("b.jpg", result("b.jpg").faces, thumbnails=[b"jpeg of b"]), FileStamp(3, 4))
+    cache.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT photo, thumbnail FROM faces ORDER BY photo").fetchall() == [
+        (key, None),
+        (os.path.abspath("b.jpg"), b"jpeg of b"),
+    ]
+
+
+def test_stored_thumbnails_are_found_by_the_path_the_encodings_name_and_the_box(tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    cache = EncodingCache(cache_path(encodings), "k")
+    two = result("photos/a.jpg", faces=2)
+    cache.append(ImageResult(two.image_path, two.faces, thumbnails=[b"first", b"second"]), FileStamp(1, 2))
+    cache.append(result("photos/b.jpg"), FileStamp(1, 2))  # encoded without thumbnails
+    cache.close()
+    stored = StoredThumbnails.of(encodings)
+    assert stored.of_photo("photos/a.jpg") == {two.faces[0].box: b"first", two.faces[1].box: b"second"}
+    assert stored.of_photo("photos/b.jpg") == {}
+    assert stored.of_photo("elsewhere/a.jpg") == {}
+    stored.close()
+    assert StoredThumbnails.of(tmp_path / "other.pickle") is None  # no index

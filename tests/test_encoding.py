@@ -292,3 +292,20 @@ def test_small_files_go_to_a_worker_together_and_a_large_photo_alone(tmp_path, m
     batches = [[Path(path).name for path in batch] for batch in encoding._batches(paths, EncodeSettings())]
     # In order, every path once; at most three, or 1000 bytes unless alone.
     assert batches == [["a", "b", "c"], ["d"], ["big"], ["e", "f"], ["g", "missing"]]
+
+
+def test_each_face_gets_a_thumbnail_cut_from_the_photo_as_the_outputs_would(portrait_path):
+    import cv2
+
+    from faceclust.thumbnails import THUMBNAIL_SIZE, face_tile
+
+    result = encode_image(str(portrait_path), EncodeSettings())
+    assert len(result.faces) == 1 and len(result.thumbnails) == 1
+    stored = cv2.imdecode(np.frombuffer(result.thumbnails[0], np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    assert stored.shape == (THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3)
+    # What the outputs cut from the full photo for the same face: the same picture, up to the
+    # JPEG's loss.
+    expected = face_tile(load_rgb(str(portrait_path)), result.faces[0].box).astype(int)
+    assert np.abs(stored.astype(int) - expected).mean() < 6
+    other = face_tile(load_rgb(str(portrait_path)), (0, 40, 40, 0)).astype(int)
+    assert np.abs(stored.astype(int) - other).mean() > 20

@@ -283,3 +283,27 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
         montage = cv2.imread(str(tmp_path / f"face_id_{label}.jpg"))[:, :, ::-1]
         tile = montage[HEADER_HEIGHT + TILE_SIZE // 2, TILE_SIZE // 2].astype(int)
         assert np.abs(tile - (label * 6, 255 - label * 6, 128)).max() < 24  # its own person's face
+
+
+def test_montages_and_thumbnails_come_from_the_index_when_the_photos_have_moved(encoded, tmp_path, capsys):
+    from faceclust.cache import cache_path
+    from faceclust.cli import cluster_main
+
+    dataset, encodings, _ = encoded
+    dataset.rename(tmp_path / "elsewhere")  # the photos are gone from where they were encoded
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out)]) == 0
+    assert "could not be read" not in capsys.readouterr().err
+    montages = sorted(out.glob("face_id_*.jpg"))
+    assert montages
+    for montage in montages:
+        assert count_tiles(cv2.imread(str(montage))[:, :, ::-1]) > 0
+    faces = json.loads((out / "clusters.json").read_text())["counts"]["faces"]
+    assert len(list((out / "thumbs").glob("face_*.jpg"))) == faces
+
+    # Without the index the photos are needed, and missed: blank tiles, and said so.
+    cache_path(encodings).unlink()
+    blank = tmp_path / "blank"
+    assert cluster_main(["-e", str(encodings), "-o", str(blank)]) == 0
+    assert "could not be read" in capsys.readouterr().err
+    assert all(count_tiles(cv2.imread(str(m))[:, :, ::-1]) == 0 for m in blank.glob("face_id_*.jpg"))
