@@ -16,7 +16,9 @@ Links make that case easier than a library: the outputs decode each file once ho
 links lead to it, so 200 photos are decoded for a million faces. ``--library-faces`` adds the
 layout of a photo library: the faces are dealt at random into photos of 1 to 4 faces (2 on
 average), each photo a path of its own that is a *hard* link to one of the real photos, which
-the outputs cannot tell from a separate file, so each photo shown is decoded as in a library.
+the outputs cannot tell from a separate file, so each photo shown is decoded as in a library;
+then the same faces again with the encoding index encode_faces.py leaves beside its encodings
+file, holding each face's thumbnail, which the outputs use instead of decoding the photos.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ from encode_speed import make_large_photos  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 from synthetic import synthetic_embeddings  # noqa: E402
 
-from faceclust.records import Face  # noqa: E402
+from faceclust.cache import EncodingCache, FileStamp, cache_path  # noqa: E402
+from faceclust.images import decode_image  # noqa: E402
+from faceclust.records import Face, ImageResult  # noqa: E402
 from faceclust.store import save_faces  # noqa: E402
+from faceclust.thumbnails import encode_jpeg, face_tile  # noqa: E402
 
 LINKS_PER_FOLDER = 1000
 # A library's photos hold 1 to 4 faces each, 2 on average (mostly portraits, some groups).
@@ -53,6 +58,24 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     started = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True)
     return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1]) / 1024, done.stderr
+
+
+def keep_thumbnails(faces: list[Face], encodings_path: Path) -> None:
+    """Write the encoding index encode_faces.py would have left beside ``encodings_path``: each
+    photo's faces with their thumbnails (cut here from a half-size decoding, to save time; the
+    encoder cuts them from the photo it decoded anyway)."""
+    by_photo: dict[str, list[Face]] = {}
+    for face in faces:
+        by_photo.setdefault(face.image_path, []).append(face)
+    index = EncodingCache(cache_path(encodings_path), "bench")
+    for path, photo_faces in by_photo.items():
+        decoded = decode_image(path, min_scale=0.5)
+        thumbnails = [
+            encode_jpeg(face_tile(decoded.rgb, tuple(round(v * decoded.scale) for v in face.box)))
+            for face in photo_faces
+        ]
+        index.append(ImageResult(path, photo_faces, thumbnails=thumbnails), FileStamp.of(path))
+    index.close()
 
 
 def main() -> int:
@@ -68,14 +91,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         layouts = [("links", int(value)) for value in args.faces.split(",") if value] + [
-            ("library", int(value)) for value in args.library_faces.split(",") if value
+            (layout, int(value))
+            for value in args.library_faces.split(",")
+            if value
+            for layout in ("library", "indexed")
         ]
         for layout, size in layouts:
             encodings, _ = synthetic_embeddings(size, 0)
             rng = np.random.default_rng(0)
             sides = rng.integers(80, 481, size)
             corners = rng.integers(0, 3000 - 480, (size, 2))
-            if layout == "links":
+            library = layout != "links"
+            if not library:
                 photo_of = np.arange(size)
             else:
                 # Faces dealt at random (the synthetic faces come ordered by person) into photos.
@@ -91,7 +118,7 @@ def main() -> int:
                     made.add(photo)
                     link.parent.mkdir(parents=True, exist_ok=True)
                     target = photos[photo % len(photos)]
-                    if layout == "links":
+                    if not library:
                         os.symlink(target, link)
                     else:
                         try:
@@ -103,6 +130,8 @@ def main() -> int:
                 faces.append(Face(str(link), (top, left + side, top + side, left), encodings[index]))
             encodings_path = root / f"faces{layout}{size}.npz"
             save_faces(encodings_path, faces)
+            if layout == "indexed":
+                keep_thumbnails(faces, encodings_path)
             del faces
             command = [sys.executable, str(REPO / "cluster_faces.py"), "-e", str(encodings_path)]
             out = root / f"out{layout}{size}"
@@ -118,11 +147,11 @@ def main() -> int:
     ]
     for layout, size, paths, seconds, peak, no_gallery, thumbnails, unreadable in rows:
         note = f" ({unreadable[0]})" if unreadable else ""
-        behind = (
-            f"{paths:,} links to {len(photos)} real 12 MP photos"
-            if layout == "links"
-            else f"{paths:,} photos of 1-4 faces (hard links to {len(photos)} real 12 MP photos)"
-        )
+        behind = {
+            "links": f"{paths:,} links to {len(photos)} real 12 MP photos",
+            "library": f"{paths:,} photos of 1-4 faces (hard links to {len(photos)} real 12 MP photos)",
+            "indexed": f"the same {paths:,} photos, their faces' thumbnails in the encoding index",
+        }[layout]
         lines.append(
             f"| {size:,} | {behind} | {seconds:.1f} s{note} | {peak:,.0f} | {no_gallery:.1f} s | {thumbnails:,} |"
         )
