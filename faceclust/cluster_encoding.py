@@ -3,10 +3,10 @@
 Imported only when ``encode_faces.py --scheduler`` is given, so a local run never loads Dask.
 Workers must have this package installed (the same version) and see the photos at the same
 paths: the photos are sent as absolute paths, read by the workers from shared storage, and
-only faces come back, never pixels. Each worker process loads the models once (the
-per-process cache of :func:`faceclust.models.shared_models`) and is set up as a local worker
-is (one BLAS and one OpenCV thread, glibc's thresholds: :mod:`.malloc_tuning`), so the vectors
-and the speed are the same.
+only faces come back (with their small thumbnails), never the photos. Each worker process
+loads the models once (the per-process cache of :func:`faceclust.models.shared_models`) and
+is set up as a local worker is (one BLAS and one OpenCV thread, glibc's thresholds:
+:mod:`.malloc_tuning`), so the vectors and the speed are the same.
 
 Work goes out a bounded number of batches at a time, and results stream back as they
 finish. A batch whose worker dies is run again by Dask on another worker (the scheduler's

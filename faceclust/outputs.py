@@ -193,9 +193,10 @@ def write_montages(
             if boxes[index] in kept[image_path]
         }
         cut = _PhotoCut()
-        for index, jpeg in ready.items():
-            add_thumbnail(cut, index, jpeg, None)
-        missing = [index for index in indices if index not in ready]
+        # A thumbnail the index kept but that cannot be read is cut from the photo instead.
+        missing = [
+            index for index in indices if not (index in ready and add_thumbnail(cut, index, ready[index]))
+        ]
         if not missing:
             return cut
         try:
@@ -208,12 +209,21 @@ def write_montages(
             add_thumbnail(cut, index, None, thumbnail)
         return cut
 
-    def add_thumbnail(cut: _PhotoCut, index: int, jpeg: bytes | None, thumbnail: np.ndarray | None) -> None:
+    def add_thumbnail(
+        cut: _PhotoCut, index: int, jpeg: bytes | None, thumbnail: np.ndarray | None = None
+    ) -> bool:
         """Give face ``index`` its montage tile and gallery thumbnail (or a left-out face its
-        thumbnail), from the JPEG the index kept or the pixels just cut."""
+        thumbnail), from the JPEG the index kept or the pixels just cut; False if that JPEG
+        cannot be read."""
         in_this_montage = index >= 0 and index in in_montage
+        # A JPEG starts and ends with its markers; a gallery-only face's bytes go out unread.
+        if jpeg is not None and not (jpeg.startswith(b"\xff\xd8") and jpeg.endswith(b"\xff\xd9")):
+            return False
         if thumbnail is None and in_this_montage:
-            thumbnail = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+            pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            if pixels is None:
+                return False
+            thumbnail = pixels[:, :, ::-1]
         if in_this_montage:
             cut.tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
         if index < 0:
@@ -223,8 +233,9 @@ def write_montages(
             relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
             cut.thumbnails[index] = relative
         else:
-            return
+            return True
         atomic_write_bytes(output_dir / relative, jpeg or encode_jpeg(thumbnail), durable=False)
+        return True
 
     order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
 

@@ -307,3 +307,20 @@ def test_montages_and_thumbnails_come_from_the_index_when_the_photos_have_moved(
     assert cluster_main(["-e", str(encodings), "-o", str(blank)]) == 0
     assert "could not be read" in capsys.readouterr().err
     assert all(count_tiles(cv2.imread(str(m))[:, :, ::-1]) == 0 for m in blank.glob("face_id_*.jpg"))
+
+
+@pytest.mark.parametrize("damaged", [b"not a jpeg", b"\xff\xd8 torn", b"\xff\xd8 not really \xff\xd9"])
+def test_a_damaged_thumbnail_in_the_index_is_cut_from_the_photo_instead(encoded, tmp_path, capsys, damaged):
+    import sqlite3
+
+    from faceclust.cache import cache_path
+    from faceclust.cli import cluster_main
+
+    _, encodings, _ = encoded
+    with sqlite3.connect(cache_path(encodings)) as db:
+        db.execute("UPDATE faces SET thumbnail = ?", (damaged,))
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out)]) == 0
+    assert "could not be read" not in capsys.readouterr().err
+    for montage in out.glob("face_id_*.jpg"):
+        assert count_tiles(cv2.imread(str(montage))[:, :, ::-1]) > 0
