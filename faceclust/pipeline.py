@@ -63,6 +63,8 @@ def encode_folder(
         raise NoFacesError(f"no images found in {dataset}{passed}")
     if fresh:
         remove_cache(encodings_path)
+    # The encodings file's folder, made now: its index is written there from the first photo.
+    ensure_folder(Path(encodings_path).absolute().parent)
     cache = EncodingCache(cache_path(encodings_path), settings.cache_key())
     try:
         faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start, scheduler)

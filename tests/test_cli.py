@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceclust.cache import cache_path
 from faceclust.cli import cluster_main, encode_main
 from faceclust.encoding import EncodeSettings
 from faceclust.images import decode_image
@@ -291,3 +292,9 @@ def test_min_face_size_and_detect_size_cannot_both_be_given(tmp_path, capsys):
         encode_main(argv)
     assert exit_info.value.code == 2
     assert "give one" in capsys.readouterr().err
+
+
+def test_the_encodings_files_folder_is_made_when_it_does_not_exist(small_dataset, tmp_path):
+    encodings = tmp_path / "new" / "deeper" / "enc.pickle"
+    assert encode_main(["-i", str(small_dataset), "-e", str(encodings), "-j", "1", "-q"]) == 0
+    assert encodings.is_file() and cache_path(encodings).is_file()
