@@ -290,11 +290,14 @@ class StoredThumbnails:
             return None
         try:
             stored = cls(path)
+        except sqlite3.Error:
+            return None
+        try:
             usable = stored._query(
                 "SELECT 1 FROM sqlite_master WHERE name = 'photos_by_path'", ()
             ) and stored._query("SELECT 1 FROM faces WHERE thumbnail IS NOT NULL LIMIT 1", ())
         except sqlite3.Error:
-            return None
+            usable = False
         if not usable:
             stored.close()
             return None
