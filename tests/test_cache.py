@@ -2,7 +2,6 @@
 
 import base64
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -184,14 +183,16 @@ def test_an_index_of_version_1_gains_the_thumbnail_column_and_keeps_its_photos(t
     cache = EncodingCache(path, "k")
     kept = cache.lookup(key, FileStamp(1, 2))
     assert kept is not None and kept.faces[0].box == (1, 9, 8, 2)
-    cache.append(ImageResult("b.jpg", result("b.jpg").faces, thumbnails=[b"jpeg of b"]), FileStamp(3, 4))
+    b = str(tmp_path / "b.jpg")
+    cache.append(ImageResult(b, result(b).faces, thumbnails=[b"jpeg of b"]), FileStamp(3, 4))
     cache.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert db.execute("SELECT photo, thumbnail FROM faces ORDER BY photo").fetchall() == [
+    # Compared as a set: the order of the keys depends on where the test runs.
+    assert set(db.execute("SELECT photo, thumbnail FROM faces").fetchall()) == {
         (key, None),
-        (os.path.abspath("b.jpg"), b"jpeg of b"),
-    ]
+        (b, b"jpeg of b"),
+    }
 
 
 def test_stored_thumbnails_are_found_by_the_path_the_encodings_name_and_the_box(tmp_path):
