@@ -115,8 +115,10 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_equal_to_a_clean_run(sma
         (r["imagePath"], r["loc"]) for r in clean_records
     ]
     for a, b in zip(resumed_records, clean_records, strict=True):
-        # The index keeps float32 vectors: the resumed photos differ in the 8th digit at most.
-        np.testing.assert_allclose(a["encoding"], b["encoding"], rtol=0, atol=1e-7)
+        # The network computes in float32, and the matrix products round differently for a
+        # different batch of chips (the resumed run's are not the clean run's): a few units in
+        # the last place (1.5e-7 seen once in CI), far below what moves a distance.
+        np.testing.assert_allclose(a["encoding"], b["encoding"], rtol=0, atol=1e-6)
 
 
 def test_a_run_from_another_folder_reuses_the_cache_and_names_photos_as_given(
