@@ -29,8 +29,11 @@ def run(dataset, encodings, settings=None):
 def indexed_photos(encodings) -> int:
     if not cache_path(encodings).exists():
         return 0
-    with sqlite3.connect(cache_path(encodings)) as db:
-        return db.execute("SELECT count(*) FROM photos").fetchone()[0]
+    try:
+        with sqlite3.connect(cache_path(encodings)) as db:
+            return db.execute("SELECT count(*) FROM photos").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # the run has made the file but not yet its tables
 
 
 def stored(encodings):
