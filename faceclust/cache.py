@@ -216,6 +216,36 @@ class EncodingCache:
             self._rollback()
             raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
 
+    def faces_without_thumbnails(self, paths: list[str]) -> dict[str, dict[int, Box]]:
+        """The photos among ``paths`` (under the current settings) with faces the index keeps no
+        thumbnail for, encoded by a version before thumbnails were kept: by absolute path, each
+        such face's box by its position."""
+        wanted = {_key(path) for path in paths}
+        missing: dict[str, dict[int, Box]] = {}
+        rows = self._db.execute(
+            'SELECT f.photo, f.position, f.top, f."right", f.bottom, f."left" FROM faces f '
+            "JOIN photos p ON p.key = f.photo WHERE f.thumbnail IS NULL AND p.settings = ?",
+            (self.settings_key,),
+        )
+        for key, position, *box in rows:
+            if key in wanted:
+                missing.setdefault(key, {})[position] = tuple(box)
+        return missing
+
+    def store_thumbnails(self, key: str, thumbnails: dict[int, bytes]) -> None:
+        """Keep the thumbnails of one photo's faces (its absolute path, each face by its
+        position), in one transaction: a killed run keeps every photo finished before."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE faces SET thumbnail = ? WHERE photo = ? AND position = ?",
+                [(thumbnail, key, position) for position, thumbnail in thumbnails.items()],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+
     def photos(self) -> int:
         """How many photos the index holds."""
         return self._db.execute("SELECT count(*) FROM photos").fetchone()[0]

@@ -223,6 +223,14 @@ def _print_encode_summary(
             f"passed over {sum(summary.passed_over.values())} files that are not images this tool reads "
             f"({count_by_suffix(summary.passed_over)})"
         )
+    if summary.thumbnails_added:
+        _say(f"cut the face thumbnails of {summary.thumbnails_added} photos encoded before they were kept")
+    if summary.thumbnails_failed:
+        first = "; ".join(f"{path}: {reason}" for path, reason in summary.thumbnails_failed[:3])
+        _say(
+            f"could not cut the face thumbnails of {len(summary.thumbnails_failed)} photos ({first}"
+            f"{', ...' if len(summary.thumbnails_failed) > 3 else ''}); cluster_faces.py will try them again"
+        )
     if summary.skipped:
         reasons = Counter(reason.split(" (")[0] for _, reason in summary.skipped)
         counts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
@@ -267,6 +275,17 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             bar[0].set_postfix(faces=faces_found, refresh=False)
             bar[0].update(1)
 
+        def cutting_thumbnails(done: int, total: int) -> None:
+            if done == 0:
+                bar[0].close()
+                _say(
+                    f"{total} photos were encoded by a version that kept no face thumbnails: cutting "
+                    "them now, once (no detection), so that cluster_faces.py need not decode the photos"
+                )
+                bar[0] = tqdm(total=total, unit="img", disable=args.quiet, file=sys.stderr)
+            else:
+                bar[0].update(1)
+
         try:
             summary = encode_folder(
                 args.dataset,
@@ -277,6 +296,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 advance,
                 args.fresh,
                 args.scheduler,
+                cutting_thumbnails,
             )
         finally:
             if bar:

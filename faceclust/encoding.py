@@ -6,7 +6,9 @@ import multiprocessing
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -19,7 +21,7 @@ from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
 from .models import DETECTION_METHODS, FaceModels, boxes_to_original, shared_models
 from .records import Box, Face, ImageResult
-from .thumbnails import encode_jpeg, face_tile
+from .thumbnails import cut_from_photo, encode_jpeg, face_tile
 
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
 # photos by bench/camera_photos.py (README, "Small faces").
@@ -349,6 +351,10 @@ class EncodeSummary:
     # Detections dropped as not faces, and the photos they were in.
     rejected: int = 0
     photos_with_rejected: int = 0
+    # Photos reused from an index written before thumbnails were kept whose faces' thumbnails
+    # this run cut, and those it could not read (with why).
+    thumbnails_added: int = 0
+    thumbnails_failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
@@ -413,3 +419,61 @@ def encode_dataset(
         faces.extend(result.faces)
     summary.seconds = time.perf_counter() - started
     return faces, summary
+
+
+def add_missing_thumbnails(
+    paths: list[str],
+    cache: EncodingCache,
+    jobs: int,
+    summary: EncodeSummary,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Cut the face thumbnails an index written before they were kept lacks, for the photos
+    among ``paths``, and keep them in ``cache``: no detection, no network, one reduced decode
+    per photo (about what the outputs would pay on every run without them).
+
+    Each photo is committed as it is done, so an interrupted run keeps what it cut and the next
+    one goes on. ``on_progress(done, total)`` is called with 0 before the first photo and after
+    each; ``summary`` counts the photos done and lists those that could not be read.
+    """
+    missing = cache.faces_without_thumbnails(paths)
+    if not missing:
+        return
+    total = len(missing)
+    if on_progress is not None:
+        on_progress(0, total)
+
+    def cut(key: str) -> tuple[str, dict[int, bytes] | None, str | None]:
+        positions = missing[key]
+        try:
+            tiles = cut_from_photo(key, list(positions.values()))
+        except ImageLoadError as error:
+            return key, None, error.reason
+        return (
+            key,
+            {position: encode_jpeg(tile) for position, tile in zip(positions, tiles, strict=True)},
+            None,
+        )
+
+    def take(key: str, thumbnails: dict[int, bytes] | None, failure: str | None) -> None:
+        if thumbnails is None:
+            summary.thumbnails_failed.append((key, failure or "could not be read"))
+        else:
+            cache.store_thumbnails(key, thumbnails)
+            summary.thumbnails_added += 1
+        if on_progress is not None:
+            on_progress(summary.thumbnails_added + len(summary.thumbnails_failed), total)
+
+    # Threads: decoding, resizing and JPEG encoding release the GIL. A few photos in flight,
+    # not all, so that an interrupted run stops at once instead of finishing every photo.
+    pool = ThreadPoolExecutor(jobs)
+    in_flight: deque = deque()
+    try:
+        for key in sorted(missing):
+            in_flight.append(pool.submit(cut, key))
+            if len(in_flight) > 2 * jobs:
+                take(*in_flight.popleft().result())
+        while in_flight:
+            take(*in_flight.popleft().result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

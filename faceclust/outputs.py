@@ -6,7 +6,7 @@ import csv
 import io
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +17,8 @@ from .cache import StoredThumbnails
 from .clustering import NOISE, centroids
 from .errors import ImageLoadError, OutputError
 from .fileio import atomic_write_bytes
-from .images import decode_image
-from .records import Box, Face
-from .thumbnails import CROP_MARGIN, THUMBNAIL_SIZE, background, encode_jpeg, face_tile
+from .records import Face
+from .thumbnails import background, cut_from_photo, encode_jpeg
 
 TILE_SIZE = 96
 GRID_COLUMNS = 5
@@ -59,20 +58,6 @@ def build_montage(tiles: list[np.ndarray], title: str) -> np.ndarray:
         canvas[y : y + TILE_SIZE, column * TILE_SIZE : (column + 1) * TILE_SIZE] = tile
     cv2.putText(canvas, title, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TITLE_RGB, 1, cv2.LINE_AA)
     return canvas
-
-
-def _thumbnail_scale(boxes: Iterable[Box]) -> float:
-    """How far a photo may be decoded reduced and still give every face's thumbnail from at
-    least as many pixels as the thumbnail has (1: full size)."""
-    crops = [max(bottom - top, right - left) * (1 + 2 * CROP_MARGIN) for top, right, bottom, left in boxes]
-    return min(1.0, max(THUMBNAIL_SIZE / max(crop, 1.0) for crop in crops))
-
-
-def _scaled_box(box: Box, scale: float) -> Box:
-    if scale == 1.0:
-        return box
-    top, right, bottom, left = box
-    return (round(top * scale), round(right * scale), round(bottom * scale), round(left * scale))
 
 
 def gallery_selection(indices: list[int]) -> list[int]:
@@ -200,12 +185,11 @@ def write_montages(
         if not missing:
             return cut
         try:
-            decoded = decode_image(file, min_scale=_thumbnail_scale(boxes[index] for index in missing))
+            thumbnails = cut_from_photo(file, [boxes[index] for index in missing])
         except ImageLoadError as error:
             cut.failure = error.reason
             return cut
-        for index in missing:
-            thumbnail = face_tile(decoded.rgb, _scaled_box(boxes[index], decoded.scale), THUMBNAIL_SIZE)
+        for index, thumbnail in zip(missing, thumbnails, strict=True):
             add_thumbnail(cut, index, None, thumbnail)
         return cut
 

@@ -15,7 +15,7 @@ import numpy as np
 from .cache import EncodingCache, StoredThumbnails, cache_path, remove_cache
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
 from .corrections import CorrectionPlan, plan_corrections, read_corrections
-from .encoding import EncodeSettings, EncodeSummary, encode_dataset
+from .encoding import EncodeSettings, EncodeSummary, add_missing_thumbnails, encode_dataset
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
 from .fileio import atomic_write_bytes, ensure_folder
@@ -46,6 +46,7 @@ def encode_folder(
     on_result: Callable[[ImageResult], None] | None = None,
     fresh: bool = False,
     scheduler: str | None = None,
+    on_thumbnails: Callable[[int, int], None] | None = None,
 ) -> EncodeSummary:
     """Encode every image below ``dataset`` and write the faces to ``encodings_path``.
 
@@ -53,7 +54,8 @@ def encode_folder(
     unchanged since are taken from the encoding cache beside the encodings file, unless
     ``fresh``. ``on_start`` gets the number of images to encode and the number reused. With
     ``scheduler`` (a Dask scheduler's address), the cluster's workers do the encoding.
-    The encodings file is replaced only when the run finds at least one face, so pointing the
+    Photos reused from an index written before face thumbnails were kept get theirs cut here,
+    on ``jobs`` local threads (``on_thumbnails(done, total)`` follows). The encodings file is replaced only when the run finds at least one face, so pointing the
     tool at the wrong folder never wipes a good file.
     """
     scan = scan_folder(dataset)
@@ -80,6 +82,9 @@ def encode_folder(
                 f"no faces found in the {summary.images} images of {dataset}{dropped}; "
                 f"{encodings_path} was not written"
             )
+        # Before the encodings file is written: an interrupted run leaves it as it was, as the
+        # message on Ctrl-C says, and the next run goes on from what the index kept.
+        add_missing_thumbnails(paths, cache, jobs, summary, on_thumbnails)
         save_faces(encodings_path, faces)
         cache.rewrite(paths)
     finally:

@@ -8,6 +8,8 @@ again (a library's outputs spent minutes per thousand photos doing so).
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -50,6 +52,29 @@ def face_tile(rgb: np.ndarray, box: Box, size: int = THUMBNAIL_SIZE) -> np.ndarr
         )
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
     return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+def cut_from_photo(path: str | os.PathLike[str], boxes: Sequence[Box]) -> list[np.ndarray]:
+    """The thumbnails of the faces at ``boxes`` (pixels of the full-size upright photo), from the
+    photo decoded as reduced as they allow; raises ImageLoadError when it cannot be read."""
+    from .images import decode_image
+
+    decoded = decode_image(path, min_scale=_thumbnail_scale(boxes))
+    return [face_tile(decoded.rgb, _scaled_box(box, decoded.scale)) for box in boxes]
+
+
+def _thumbnail_scale(boxes: Iterable[Box]) -> float:
+    """How far a photo may be decoded reduced and still give every face's thumbnail from at
+    least as many pixels as the thumbnail has (1: full size)."""
+    crops = [max(bottom - top, right - left) * (1 + 2 * CROP_MARGIN) for top, right, bottom, left in boxes]
+    return min(1.0, max(THUMBNAIL_SIZE / max(crop, 1.0) for crop in crops))
+
+
+def _scaled_box(box: Box, scale: float) -> Box:
+    if scale == 1.0:
+        return box
+    top, right, bottom, left = box
+    return (round(top * scale), round(right * scale), round(bottom * scale), round(left * scale))
 
 
 @functools.cache

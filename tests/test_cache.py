@@ -208,3 +208,23 @@ def test_stored_thumbnails_are_found_by_the_path_the_encodings_name_and_the_box(
     assert stored.of_photo("elsewhere/a.jpg") == {}
     stored.close()
     assert StoredThumbnails.of(tmp_path / "other.pickle") is None  # no index
+
+
+def test_faces_without_thumbnails_are_listed_for_the_run_s_photos_and_settings_and_filled_per_photo(tmp_path):
+    a, b, c = (str(tmp_path / name) for name in ("a.jpg", "b.jpg", "c.jpg"))
+    other = EncodingCache(tmp_path / "c.index", "other settings")
+    other.append(result(c), FileStamp(1, 2))  # another settings key: not this run's to fill
+    other.close()
+    cache = EncodingCache(tmp_path / "c.index", "k")
+    cache.append(result(a, faces=2), FileStamp(1, 2))  # encoded without thumbnails
+    kept = result(b)
+    cache.append(ImageResult(b, kept.faces, thumbnails=[b"jpeg of b"]), FileStamp(1, 2))
+    cache.append(result(str(tmp_path / "gone.jpg")), FileStamp(1, 2))  # not among this run's photos
+    assert cache.faces_without_thumbnails([a, b, c]) == {a: {0: (1, 9, 8, 2), 1: (1, 9, 8, 3)}}
+
+    cache.store_thumbnails(a, {0: b"first", 1: b"second"})
+    assert cache.faces_without_thumbnails([a, b, c]) == {}
+    cache.close()
+    stored = StoredThumbnails.of(tmp_path / "c")
+    assert stored.of_photo(a) == {(1, 9, 8, 2): b"first", (1, 9, 8, 3): b"second"}
+    stored.close()

@@ -135,3 +135,65 @@ def test_a_run_from_another_folder_reuses_the_cache_and_names_photos_as_given(
     again = encode_folder(".", encodings, EncodeSettings(), jobs=1)
     assert again.reused == 4
     assert all(path.startswith("./") for path, _ in stored(encodings))
+
+
+def thumbnails_by_face(encodings) -> dict[tuple[str, int], bytes | None]:
+    with sqlite3.connect(cache_path(encodings)) as db:
+        return {
+            (photo, position): jpeg
+            for photo, position, jpeg in db.execute("SELECT photo, position, thumbnail FROM faces")
+        }
+
+
+def test_photos_encoded_before_thumbnails_were_kept_get_them_on_the_next_run_without_encoding_again(
+    small_dataset, tmp_path
+):
+    import cv2
+
+    encodings = tmp_path / "enc.pickle"
+    run(small_dataset, encodings)
+    cut_by_encoder = thumbnails_by_face(encodings)
+    records = pickle.loads(encodings.read_bytes())
+    # As an index of version 1 is after its upgrade: no thumbnails. One photo is then damaged
+    # in place, keeping its size and time, so the index still takes it for unchanged.
+    with sqlite3.connect(cache_path(encodings)) as db:
+        db.execute("UPDATE faces SET thumbnail = NULL")
+    damaged = small_dataset / "ben_afflek" / sorted(os.listdir(small_dataset / "ben_afflek"))[0]
+    stat = damaged.stat()
+    damaged.write_bytes(b"\0" * stat.st_size)
+    os.utime(damaged, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    command = [sys.executable, str(REPO / "encode_faces.py"), "-i", str(small_dataset), "-e", str(encodings)]
+    again = subprocess.run([*command, "-j", "1"], capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "14 images unchanged since the last run are reused; 0 to encode" in again.stderr
+    photos_with_faces = len({photo for photo, _ in cut_by_encoder})
+    assert (
+        f"{photos_with_faces} photos were encoded by a version that kept no face thumbnails" in again.stderr
+    )
+    assert f"cut the face thumbnails of {photos_with_faces - 1} photos" in again.stderr
+    assert f"could not cut the face thumbnails of 1 photos ({damaged}: " in again.stderr
+    # The same faces (their vectors as the index keeps them, in float32): nothing encoded again.
+    reused = pickle.loads(encodings.read_bytes())
+    assert [(r["imagePath"], r["loc"]) for r in reused] == [(r["imagePath"], r["loc"]) for r in records]
+    for a, b in zip(reused, records, strict=True):
+        np.testing.assert_allclose(a["encoding"], b["encoding"], rtol=0, atol=1e-6)
+
+    cut_later = thumbnails_by_face(encodings)
+    assert cut_later.keys() == cut_by_encoder.keys()
+    for (photo, position), jpeg in cut_later.items():
+        if photo == str(damaged):
+            assert jpeg is None
+            continue
+        # The same crop as the encoder's, from a decode reduced as far as the face allows.
+        later, first = (
+            cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR).astype(float)
+            for b in (jpeg, cut_by_encoder[photo, position])
+        )
+        assert later.shape == first.shape and np.abs(later - first).mean() < 6, photo
+
+    # Done once: the next run has nothing to cut but the photo it still cannot read.
+    third = subprocess.run([*command, "-j", "2"], capture_output=True, text=True, check=False)
+    assert third.returncode == 0, third.stderr
+    assert "1 photos were encoded by a version that kept no face thumbnails" in third.stderr
+    assert not any(line.startswith("cut the face thumbnails") for line in third.stderr.splitlines())
