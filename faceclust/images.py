@@ -210,7 +210,9 @@ def decode_image(
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(name, "not an image") from None
+        # A file of no bytes is common in a library (a copy or a cloud sync that failed) and
+        # says more as such than as "not an image".
+        raise ImageLoadError(name, "empty file" if _is_empty(name) else "not an image") from None
     except Image.DecompressionBombError:
         raise ImageLoadError(name, "too large (decompression bomb)") from None
     except PermissionError:
@@ -223,6 +225,13 @@ def decode_image(
         # Pillow reports truncated and corrupt data as OSError ("image file is truncated"),
         # some plugins as SyntaxError or ValueError.
         raise ImageLoadError(name, f"corrupt or truncated ({error})") from None
+
+
+def _is_empty(name: str) -> bool:
+    try:
+        return os.path.getsize(name) == 0
+    except OSError:
+        return False
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

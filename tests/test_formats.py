@@ -125,8 +125,10 @@ def test_names_lie_and_broken_phone_files_are_skipped_with_a_reason(tmp_path):
         load_rgb(truncated)
     empty = tmp_path / "empty.avif"
     empty.write_bytes(b"")
-    with pytest.raises(ImageLoadError, match="not an image"):
+    with pytest.raises(ImageLoadError, match="empty file"):
         load_rgb(empty)
+    with pytest.raises(ImageLoadError, match="empty file"):
+        load_rgb(empty.rename(tmp_path / "empty.nef"))  # a raw's name: LibRaw refuses it first
     text_dng = tmp_path / "notes.dng"
     text_dng.write_text("not a raw file")
     with pytest.raises(ImageLoadError, match="not an image"):

@@ -101,7 +101,7 @@ def test_load_rgb_skips_a_truncated_jpeg(tmp_path, portrait_path):
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("empty.jpg", b"", "not an image"),
+        ("empty.jpg", b"", "empty file"),
         ("text.jpg", b"hello, I am text\n" * 10, "not an image"),
     ],
 )
