@@ -25,6 +25,9 @@ from .records import EMBEDDING_SIZE, Face
 
 # Protocol 4 is read by every Python 3 from 3.4 on and by numpy 1.x.
 PICKLE_PROTOCOL = 4
+# Pickles of more faces than this are read in float32: clustering.EXACT_AGGLOMERATIVE_FACES,
+# past which the clustering computes in float32 (a test keeps the two equal).
+FLOAT32_FROM_FACES = 10_000
 
 
 def _numpy_core():
@@ -150,7 +153,11 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
     paths, boxes, vectors = columns
     if not data:
         return [], np.empty((0, EMBEDDING_SIZE))
-    matrix = np.stack(vectors).astype(np.float64, copy=False)
+    # A large file's vectors go straight into float32, as the compact store's do: past the
+    # clustering's exact limit everything computes in float32 anyway, and a million faces
+    # would otherwise hold 1 GB of float64 beside the 0.5 GB float32 copy the graph makes.
+    dtype = np.float32 if len(vectors) > FLOAT32_FROM_FACES else np.float64
+    matrix = np.stack(vectors, dtype=dtype, casting="unsafe")
     finite = np.isfinite(matrix).all(axis=1)
     # Boxes are plain ints in every file encode_faces.py wrote: one pass over their types, and
     # the slower check for other integer types (numpy's) only if some are not.

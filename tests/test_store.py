@@ -178,6 +178,22 @@ def test_written_file_has_ordinary_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "enc.pickle").stat().st_mode) == 0o644
 
 
+def test_a_pickle_larger_than_the_exact_clustering_limit_loads_in_float32_as_the_graph_computes(tmp_path):
+    from faceclust.clustering import EXACT_AGGLOMERATIVE_FACES
+    from faceclust.store import FLOAT32_FROM_FACES, load_faces_and_matrix
+
+    assert FLOAT32_FROM_FACES == EXACT_AGGLOMERATIVE_FACES
+    faces = make_faces(FLOAT32_FROM_FACES + 1)
+    save_faces(tmp_path / "large.pickle", faces)
+    loaded, matrix = load_faces_and_matrix(tmp_path / "large.pickle")
+    assert matrix.dtype == np.float32 and matrix.shape == (len(faces), 128)
+    assert [(f.image_path, f.box) for f in loaded] == [(f.image_path, f.box) for f in faces]
+    assert all(np.shares_memory(face.encoding, matrix) for face in loaded[:3])  # rows, not copies
+    np.testing.assert_allclose(matrix, [face.encoding for face in faces], rtol=1e-6, atol=1e-7)
+    save_faces(tmp_path / "small.pickle", faces[:FLOAT32_FROM_FACES])
+    assert load_faces_and_matrix(tmp_path / "small.pickle")[1].dtype == np.float64  # exact, as written
+
+
 def test_the_compact_store_round_trips_to_float32_precision(tmp_path):
     faces = [*make_faces(5), Face("photos/person 0/é0.jpg", (1, 9, 8, 2), np.full(128, 0.125))]
     save_faces(tmp_path / "enc.npz", faces)
