@@ -55,8 +55,9 @@ def encode_folder(
     ``fresh``. ``on_start`` gets the number of images to encode and the number reused. With
     ``scheduler`` (a Dask scheduler's address), the cluster's workers do the encoding.
     Photos reused from an index written before face thumbnails were kept get theirs cut here,
-    on ``jobs`` local threads (``on_thumbnails(done, total)`` follows). The encodings file is replaced only when the run finds at least one face, so pointing the
-    tool at the wrong folder never wipes a good file.
+    on ``jobs`` local threads (``on_thumbnails(done, total)`` follows). The encodings file is
+    replaced only when the run finds at least one face, so pointing the tool at the wrong
+    folder never wipes a good file.
     """
     scan = scan_folder(dataset)
     paths = scan.images

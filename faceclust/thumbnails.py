@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .errors import OutputError
+from .images import decode_image
 from .records import Box
 
 THUMBNAIL_SIZE = 128  # face thumbnails of the gallery page, and the montages' tiles' source
@@ -57,8 +58,6 @@ def face_tile(rgb: np.ndarray, box: Box, size: int = THUMBNAIL_SIZE) -> np.ndarr
 def cut_from_photo(path: str | os.PathLike[str], boxes: Sequence[Box]) -> list[np.ndarray]:
     """The thumbnails of the faces at ``boxes`` (pixels of the full-size upright photo), from the
     photo decoded as reduced as they allow; raises ImageLoadError when it cannot be read."""
-    from .images import decode_image
-
     decoded = decode_image(path, min_scale=_thumbnail_scale(boxes))
     return [face_tile(decoded.rgb, _scaled_box(box, decoded.scale)) for box in boxes]
 

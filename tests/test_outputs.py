@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceclust import images
+from faceclust import thumbnails
 from faceclust.outputs import (
     GRID_COLUMNS,
     HEADER_HEIGHT,
@@ -194,9 +194,9 @@ def test_thumbnails_of_large_faces_come_from_a_reduced_decode(tmp_path, monkeypa
     photo[400:1600, 400:1600] = (200, 40, 40)  # a large red "face"
     cv2.imwrite(str(tmp_path / "big.jpg"), photo[:, :, ::-1])
     scales = []
-    real_decode = images.decode_image
+    real_decode = thumbnails.decode_image
     monkeypatch.setattr(
-        images, "decode_image", lambda *a, **k: scales.append(k["min_scale"]) or real_decode(*a, **k)
+        thumbnails, "decode_image", lambda *a, **k: scales.append(k["min_scale"]) or real_decode(*a, **k)
     )
     faces = [Face(str(tmp_path / "big.jpg"), (400, 1600, 1600, 400), np.zeros(128))]
     report = write_montages(faces, np.array([0]), tmp_path, thumbnail_dir="thumbs")
@@ -214,9 +214,9 @@ def test_photos_reached_by_several_links_are_decoded_once(tmp_path, monkeypatch)
     for index in range(6):
         (tmp_path / "links" / f"copy{index}.jpg").symlink_to(tmp_path / "original.jpg")
     decoded = []
-    real_decode = images.decode_image
+    real_decode = thumbnails.decode_image
     monkeypatch.setattr(
-        images, "decode_image", lambda path, **k: decoded.append(path) or real_decode(path, **k)
+        thumbnails, "decode_image", lambda path, **k: decoded.append(path) or real_decode(path, **k)
     )
     faces = [
         Face(str(tmp_path / "links" / f"copy{i}.jpg"), (100, 300, 300, 100), np.zeros(128)) for i in range(6)
@@ -251,7 +251,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
     faces.reverse()
     labels = np.arange(people)[::-1].copy()  # face ID 0 is the last face listed
     events = []
-    real_decode, real_write = images.decode_image, outputs.atomic_write_bytes
+    real_decode, real_write = thumbnails.decode_image, outputs.atomic_write_bytes
 
     def slow_decode(path, **kwargs):
         events.append(("read", os.path.basename(path)))
@@ -263,7 +263,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
             events.append(("montage", os.path.basename(path)))
         return real_write(path, data, **kwargs)
 
-    monkeypatch.setattr(images, "decode_image", slow_decode)
+    monkeypatch.setattr(thumbnails, "decode_image", slow_decode)
     monkeypatch.setattr(outputs, "atomic_write_bytes", recording_write)
     report = write_montages(faces, labels, tmp_path)
     reads = [name for kind, name in events if kind == "read"]
