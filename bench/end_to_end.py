@@ -11,8 +11,9 @@ clock, memory the process's peak resident set. The tutorial's DBSCAN(eps=0.5, mi
 is timed alone on the same faces, already in memory, as the bar is stated. Up to
 ``--repeat-up-to`` faces each run is repeated (``--repeat``, 3) and the fastest counts, for ours
 and the tutorial's alike, as in bench/scale.py: this shared machine's timings vary by 15-40%
-from run to run (the same 100,000-face command took 8.6 s and 11.7 s a minute apart). Writes the
-table into README.md.
+from run to run (the same 100,000-face command took 8.6 s and 11.7 s a minute apart). The
+repeats take turns (pickle, .npz, tutorial, and again), so that a slow spell falls on every side
+alike. Writes the table into README.md.
 """
 
 from __future__ import annotations
@@ -67,22 +68,43 @@ def main() -> int:
         for size in sorted(int(value) for value in args.sizes.split(",")):
             encodings, identities = synthetic_embeddings(size, 0)
             repeats = args.repeat if size <= args.repeat_up_to else 1
+            # Each side's command, then the runs taken in turns (ours from the pickle, from
+            # .npz, the tutorial's call, and again): a slow spell of the machine falls on every
+            # side alike instead of on whichever ran during it.
+            sides: dict[str, list[str]] = {}
             for suffix in (".pickle", ".npz"):
                 path = Path(folder) / f"faces{size}{suffix}"
                 save_as_encodings(path, encodings, identities)
                 out = Path(folder) / f"out{size}{suffix}"
-                command = [sys.executable, str(REPO / "cluster_faces.py"), "-e", str(path), "-o", str(out)]
-                runs = [run_child(command) for _ in range(repeats)]
-                seconds = [run[0] for run in runs]
-                rows.append(
-                    {"faces": size, "file": suffix, "seconds": seconds, "peak": max(run[1] for run in runs)}
-                )
-                print(rows[-1], flush=True)
+                sides[suffix] = [
+                    sys.executable,
+                    str(REPO / "cluster_faces.py"),
+                    "-e",
+                    str(path),
+                    "-o",
+                    str(out),
+                ]
             if size <= args.baseline_up_to:
                 pickle_path = Path(folder) / f"faces{size}.pickle"
-                command = [sys.executable, "-c", DBSCAN_ALONE, str(pickle_path), str(REPO)]
-                seconds = [float(run_child(command)[2].strip()) for _ in range(repeats)]
-                rows.append({"faces": size, "file": "tutorial", "seconds": seconds, "peak": None})
+                sides["tutorial"] = [sys.executable, "-c", DBSCAN_ALONE, str(pickle_path), str(REPO)]
+            runs: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
+            for _ in range(repeats):
+                for side, command in sides.items():
+                    seconds, peak, printed = run_child(command)
+                    # The tutorial's call is timed inside its process, around DBSCAN alone.
+                    runs[side].append(
+                        (float(printed.strip()), 0.0) if side == "tutorial" else (seconds, peak)
+                    )
+                    print(side, size, runs[side][-1], flush=True)
+            for side, measured in runs.items():
+                rows.append(
+                    {
+                        "faces": size,
+                        "file": side,
+                        "seconds": [seconds for seconds, _ in measured],
+                        "peak": None if side == "tutorial" else max(peak for _, peak in measured),
+                    }
+                )
                 print(rows[-1], flush=True)
     lines = [
         "| faces | run | seconds (fastest) | runs (slowest) | peak MB | against the tutorial's DBSCAN call alone |",
