@@ -11,7 +11,8 @@ table to bench/results/quality.md and into README.md between the quality markers
 default encoding, it scores the same clusterings on 30 random subsets of each small dev set's
 people (bench/results/quality_subsets.md, README's subset markers), and fits the adaptive cut's
 two numbers with each set left out in turn (bench/cut_fit.py; bench/results/quality_heldout.md,
-README's heldout markers).
+README's heldout markers), and clusters the four sets pooled into one library, scoring each
+set's people within it (bench/results/quality_pooled.md, README's pooled markers).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import DEFAULT_THRESHOLDS, METHODS, FaceClusterer, agglomerative  # noqa: E402
 from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
-from faceclust.evaluation import identity_of, score_against_folders  # noqa: E402
+from faceclust.evaluation import bcubed_per_face, identity_of, score, score_against_folders, scored_faces  # noqa: E402
 from faceclust.images import find_images  # noqa: E402
 from faceclust.store import load_faces, save_faces  # noqa: E402
 
@@ -170,6 +171,61 @@ def subset_table(datasets: Path, variant: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pooled_table(faces_by_set: dict[str, list], datasets: Path) -> str:
+    """Every dev set as one library: a few people in many varied photos (five_celebrities)
+    among thousands of strangers mostly seen once (lfw_large), as a user's photos are, rather
+    than each set alone. Each set's people are scored within the clustering of the whole pool
+    (BCubed, each face's precision over its whole cluster), so that a person split among the
+    strangers, or joined to one, counts against that person's set."""
+    faces, truth, source = [], [], []
+    for name, set_faces in faces_by_set.items():
+        scored = scored_faces(set_faces, datasets / name)
+        for index, face in enumerate(set_faces):
+            faces.append(face)
+            # People are told apart by set too: no name is in two of them.
+            truth.append(f"{name}/{scored[index]}" if index in scored else None)
+            source.append(name)
+    labelled = np.array([i for i, person in enumerate(truth) if person is not None])
+    people = [truth[i] for i in labelled]
+    encodings = np.stack([face.encoding for face in faces])
+    photos = [face.image_path for face in faces]
+    lines = [
+        "| clustering | cut (distinct faces) | whole pool B3 F1 / pair F1 | "
+        + " | ".join(f"{name}: its people B3 F1 (alone)" for name in faces_by_set)
+        + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in faces_by_set) + " |",
+    ]
+    for label, clusterer in configurations():
+        labels = clusterer.fit_predict(encodings, photos)
+        cut = getattr(clusterer, "threshold_", None)
+        distinct = getattr(clusterer, "distinct_faces_", None)
+        chosen = f"{cut:.3f}" + (f" ({distinct:,})" if distinct else "") if cut is not None else ""
+        whole = score(people, labels[labelled])
+        precision, recall = bcubed_per_face(people, labels[labelled])
+        cells = []
+        for name in faces_by_set:
+            mine = np.array([source[i] == name for i in labelled])
+            alone = clusterer.fit_predict(
+                np.stack([face.encoding for face in faces_by_set[name]]),
+                [face.image_path for face in faces_by_set[name]],
+            )
+            alone_f1 = score_against_folders(faces_by_set[name], alone, datasets / name).bcubed_f1
+            p, r = precision[mine].mean(), recall[mine].mean()
+            cells.append(f"{2 * p * r / (p + r):.3f} ({alone_f1:.3f})")
+        lines.append(
+            f"| {label} | {chosen} | {whole.bcubed_f1:.3f} / {whole.pairwise_f1:.3f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+        print(lines[-1])
+    sizes = ", ".join(f"{name} {len(set_faces):,}" for name, set_faces in faces_by_set.items())
+    caption = (
+        f"All four dev sets as one library ({len(faces):,} faces: {sizes}), clustered together; each "
+        "set's people scored within it, and in brackets the same clustering on that set alone."
+    )
+    return caption + "\n\n" + "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
@@ -229,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     publish(
         subset_table(args.datasets, default_variant), "quality_subsets", None if args.no_readme else "subset"
     )
+    publish(pooled_table(faces, args.datasets), "quality_pooled", None if args.no_readme else "pooled")
     return 0
 
 

@@ -92,19 +92,8 @@ def score(true_ids: list[str] | np.ndarray, labels: np.ndarray) -> Scores:
     """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    true = np.unique(np.asarray(true_ids), return_inverse=True)[1]
     raw = np.asarray(labels, dtype=np.int64)
-    if len(true) != len(raw):
-        raise ValueError(f"true_ids and labels differ in length: {len(true)} != {len(raw)}")
-    if len(raw) == 0:
-        raise ValueError("there are no faces to score")
-    predicted = np.unique(singletons_for_noise(raw), return_inverse=True)[1]
-
-    # The contingency table as (person, cluster, count) cells: a dense one would need people x
-    # clusters entries, 200 GB for a million faces.
-    _, cell_of_face, cell_sizes = np.unique(
-        true * (predicted.max() + 1) + predicted, return_inverse=True, return_counts=True
-    )
+    true, predicted, cell_of_face, cell_sizes = _contingency(true_ids, raw)
     class_sizes = np.bincount(true)
     cluster_sizes = np.bincount(predicted)
 
@@ -113,11 +102,8 @@ def score(true_ids: list[str] | np.ndarray, labels: np.ndarray) -> Scores:
     pairwise_precision = together / predicted_pairs if predicted_pairs else 1.0
     pairwise_recall = together / true_pairs if true_pairs else 1.0
 
-    # BCubed: each face's share of its cluster that is its person, and of its person that is
-    # in its cluster; a cell of n faces contributes n * (n / size) to the sum.
-    shared = cell_sizes[cell_of_face.ravel()]
-    bcubed_precision = float(np.mean(shared / cluster_sizes[predicted]))
-    bcubed_recall = float(np.mean(shared / class_sizes[true]))
+    each_precision, each_recall = _bcubed_per_face(true, predicted, cell_of_face, cell_sizes)
+    bcubed_precision, bcubed_recall = float(np.mean(each_precision)), float(np.mean(each_recall))
 
     return Scores(
         faces_scored=len(raw),
@@ -133,6 +119,39 @@ def score(true_ids: list[str] | np.ndarray, labels: np.ndarray) -> Scores:
         nmi=float(normalized_mutual_info_score(true, predicted)),
         ari=float(adjusted_rand_score(true, predicted)),
     )
+
+
+def _contingency(
+    true_ids: list[str] | np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each face's person and cluster as numbers from 0 (unknown faces each a cluster of their
+    own), and the contingency table as (person, cluster) cells: each face's cell and each cell's
+    size. A dense table would need people x clusters entries, 200 GB for a million faces."""
+    true = np.unique(np.asarray(true_ids), return_inverse=True)[1].ravel()
+    if len(true) != len(labels):
+        raise ValueError(f"true_ids and labels differ in length: {len(true)} != {len(labels)}")
+    if len(labels) == 0:
+        raise ValueError("there are no faces to score")
+    predicted = np.unique(singletons_for_noise(labels), return_inverse=True)[1].ravel()
+    _, cell_of_face, cell_sizes = np.unique(
+        true * (predicted.max() + 1) + predicted, return_inverse=True, return_counts=True
+    )
+    return true, predicted, cell_of_face.ravel(), cell_sizes
+
+
+def _bcubed_per_face(
+    true: np.ndarray, predicted: np.ndarray, cell_of_face: np.ndarray, cell_sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # BCubed: each face's share of its cluster that is its person, and of its person that is
+    # in its cluster; a cell of n faces contributes n * (n / size) to the sum.
+    shared = cell_sizes[cell_of_face]
+    return shared / np.bincount(predicted)[predicted], shared / np.bincount(true)[true]
+
+
+def bcubed_per_face(true_ids: list[str] | np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each face's BCubed precision and recall (their means are :func:`score`'s), so that a
+    part of the faces can be scored within the clustering of all of them."""
+    return _bcubed_per_face(*_contingency(true_ids, np.asarray(labels, dtype=np.int64)))
 
 
 def score_against_folders(

@@ -84,3 +84,16 @@ def test_only_the_largest_face_of_each_labelled_image_is_scored(tmp_path):
 def test_scoring_needs_labelled_faces(tmp_path):
     with pytest.raises(DatasetError, match="one folder per person"):
         score_against_folders([face("/elsewhere/x.jpg", 10)], np.array([0]), tmp_path)
+
+
+def test_bcubed_per_face_gives_each_face_its_share_and_averages_to_the_score():
+    from faceclust.evaluation import bcubed_per_face
+
+    true = ["a", "a", "a", "b", "c"]
+    labels = np.array([0, 0, 1, 0, -1])  # two of a's with b; a's third alone; c unknown
+    precision, recall = bcubed_per_face(true, labels)
+    np.testing.assert_allclose(precision, [2 / 3, 2 / 3, 1, 1 / 3, 1])
+    np.testing.assert_allclose(recall, [2 / 3, 2 / 3, 1 / 3, 1, 1])
+    scores = score(true, labels)
+    assert scores.bcubed_precision == pytest.approx(precision.mean())
+    assert scores.bcubed_recall == pytest.approx(recall.mean())
