@@ -474,6 +474,8 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tune needs --evaluate DATASET to score against")
 
     def run() -> int:
+        from tqdm import tqdm
+
         from .pipeline import cluster_file, tune_file
 
         clusterer = FaceClusterer(
@@ -494,19 +496,42 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             _print_table(name, [(f"{value:g}", scores) for value, scores in results])
             return EXIT_OK
 
-        summary = cluster_file(
-            args.encodings,
-            args.output,
-            clusterer,
-            args.seed,
-            args.evaluate,
-            names_csv=args.names,
-            previous=args.previous,
-            organize=args.organize,
-            gallery=args.gallery,
-            say=_say,
-            corrections=args.corrections,
-        )
+        bar: list[tqdm] = []
+
+        def photos_read(done: int, total: int) -> None:
+            # On a terminal only: decoding a library's photos for the montages takes minutes
+            # when the encoding index holds no thumbnails (the tutorial's own pickle, say).
+            if done == 0:
+                bar.append(
+                    tqdm(
+                        total=total,
+                        unit="photo",
+                        desc="photos for the montages",
+                        disable=None,
+                        file=sys.stderr,
+                    )
+                )
+            else:
+                bar[0].update(1)
+
+        try:
+            summary = cluster_file(
+                args.encodings,
+                args.output,
+                clusterer,
+                args.seed,
+                args.evaluate,
+                names_csv=args.names,
+                previous=args.previous,
+                organize=args.organize,
+                gallery=args.gallery,
+                say=_say,
+                corrections=args.corrections,
+                on_photos=photos_read,
+            )
+        finally:
+            if bar:
+                bar[0].close()
         if summary.distinct_faces is not None:
             print(
                 f"[INFO] cut at {summary.threshold:.3f}, adapted to {summary.distinct_faces:,} distinct "

@@ -6,7 +6,7 @@ import csv
 import io
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +113,7 @@ def write_montages(
     thumbnail_dir: str | None = None,
     left_out: Sequence[Face] = (),
     stored: StoredThumbnails | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> MontageReport:
     """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
 
@@ -123,7 +124,8 @@ def write_montages(
     (by default as named). With ``stored`` (the encoding index's thumbnails), a photo all of whose
     faces shown have a thumbnail there is not decoded at all, nor needed: it may have moved.
     Montages of an earlier run that this run did not write are removed, so the folder never
-    shows face IDs that no longer exist.
+    shows face IDs that no longer exist. ``on_progress(done, total)`` follows the photos read
+    (from the index or decoded): called with 0 before the first and after each.
     """
     import cv2
 
@@ -262,6 +264,10 @@ def write_montages(
                 del ready[:MONTAGE_RUN]
 
         def take(file: str, result: _PhotoCut) -> None:
+            nonlocal taken
+            taken += 1
+            if on_progress is not None:
+                on_progress(taken, len(files))
             if result.failure is not None:
                 report.unreadable_images.update(dict.fromkeys(by_file[file], result.failure))
             tiles.update(result.tiles)
@@ -273,6 +279,9 @@ def write_montages(
                     ready.append(label)
             hand_out()
 
+        taken = 0
+        if on_progress is not None:
+            on_progress(0, len(files))
         hand_out()
         # A few photos in flight, not all: each finished one holds its tiles until taken.
         in_flight: deque = deque()

@@ -133,6 +133,7 @@ def cluster_file(
     gallery: bool = True,
     say: Callable[[str], None] = lambda message: None,
     corrections: str | os.PathLike[str] | None = None,
+    on_photos: Callable[[int, int], None] | None = None,
 ) -> ClusterSummary:
     """Cluster the faces of an encodings file and write every output into ``output_dir``.
 
@@ -143,7 +144,8 @@ def cluster_file(
     people out of every group. Names come from a previous run's clusters.json, then from
     ``names_csv``, then from the corrections, which win. With ``evaluate`` (a dataset laid out
     one folder per person), the clustering is also scored against those folders and the
-    scores written to evaluation.json.
+    scores written to evaluation.json. ``on_photos(done, total)`` follows the photos read for
+    the montages and thumbnails.
     """
     all_faces, all_encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
@@ -208,6 +210,7 @@ def cluster_file(
                 thumbnail_dir=THUMBNAIL_DIR if gallery else None,
                 left_out=[face for face, _ in left_out],
                 stored=stored,
+                on_progress=on_photos,
             )
             write_clusters_csv(faces, labels, csv_path)
             document = cluster_document(

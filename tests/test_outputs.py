@@ -232,6 +232,23 @@ def test_photos_reached_by_several_links_are_decoded_once(tmp_path, monkeypatch)
     assert sorted(report.thumbnails) == list(range(6)) and report.unreadable_images == {}
 
 
+def test_progress_follows_each_photo_read_once_and_not_the_missing_ones(tmp_path):
+    for name in ("a", "b", "c"):
+        noise_image(200, 200).save(tmp_path / f"{name}.jpg")
+    box = (50, 150, 150, 50)
+    faces = [Face(str(tmp_path / f"{name}.jpg"), box, np.zeros(128)) for name in ("a", "a", "b", "c", "gone")]
+    progress = []
+    report = write_montages(
+        faces,
+        np.array([0, 0, 1, 1, -1]),
+        tmp_path,
+        thumbnail_dir="t",
+        on_progress=lambda *p: progress.append(p),
+    )
+    assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]  # a's two faces from one decoding
+    assert list(report.unreadable_images) == [str(tmp_path / "gone.jpg")]
+
+
 def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp_path, monkeypatch):
     import time
 
