@@ -51,9 +51,15 @@ CREATE TABLE IF NOT EXISTS faces (
     thumbnail BLOB,                -- a JPEG of the face (thumbnails.py), or NULL
     PRIMARY KEY (photo, position)
 ) WITHOUT ROWID;
+"""
+# Made after an index of version 1 gained its thumbnail column.
+INDEXES = """
 -- The outputs look thumbnails up by the path the encodings file names, which stays the same
 -- when the photos move or the command runs from another folder.
 CREATE INDEX IF NOT EXISTS photos_by_path ON photos(path);
+-- The faces still without a thumbnail (encoded before they were kept), which each run looks
+-- for: without it, a scan of every face and its thumbnail (1.4-2.8 s per 100,000 faces).
+CREATE INDEX IF NOT EXISTS faces_without_thumbnail ON faces(photo) WHERE thumbnail IS NULL;
 """
 # Version 1 had no thumbnails: its faces keep theirs NULL, and the outputs decode those photos.
 UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
@@ -119,6 +125,7 @@ class EncodingCache:
                 raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
             if version == 1:
                 self._db.execute(UPGRADE_FROM_1)
+            self._db.executescript(INDEXES)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
             raise OutputError(
@@ -224,7 +231,8 @@ class EncodingCache:
         missing: dict[str, dict[int, Box]] = {}
         rows = self._db.execute(
             'SELECT f.photo, f.position, f.top, f."right", f.bottom, f."left" FROM faces f '
-            "JOIN photos p ON p.key = f.photo WHERE f.thumbnail IS NULL AND p.settings = ?",
+            "INDEXED BY faces_without_thumbnail JOIN photos p ON p.key = f.photo "
+            "WHERE f.thumbnail IS NULL AND p.settings = ?",
             (self.settings_key,),
         )
         for key, position, *box in rows:
