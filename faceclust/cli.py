@@ -79,6 +79,29 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+class _CountedBar:
+    """A progress bar on stderr driven by ``(done, total)`` calls: made when ``done`` is 0,
+    advanced by one on each call after."""
+
+    def __init__(self, **options):
+        self._options = options
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if done == 0:
+            self.close()
+            self._bar = tqdm(total=total, file=sys.stderr, **self._options)
+        else:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def _guarded(run: Callable[[], int], interrupted: str = "interrupted") -> int:
     """The one error boundary: expected errors become a one-line message and an exit code."""
     try:
@@ -275,6 +298,8 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             bar[0].set_postfix(faces=faces_found, refresh=False)
             bar[0].update(1)
 
+        thumbnails_bar = _CountedBar(unit="img", disable=args.quiet)
+
         def cutting_thumbnails(done: int, total: int) -> None:
             if done == 0:
                 bar[0].close()
@@ -282,9 +307,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                     f"{total} photos were encoded by a version that kept no face thumbnails: cutting "
                     "them now, once (no detection), so that cluster_faces.py need not decode the photos"
                 )
-                bar[0] = tqdm(total=total, unit="img", disable=args.quiet, file=sys.stderr)
-            else:
-                bar[0].update(1)
+            thumbnails_bar(done, total)
 
         try:
             summary = encode_folder(
@@ -301,6 +324,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         finally:
             if bar:
                 bar[0].close()
+            thumbnails_bar.close()
         _print_encode_summary(summary, args.encodings, args.profile, settings)
         passed_over = sum(summary.passed_over.values())
         if args.strict and (summary.skipped or passed_over):
@@ -474,7 +498,6 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tune needs --evaluate DATASET to score against")
 
     def run() -> int:
-        from tqdm import tqdm
 
         from .pipeline import cluster_file, tune_file
 
@@ -496,23 +519,9 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
             _print_table(name, [(f"{value:g}", scores) for value, scores in results])
             return EXIT_OK
 
-        bar: list[tqdm] = []
-
-        def photos_read(done: int, total: int) -> None:
-            # On a terminal only: decoding a library's photos for the montages takes minutes
-            # when the encoding index holds no thumbnails (the tutorial's own pickle, say).
-            if done == 0:
-                bar.append(
-                    tqdm(
-                        total=total,
-                        unit="photo",
-                        desc="photos for the montages",
-                        disable=None,
-                        file=sys.stderr,
-                    )
-                )
-            else:
-                bar[0].update(1)
+        # On a terminal only: decoding a library's photos for the montages takes minutes when
+        # the encoding index holds no thumbnails (the tutorial's own pickle, say).
+        photos_read = _CountedBar(unit="photo", desc="photos for the montages", disable=None)
 
         try:
             summary = cluster_file(
@@ -530,8 +539,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
                 on_photos=photos_read,
             )
         finally:
-            if bar:
-                bar[0].close()
+            photos_read.close()
         if summary.distinct_faces is not None:
             print(
                 f"[INFO] cut at {summary.threshold:.3f}, adapted to {summary.distinct_faces:,} distinct "
