@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/scale.py [--sizes 10000 100000 1000000] [--baseline-up-to 100000]
 
-For each size, synthetic dlib-like faces (bench/synthetic.py: calibrated on the dev sets, skewed
-sizes, seed 0) are clustered in a fresh process each time, so one run's memory cannot hide in
-another's:
+For each size, synthetic dlib-like faces (bench/synthetic.py: the two-covariance model measured
+on lfw_large, skewed sizes, seed 0) are clustered in a fresh process each time, so one run's
+memory cannot hide in another's:
 
 - ours: ``FaceClusterer()`` as cluster_faces.py runs it (average linkage with its cut adapted
   to the set: exact up to 10,000 faces, on the nearest-neighbour graph beyond), the same cut
@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,8 +128,11 @@ def _child(arguments: list[str], script: Path = Path(__file__)) -> dict:
 
 def _baseline_checkout(commit: str, folder: Path) -> Path:
     """A checkout of ``commit`` in ``folder`` (a git worktree), whose bench/scale.py measures the
-    default clustering as it was there."""
+    default clustering as it was there, on the faces today's generator makes (its synthetic.py
+    and model are copied in, so both sides cluster the same faces)."""
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), commit], check=True)
+    for name in ("synthetic.py", "embedding_model.npz"):
+        shutil.copy(REPO / "bench" / name, folder / "bench" / name)
     return folder / "bench" / "scale.py"
 
 
