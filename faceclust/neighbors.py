@@ -5,9 +5,13 @@ linearly with the faces. Up to :data:`EXACT_LIMIT` faces every face is compared 
 other (one matrix product per block, in faiss, which is BLAS underneath). Beyond it the faces
 are first split into cells of about :data:`CELL_SIZE` by k-means, and the faces of a cell are
 compared with those of the :data:`PROBES` cells whose centres lie nearest its own, as one
-matrix product per cell rather than one search per face. That finds about 70% of the exact ten
-nearest on 100,000 synthetic faces (bench/synthetic.py); the clustering built on the graph
-makes up for the rest (see average_linkage_on_graph in clustering.py).
+matrix product per cell rather than one search per face. A face near the border of its cell
+misses neighbours across it, so this is done for :data:`PARTITIONS` k-means partitions drawn
+with different seeds, whose borders lie in different places, and each face keeps the nearest
+it met in any. On 100,000 synthetic faces (bench/synthetic.py) three partitions of two probes
+each find 89% of the exact ten nearest in the time one of six probes took to find 80%, and the
+clustering's BCubed F1 rises from 0.912 to 0.939 (0.943 on the exact graph); the people seen
+a few times lose most (their nearest faces are strangers spread over many cells).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy as np
 
 EXACT_LIMIT = 20_000
 CELL_SIZE = 1_000
-PROBES = 6
+PROBES = 2
+PARTITIONS = 3
 # k-means learns the cell centres from this many faces per cell, drawn at random: plenty to
 # place them, and it keeps training to a second or two at a million faces.
 TRAINING_FACES_PER_CELL = 32
@@ -97,7 +102,12 @@ def _cell_search(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np
     blas_threshold = faiss.cvar.distance_compute_blas_threshold
     faiss.cvar.distance_compute_blas_threshold = 20
     try:
-        return _search_cells(vectors, k, seed)
+        squared, indices = _search_cells(vectors, k, seed)
+        for partition in range(1, PARTITIONS):
+            # Seeds far apart: _balanced_cells seeds each level of its splitting seed + depth.
+            more = _search_cells(vectors, k, seed + partition * (MAX_SPLIT_DEPTH + 1))
+            squared, indices = _nearest_of_both(squared, indices, *more, k)
+        return squared, indices
     finally:
         faiss.cvar.distance_compute_blas_threshold = blas_threshold
 
@@ -125,6 +135,22 @@ def _search_cells(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, n
         found_squared, found = _without_self(found_squared, found, queries, k)
         squared[by_cell[queries]] = found_squared
         indices[by_cell[queries]] = np.where(found >= 0, by_cell[np.maximum(found, 0)], -1)
+    return squared, indices
+
+
+def _nearest_of_both(
+    squared: np.ndarray, indices: np.ndarray, more_squared: np.ndarray, more_indices: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest distinct faces of two searches (``-1`` and inf where short)."""
+    squared = np.concatenate([squared, more_squared], axis=1)
+    indices = np.concatenate([indices, more_indices], axis=1)
+    # A face found by both searches may carry distances a rounding apart: found by index.
+    order = np.lexsort((squared, indices), axis=-1)
+    squared, indices = np.take_along_axis(squared, order, 1), np.take_along_axis(indices, order, 1)
+    squared[:, 1:][indices[:, 1:] == indices[:, :-1]] = np.inf
+    order = np.argsort(squared, axis=1, kind="stable")[:, :k]
+    squared, indices = np.take_along_axis(squared, order, 1), np.take_along_axis(indices, order, 1)
+    indices[np.isinf(squared)] = -1
     return squared, indices
 
 

@@ -79,6 +79,43 @@ def test_the_cell_search_for_many_faces_finds_nearly_all_true_neighbours(monkeyp
     assert same_person.all()
 
 
+def test_partitions_with_other_borders_find_the_neighbours_one_partition_misses(monkeypatch):
+    # Faces like real ones (synthetic.py), many of people seen a few times, whose nearest
+    # faces are strangers spread over many cells: a face near its cell's border misses them.
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", 100)
+    monkeypatch.setattr(neighbors, "CELL_SIZE", 100)
+    points, _ = synthetic_embeddings(3000, seed=4)
+    _, exact = brute_force(points.astype(np.float64), 10)
+
+    def recall(graph) -> float:
+        return float(np.mean((graph.indices[:, :, None] == exact[:, None, :]).any(axis=2)))
+
+    monkeypatch.setattr(neighbors, "PARTITIONS", 1)
+    one = nearest_neighbors(points, 10)
+    monkeypatch.setattr(neighbors, "PARTITIONS", 3)
+    three = nearest_neighbors(points, 10)
+    assert recall(three) > recall(one) + 0.05
+    # Still each face's nearest first, each once, never itself, at its true distance.
+    assert (np.diff(three.distances, axis=1) >= 0).all()
+    assert all(len(set(row)) == 10 for row in three.indices.tolist())
+    assert not (three.indices == np.arange(len(points))[:, None]).any()
+    assert np.allclose(
+        np.linalg.norm(points[:, None] - points[three.indices], axis=2), three.distances, atol=1e-4
+    )
+
+
+def test_two_searches_keep_the_nearest_distinct_faces_of_both():
+    squared = np.array([[0.1, 0.3, np.inf], [0.2, np.inf, np.inf]], dtype=np.float32)
+    indices = np.array([[4, 7, -1], [1, -1, -1]])
+    # Face 7 found again at a distance a rounding away, face 9 nearer than face 7.
+    more_squared = np.array([[0.2, 0.3000001, 0.5], [0.2, np.inf, np.inf]], dtype=np.float32)
+    more_indices = np.array([[9, 7, 8], [1, -1, -1]])
+    merged_squared, merged = neighbors._nearest_of_both(squared, indices, more_squared, more_indices, 3)
+    assert merged.tolist() == [[4, 9, 7], [1, -1, -1]]
+    assert np.allclose(merged_squared[0], [0.1, 0.2, 0.3])
+    assert np.isinf(merged_squared[1, 1:]).all()
+
+
 def test_cells_of_identical_faces_are_split_anyway(monkeypatch):
     monkeypatch.setattr(neighbors, "CELL_SIZE", 10)
     points = np.ones((95, 8), dtype=np.float32)
