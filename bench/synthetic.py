@@ -230,13 +230,14 @@ def calibrate(datasets: Path) -> EmbeddingModel:
     (train, train_names), (check, check_names) = _labelled_halves(datasets)
     mean, between, within = _covariances(train, train_names)
     target = distance_summary(train, train_names)
+    train_sizes = _sizes(train_names)
 
     def mismatch(person_spread: float, face_spread: float) -> float:
         model = EmbeddingModel(mean, _factor(between), _factor(within), person_spread, face_spread)
         return float(
             np.mean(
                 [
-                    np.abs(distance_summary(*replica(model, _sizes(train_names), seed)) - target).sum()
+                    np.abs(distance_summary(*replica(model, train_sizes, seed)) - target).sum()
                     for seed in range(CALIBRATION_SEEDS)
                 ]
             )

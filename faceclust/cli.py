@@ -498,7 +498,6 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tune needs --evaluate DATASET to score against")
 
     def run() -> int:
-
         from .pipeline import cluster_file, tune_file
 
         clusterer = FaceClusterer(

@@ -6,7 +6,6 @@ import multiprocessing
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
 from .models import DETECTION_METHODS, FaceModels, boxes_to_original, shared_models
 from .records import Box, Face, ImageResult
+from .threads import map_ahead
 from .thumbnails import cut_from_photo, encode_jpeg, face_tile
 
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
@@ -443,37 +443,26 @@ def add_missing_thumbnails(
     if on_progress is not None:
         on_progress(0, total)
 
-    def cut(key: str) -> tuple[str, dict[int, bytes] | None, str | None]:
+    def cut(key: str) -> dict[int, bytes] | str:
+        """The photo's thumbnails by face position, or why it could not be read."""
         positions = missing[key]
         try:
             tiles = cut_from_photo(key, list(positions.values()))
         except ImageLoadError as error:
-            return key, None, error.reason
-        return (
-            key,
-            {position: encode_jpeg(tile) for position, tile in zip(positions, tiles, strict=True)},
-            None,
-        )
-
-    def take(key: str, thumbnails: dict[int, bytes] | None, failure: str | None) -> None:
-        if thumbnails is None:
-            summary.thumbnails_failed.append((key, failure or "could not be read"))
-        else:
-            cache.store_thumbnails(key, thumbnails)
-            summary.thumbnails_added += 1
-        if on_progress is not None:
-            on_progress(summary.thumbnails_added + len(summary.thumbnails_failed), total)
+            return error.reason
+        return {position: encode_jpeg(tile) for position, tile in zip(positions, tiles, strict=True)}
 
     # Threads: decoding, resizing and JPEG encoding release the GIL. A few photos in flight,
     # not all, so that an interrupted run stops at once instead of finishing every photo.
     pool = ThreadPoolExecutor(jobs)
-    in_flight: deque = deque()
     try:
-        for key in sorted(missing):
-            in_flight.append(pool.submit(cut, key))
-            if len(in_flight) > 2 * jobs:
-                take(*in_flight.popleft().result())
-        while in_flight:
-            take(*in_flight.popleft().result())
+        for key, thumbnails in map_ahead(pool, cut, sorted(missing), 2 * jobs):
+            if isinstance(thumbnails, str):
+                summary.thumbnails_failed.append((key, thumbnails))
+            else:
+                cache.store_thumbnails(key, thumbnails)
+                summary.thumbnails_added += 1
+            if on_progress is not None:
+                on_progress(summary.thumbnails_added + len(summary.thumbnails_failed), total)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from .clustering import NOISE, centroids
 from .errors import ImageLoadError, OutputError
 from .fileio import atomic_write_bytes
 from .records import Face
+from .threads import map_ahead
 from .thumbnails import background, cut_from_photo, encode_jpeg
 
 TILE_SIZE = 96
@@ -284,15 +284,10 @@ def write_montages(
             on_progress(0, len(files))
         hand_out()
         # A few photos in flight, not all: each finished one holds its tiles until taken.
-        in_flight: deque = deque()
-        for file in files:
-            in_flight.append((file, readers.submit(cut_faces, file, by_file[file])))
-            if len(in_flight) > 2 * workers:
-                done, future = in_flight.popleft()
-                take(done, future.result())
-        while in_flight:
-            done, future = in_flight.popleft()
-            take(done, future.result())
+        for file, result in map_ahead(
+            readers, lambda file: cut_faces(file, by_file[file]), files, 2 * workers
+        ):
+            take(file, result)
         hand_out(final=True)
         written = {path.name: path for future in made for path in future.result()}
     report.written.extend(written[montage_name(label)] for label in order)
