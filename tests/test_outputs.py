@@ -13,6 +13,7 @@ from faceclust.outputs import (
     TILE_SIZE,
     PhotoFinder,
     build_montage,
+    cluster_document,
     document_json,
     sample_indices,
     write_clusters_csv,
@@ -138,6 +139,24 @@ def test_photos_are_looked_for_once_per_folder(tmp_path, monkeypatch):
     found = [locate.found(str(tmp_path / f"p{index}.jpg")) for index in range(60)]
     assert found == [True] * 50 + [False] * 10
     assert listings == [str(tmp_path)]
+
+
+def test_each_cluster_is_represented_by_its_face_nearest_the_centre_the_first_of_ties():
+    rng = np.random.default_rng(3)
+    labels = np.array([2, -1, 0, 2, 1, 0, 2, 1, -1, 2, 3])
+    encodings = rng.normal(size=(len(labels), 8)).astype(np.float32)
+    # Cluster 1's two faces are equally far from their mean: the first is taken.
+    encodings[4], encodings[7] = 1.0, -1.0
+    faces = [Face(f"p{i}.jpg", (i, i + 1, i + 1, i), encodings[i]) for i in range(len(labels))]
+    document = cluster_document(faces, labels, {}, {}, "x", encodings=encodings)
+    for cluster in document["clusters"]:
+        members = np.flatnonzero(labels == cluster["id"])
+        centre = encodings[members].astype(np.float64).mean(axis=0)
+        nearest = members[np.argmin(np.linalg.norm(encodings[members] - centre, axis=1))]
+        assert cluster["representative"] == {"image_path": f"p{nearest}.jpg", "box": list(faces[nearest].box)}
+        assert [face["image_path"] for face in cluster["faces"]] == [f"p{i}.jpg" for i in members]
+    assert document["clusters"][1]["representative"]["image_path"] == "p4.jpg"
+    assert [cluster["size"] for cluster in document["clusters"]] == [2, 2, 4, 1]
 
 
 def test_clusters_json_text_is_one_cluster_per_line_and_the_same_document():
