@@ -20,10 +20,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
     """Write ``data`` to a temporary file beside ``path``, then rename it into place.
 
     The file gets the permissions a plain ``open(path, "wb")`` would give it, not the
-    private ones of a temporary file. ``durable=False`` skips the fsync before the rename,
-    for the many small images a run can always make again (tens of thousands of montages,
-    where the fsyncs took a third of the time). Raises :class:`OutputError` when it cannot be
-    written.
+    private ones of a temporary file. ``durable=False`` skips the fsync before the rename (see
+    :func:`write_remakeable`). Raises :class:`OutputError` when it cannot be written.
     """
     # Plain strings: pathlib's parsing was a third of the time of a small file.
     target = os.fspath(path)
@@ -63,3 +61,34 @@ def ensure_folder(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder is not writable: {folder}")
     return folder
+
+
+def write_remakeable(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write one of the many small images a run can always make again (montages, thumbnails).
+
+    A file that is not there yet is written in place: a crash can leave a torn new image, which
+    the next run replaces, but cannot cost an old one. One that is there is replaced as
+    :func:`atomic_write_bytes` replaces it, without the fsync (on tens of thousands of montages
+    the fsyncs took a third of the time). A temporary file and a rename are three changes to
+    the folder where writing in place is one, and this machine's disk is slow at them in busy
+    spells: 5,000 small files took 0.3-4.0 s through temporary files against 0.2-2.1 s in
+    place, and the montages of 100,000 synthetic faces (4,983 groups) 2.1-5.8 s against
+    1.6-4.1 s, runs taken in turns. Raises :class:`OutputError` when it cannot be written.
+    """
+    target = os.fspath(path)
+    try:
+        handle = os.open(target, _TEMP_FLAGS, 0o666)
+    except FileExistsError:
+        atomic_write_bytes(target, data, durable=False)
+        return
+    except OSError as error:
+        raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+    except BaseException as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        raise

@@ -16,7 +16,7 @@ from .cache import StoredThumbnails
 from .clustering import NOISE, cluster_means
 from .clustering.labels import MEANS_CHUNK
 from .errors import ImageLoadError, OutputError
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, write_remakeable
 from .records import Face
 from .threads import map_ahead
 from .thumbnails import background, cut_from_photo, encode_jpeg
@@ -221,7 +221,7 @@ def write_montages(
             cut.thumbnails[index] = relative
         else:
             return True
-        atomic_write_bytes(output_dir / relative, jpeg or encode_jpeg(thumbnail), durable=False)
+        write_remakeable(output_dir / relative, jpeg or encode_jpeg(thumbnail))
         return True
 
     order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
@@ -231,7 +231,7 @@ def write_montages(
         # Its tiles are let go as it is made: only montages still waiting for photos hold any.
         montage = build_montage([tiles.pop(i) for i in shown[label] if i in tiles], title)
         path = output_dir / montage_name(label)
-        atomic_write_bytes(path, encode_jpeg(montage), durable=False)
+        write_remakeable(path, encode_jpeg(montage))
         return path
 
     def write_montage_run(labels_run: list[int]) -> list[Path]:

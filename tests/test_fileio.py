@@ -8,7 +8,7 @@ import time
 import pytest
 
 from faceclust.errors import OutputError
-from faceclust.fileio import atomic_write_bytes, ensure_folder
+from faceclust.fileio import atomic_write_bytes, ensure_folder, write_remakeable
 
 from .conftest import REPO
 
@@ -59,6 +59,45 @@ def test_a_failed_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypa
 def test_writing_into_a_missing_folder_is_an_output_error(tmp_path):
     with pytest.raises(OutputError, match="cannot write"):
         atomic_write_bytes(tmp_path / "gone" / "x.jpg", b"x")
+
+
+def test_a_remakeable_image_is_written_in_place_when_new_and_replaced_whole_when_there(tmp_path, monkeypatch):
+    target = tmp_path / "face_id_0.jpg"
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda *paths: renames.append(paths) or real_replace(*paths))
+    write_remakeable(target, b"first")
+    assert target.read_bytes() == b"first" and renames == []
+    write_remakeable(target, b"second")
+    assert target.read_bytes() == b"second" and len(renames) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["face_id_0.jpg"]
+
+
+def test_a_remakeable_image_that_fails_to_write_leaves_no_file_and_the_old_one_whole(tmp_path, monkeypatch):
+    class Refusing:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.stream.close()
+
+        def write(self, data):
+            self.stream.write(data[:2])
+            raise OSError(28, "No space left on device")
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda *args: Refusing(real_fdopen(*args)))
+    with pytest.raises(OutputError, match="No space left"):
+        write_remakeable(tmp_path / "new.jpg", b"image")
+    (tmp_path / "old.jpg").write_bytes(b"old image")
+    with pytest.raises(OutputError, match="No space left"):
+        write_remakeable(tmp_path / "old.jpg", b"new image")
+    assert [(p.name, p.read_bytes()) for p in tmp_path.iterdir()] == [("old.jpg", b"old image")]
+    with pytest.raises(OutputError, match="cannot write"):
+        write_remakeable(tmp_path / "gone" / "x.jpg", b"x")
 
 
 def test_ensure_folder_creates_parents_and_reports_what_it_cannot_create(tmp_path, monkeypatch):

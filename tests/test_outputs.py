@@ -287,7 +287,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
     faces.reverse()
     labels = np.arange(people)[::-1].copy()  # face ID 0 is the last face listed
     events = []
-    real_decode, real_write = thumbnails.decode_image, outputs.atomic_write_bytes
+    real_decode, real_write = thumbnails.decode_image, outputs.write_remakeable
 
     def slow_decode(path, **kwargs):
         events.append(("read", os.path.basename(path)))
@@ -300,7 +300,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
         return real_write(path, data, **kwargs)
 
     monkeypatch.setattr(thumbnails, "decode_image", slow_decode)
-    monkeypatch.setattr(outputs, "atomic_write_bytes", recording_write)
+    monkeypatch.setattr(outputs, "write_remakeable", recording_write)
     report = write_montages(faces, labels, tmp_path)
     reads = [name for kind, name in events if kind == "read"]
     # Photos are read in the order of the montages that need them, face ID 0 first (two
