@@ -25,7 +25,7 @@ from .encoding import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings, Encod
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
 from .images import count_by_suffix
-from .models import DETECTION_METHODS
+from .models import DETECTION_METHODS, FRAMING_PADDINGS
 from .organize import ORGANIZE_MODES
 
 EXIT_OK = 0
@@ -170,6 +170,15 @@ def encode_parser() -> argparse.ArgumentParser:
         "vectors (default: flip)",
     )
     parser.add_argument(
+        "--framings",
+        type=int,
+        choices=(1, len(FRAMING_PADDINGS)),
+        default=len(FRAMING_PADDINGS),
+        help="3 embeds each face framed as dlib frames it, tighter and looser, and averages the "
+        "vectors: fewer wrong groups, three times the embedding time; 1 is dlib's framing alone, "
+        "the default before (default: %(default)s)",
+    )
+    parser.add_argument(
         "--detect-size",
         type=_detect_size,
         default=None,
@@ -283,6 +292,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             args.flip,
             args.min_face_size or DEFAULT_MIN_FACE_SIZE,
             args.check_faces,
+            args.framings,
         )
         bar: list[tqdm] = []
         faces_found = 0

@@ -18,7 +18,7 @@ from .errors import ImageLoadError
 from .face_check import likely_faces
 from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
-from .models import DETECTION_METHODS, FaceModels, boxes_to_original, shared_models
+from .models import DETECTION_METHODS, FRAMING_PADDINGS, FaceModels, boxes_to_original, shared_models
 from .records import Box, Face, ImageResult
 from .threads import map_ahead
 from .thumbnails import cut_from_photo, encode_jpeg, face_tile
@@ -45,7 +45,9 @@ class EncodeSettings:
     ``min_face_size`` (pixels of the full-size upright photo) sets the scale each photo is
     searched at. ``detect_size``, if given, replaces it with the older rule: search a copy at
     most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG
-    detections the CNN detector does not take for faces (:mod:`.face_check`).
+    detections the CNN detector does not take for faces (:mod:`.face_check`). ``framings`` 3
+    embeds each face framed as dlib frames it, tighter and looser, and averages the vectors
+    (:data:`.models.FRAMING_PADDINGS`); 1 is dlib's framing alone.
     """
 
     detection_method: str = "hog"
@@ -56,6 +58,7 @@ class EncodeSettings:
     min_face_size: int = DEFAULT_MIN_FACE_SIZE
     # HOG's doubtful detections are shown to the CNN and dropped unless it sees a face there.
     check_faces: bool = True
+    framings: int = len(FRAMING_PADDINGS)
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -70,12 +73,16 @@ class EncodeSettings:
             raise ValueError(
                 f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
             )
+        if self.framings not in (1, len(FRAMING_PADDINGS)):
+            raise ValueError(f"framings must be 1 or {len(FRAMING_PADDINGS)}, not {self.framings}")
         if not 10 <= self.min_face_size <= 10_000:
             raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
 
     def cache_key(self) -> str:
         """Names these settings in the encoding cache: results under other settings are redone."""
         flip = "/flip" if self.flip else ""
+        # One framing keeps the key it always had: indexes made with it stay valid under it.
+        flip += f"/framed{self.framings}" if self.framings > 1 else ""
         checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
         # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
         # boxes: faces cached the older way are found again.
@@ -207,12 +214,16 @@ def encode_batch(
         chips: dict[str, np.ndarray] = {}
         for path, decoded in loaded.items():
             started = time.perf_counter()
-            chips[path] = models.face_chips(decoded.rgb, found[path], settings.jitters, settings.flip)
+            chips[path] = models.face_chips(
+                decoded.rgb, found[path], settings.jitters, settings.flip, settings.framings
+            )
             timings[path]["embed"] = time.perf_counter() - started
         started = time.perf_counter()
         with_faces = [path for path in loaded if len(chips[path])]
         vectors = (
-            models.embed_chips(np.concatenate([chips[path] for path in with_faces])) if with_faces else None
+            models.embed_chips(np.concatenate([chips[path] for path in with_faces]), settings.framings)
+            if with_faces
+            else None
         )
         network_seconds = time.perf_counter() - started
         face_count = sum(len(chips[path]) for path in with_faces)

@@ -245,6 +245,22 @@ def test_cluster_usage_errors_exit_2(argv):
     assert caught.value.code == 2
 
 
+def test_framings_flag_chooses_dlibs_framing_alone_or_three(tmp_path, models, portrait_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(portrait_path, photos / "portrait.jpg")
+    rgb = decode_image(portrait_path).rgb
+    for flags, framings in (([], 3), (["--framings", "1"], 1)):
+        encodings = tmp_path / f"framings{framings}.pickle"
+        assert encode_main(["-i", str(photos), "-e", str(encodings), "-q", "-j", "1", *flags]) == 0
+        with open(encodings, "rb") as stream:
+            (entry,) = pickle.load(stream)
+        expected = models.embed(rgb, [tuple(entry["loc"])], flip=True, framings=framings)[0]
+        np.testing.assert_allclose(entry["encoding"], expected, rtol=0, atol=1e-6)
+    with pytest.raises(SystemExit):
+        encode_main(["-i", str(photos), "--framings", "2"])
+
+
 def test_an_exif_rotated_photo_gives_an_upright_montage_tile(tmp_path, portrait, portrait_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()

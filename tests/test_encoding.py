@@ -82,6 +82,7 @@ def test_cnn_batches_mixed_sizes_and_keeps_the_order(tmp_path, models):
         ({"detection_method": "haar"}, "detection_method"),
         ({"upsample": 5}, "upsample"),
         ({"jitters": 0}, "jitters"),
+        ({"framings": 2}, "framings"),
     ],
 )
 def test_settings_are_validated(kwargs, message):
@@ -89,7 +90,9 @@ def test_settings_are_validated(kwargs, message):
         EncodeSettings(**kwargs)
 
 
-@pytest.mark.parametrize("settings", [EncodeSettings(flip=False), EncodeSettings()], ids=["plain", "flip"])
+@pytest.mark.parametrize(
+    "settings", [EncodeSettings(flip=False, framings=1), EncodeSettings()], ids=["plain", "default"]
+)
 def test_parallel_results_equal_serial_ones_in_the_same_order(settings):
     paths = [str(DATASET / person / name) for person, name in PORTRAITS.items()]
     paths += find_images(DATASET / "madonna")[:3]
@@ -147,7 +150,10 @@ def test_the_smallest_face_sets_the_scale_photos_are_searched_at():
     # --detect-size keeps its old meaning: a copy of at most that many pixels, 0 for full size.
     assert EncodeSettings(detect_size=1024).detection_scale(4000) == 1024 / 4000
     assert EncodeSettings(detect_size=0).detection_scale(4000) == 1.0
-    assert EncodeSettings(detect_size=1024).cache_key().endswith("size1024/flip/v1")
+    # One framing keeps the key indexes were written under; three framings are other vectors.
+    assert EncodeSettings(detect_size=1024, framings=1).cache_key().endswith("size1024/flip/v1")
+    assert EncodeSettings(framings=1).cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/v2"
+    assert EncodeSettings().cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/framed3/v2"
     # Faces are embedded from pixels at least the chip's size or their own.
     assert EncodeSettings(min_face_size=60).decode_limits() == (1024, 1.0)
     assert EncodeSettings(min_face_size=300).decode_limits() == (1024, 0.5)

@@ -4,11 +4,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceclust import models as models_module
 from faceclust.images import load_rgb
-from faceclust.models import MODEL_FILES, DlibEmbeddingNet, FaceModels, model_folder
+from faceclust.models import (
+    FRAMING_PADDINGS,
+    FRAMINGS_SCALE,
+    MODEL_FILES,
+    DlibEmbeddingNet,
+    FaceModels,
+    model_folder,
+)
 from faceclust.resnet import FaceEmbeddingNet
 
-from .conftest import REPO, noise_image, person_images
+from .conftest import DATASET, REPO, noise_image, person_images
 
 REFERENCES = json.loads((Path(__file__).parent / "data" / "reference_encodings.json").read_text())
 
@@ -97,6 +105,54 @@ def test_flip_averages_the_face_and_its_mirror_deterministically(models, portrai
     # Averaging a face with its mirror makes the vector the same for the mirrored photo.
     mirror = np.ascontiguousarray(rgb[:, ::-1])
     assert np.linalg.norm(models.embed(mirror, models.detect(mirror, "hog"), flip=True) - flipped) < 0.02
+
+
+def test_three_framings_average_the_face_framed_three_ways_on_dlibs_scale(models, portrait_path, monkeypatch):
+    rgb = load_rgb(portrait_path)
+    boxes = models.detect(rgb, "hog")
+    framed = models.embed(rgb, boxes, flip=True, framings=3)
+    assert framed.shape == (1, 128)
+    assert np.array_equal(framed, models.embed(rgb, boxes, flip=True, framings=3))
+    each = []
+    for padding in FRAMING_PADDINGS:
+        monkeypatch.setattr(models_module, "FRAMING_PADDINGS", (padding,))
+        each.append(models.embed(rgb, boxes, flip=True))
+    monkeypatch.undo()
+    # The first framing is dlib's own; the others frame the face tighter and looser.
+    assert np.array_equal(each[0], models.embed(rgb, boxes, flip=True))
+    assert all(0.05 < np.linalg.norm(other - each[0]) < 0.4 for other in each[1:])
+    # The network runs the six chips as one batch, the others two at a time: float32 rounding.
+    np.testing.assert_allclose(framed, FRAMINGS_SCALE * np.mean(each, axis=0), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="framings"):
+        models.embed(rgb, boxes, framings=2)
+
+
+def test_three_framings_bring_one_persons_faces_closer_than_strangers(models):
+    """On the bundled photos of five people: one person's faces lie closer together, against
+    the distances between strangers, than with dlib's framing alone (lfw_dev and
+    five_celebrities as well: README, "Three framings")."""
+    people, one, three = [], [], []
+    for person in sorted(p.name for p in DATASET.iterdir() if p.is_dir()):
+        for path in person_images(person, 6):
+            rgb = load_rgb(path)
+            boxes = models.detect(rgb, "hog")
+            if not boxes:
+                continue
+            largest = [max(boxes, key=lambda box: (box[2] - box[0]) * (box[1] - box[3]))]
+            people.append(person)
+            one.append(models.embed(rgb, largest, flip=True)[0])
+            three.append(models.embed(rgb, largest, flip=True, framings=3)[0])
+    people = np.array(people)
+    assert len(set(people)) == 5 and len(people) >= 25
+    same = people[:, None] == people[None]
+    pairs = np.triu_indices(len(people), 1)
+
+    def closeness(vectors):
+        vectors = np.array(vectors)
+        distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)[pairs]
+        return np.median(distances[same[pairs]]) / np.median(distances[~same[pairs]])
+
+    assert closeness(three) < closeness(one)
 
 
 def test_dlibs_own_network_used_on_cuda_builds_gives_the_same_embeddings(models, portrait_path):
