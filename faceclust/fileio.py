@@ -36,19 +36,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
                 continue
     except OSError as error:
         raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            if durable:
-                os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        if isinstance(error, OSError):
-            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
-        raise
+    _fill_created(handle, temp_name, data, target, durable)
 
 
 def ensure_folder(path: str | os.PathLike[str]) -> Path:
@@ -83,12 +71,24 @@ def write_remakeable(path: str | os.PathLike[str], data: bytes) -> None:
         return
     except OSError as error:
         raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+    _fill_created(handle, target, data, target, durable=False)
+
+
+def _fill_created(handle: int, created: str, data: bytes, target: str, durable: bool) -> None:
+    """Write ``data`` into the file just created as ``created`` (open as ``handle``), fsync it
+    if ``durable``, and rename it to ``target`` if that is another name. On any failure the
+    created file is removed, and an OSError is raised as an :class:`OutputError`."""
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+            stream.flush()
+            if durable:
+                os.fsync(stream.fileno())
+        if created != target:
+            os.replace(created, target)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(target)
+            os.unlink(created)
         if isinstance(error, OSError):
             raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
         raise
