@@ -341,7 +341,7 @@ def cluster_document(
         encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
     ids, means = cluster_means(encodings, labels)
     # Each cluster's members from one sort, and every face's distance to its centre in chunks:
-    # one norm and argmin per cluster took 4 s of Python for 53,000 clusters.
+    # a norm and an argmin per cluster cost 4 s in a profile of 53,000 clusters.
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
     starts = np.searchsorted(sorted_labels, ids, side="left")
