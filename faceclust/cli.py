@@ -25,7 +25,7 @@ from .encoding import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings, Encod
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
 from .images import count_by_suffix
-from .models import DETECTION_METHODS, FRAMING_PADDINGS
+from .models import DETECTION_METHODS, FRAMINGS
 from .organize import ORGANIZE_MODES
 
 EXIT_OK = 0
@@ -172,8 +172,8 @@ def encode_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--framings",
         type=int,
-        choices=(1, len(FRAMING_PADDINGS)),
-        default=len(FRAMING_PADDINGS),
+        choices=FRAMINGS,
+        default=FRAMINGS[-1],
         help="3 embeds each face framed as dlib frames it, tighter and looser, and averages the "
         "vectors: fewer wrong groups, three times the embedding time; 1 is dlib's framing alone, "
         "the default before (default: %(default)s)",

@@ -18,7 +18,14 @@ from .errors import ImageLoadError
 from .face_check import likely_faces
 from .images import DecodedImage, decode_image, resized
 from .malloc_tuning import keep_large_blocks_on_the_heap
-from .models import DETECTION_METHODS, FRAMING_PADDINGS, FaceModels, boxes_to_original, shared_models
+from .models import (
+    DETECTION_METHODS,
+    FRAMINGS,
+    FaceModels,
+    boxes_to_original,
+    check_framings,
+    shared_models,
+)
 from .records import Box, Face, ImageResult
 from .threads import map_ahead
 from .thumbnails import cut_from_photo, encode_jpeg, face_tile
@@ -58,7 +65,7 @@ class EncodeSettings:
     min_face_size: int = DEFAULT_MIN_FACE_SIZE
     # HOG's doubtful detections are shown to the CNN and dropped unless it sees a face there.
     check_faces: bool = True
-    framings: int = len(FRAMING_PADDINGS)
+    framings: int = FRAMINGS[-1]
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -73,16 +80,15 @@ class EncodeSettings:
             raise ValueError(
                 f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
             )
-        if self.framings not in (1, len(FRAMING_PADDINGS)):
-            raise ValueError(f"framings must be 1 or {len(FRAMING_PADDINGS)}, not {self.framings}")
+        check_framings(self.framings)
         if not 10 <= self.min_face_size <= 10_000:
             raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
 
     def cache_key(self) -> str:
         """Names these settings in the encoding cache: results under other settings are redone."""
-        flip = "/flip" if self.flip else ""
-        # One framing keeps the key it always had: indexes made with it stay valid under it.
-        flip += f"/framed{self.framings}" if self.framings > 1 else ""
+        # The copies of each face embedded. One framing keeps the key it always had: indexes
+        # made with it stay valid under it.
+        copies = ("/flip" if self.flip else "") + (f"/framed{self.framings}" if self.framings > 1 else "")
         checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
         # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
         # boxes: faces cached the older way are found again.
@@ -90,8 +96,8 @@ class EncodeSettings:
         base = f"{self.detection_method}{checked}{one_copy}/up{self.upsample}/jit{self.jitters}"
         if self.detect_size is not None:
             # The older rule's key, unchanged: caches written under it stay valid.
-            return f"{base}/size{self.detect_size}{flip}/v1"
-        return f"{base}/min{self.min_face_size}{flip}/v2"
+            return f"{base}/size{self.detect_size}{copies}/v1"
+        return f"{base}/min{self.min_face_size}{copies}/v2"
 
     @property
     def detectable_face(self) -> float:

@@ -40,6 +40,15 @@ FRAMING_PADDINGS = (CHIP_PADDING, 0.15, 0.35)
 # this, the median same-person distance on lfw_large half A is what one framing gives, so
 # every distance the clustering uses (dlib's 0.6, the adapted cut) keeps its meaning.
 FRAMINGS_SCALE = 1.075
+# How many framings a face may be embedded in: dlib's alone, or all of them.
+FRAMINGS = (1, len(FRAMING_PADDINGS))
+
+
+def check_framings(framings: int) -> None:
+    """ValueError unless ``framings`` is one of :data:`FRAMINGS`."""
+    if framings not in FRAMINGS:
+        raise ValueError(f"framings must be one of {FRAMINGS}, not {framings}")
+
 
 MODEL_FILES = {
     "cnn": "mmod_human_face_detector.dat",
@@ -256,8 +265,7 @@ class FaceModels:
         """``(len(boxes), copies, 150, 150, 3)`` uint8: the aligned chips :meth:`embed` embeds,
         every copy of each face (its framings, their jitters, and the mirror images of all
         with ``flip``)."""
-        if framings not in (1, len(FRAMING_PADDINGS)):
-            raise ValueError(f"framings must be 1 or {len(FRAMING_PADDINGS)}, not {framings}")
+        check_framings(framings)
         if not boxes:
             return np.empty((0, 1, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
         dlib = self._dlib
