@@ -12,12 +12,14 @@ again on the distances so weighted, cut at the same cut.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..neighbors import nearest_neighbors
+from ..neighbors import NeighborGraph, nearest_neighbors
 from .adaptive_cut import REFERENCE_CUT, adaptive_cut
+from .centre_checks import join_lone_faces, parted_tree
 from .graph import GRAPH_NEIGHBORS, chinese_whispers, merge_by_average_linkage
 from .local_scale import stranger_weights
 
@@ -69,7 +71,7 @@ def locally_scaled_tree(
     encodings = np.asarray(encodings, dtype=np.float64)
     condensed = pdist(encodings)
     tree = _average_tree(condensed)
-    distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
+    distinct = distinct_faces(tree)
     groups = cut_tree(tree, adaptive_cut(distinct))
     del tree
     weights = stranger_weights(nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed), groups, distinct)
@@ -96,29 +98,73 @@ def average_linkage(
     n_jobs: int | None = None,
     seed: int = 0,
     local_scale: bool = False,
+    centre_checks: bool = True,
+    photos: Sequence[object] | None = None,
 ) -> Linkage:
     """Average linkage of ``encodings`` cut at ``threshold``, or at :func:`adaptive_cut` if None;
-    ``local_scale`` (only with the adapted cut) adds the second pass (the module's docstring)."""
+    ``local_scale`` (only with the adapted cut) adds the second pass (the module's docstring).
+
+    ``centre_checks``: keep apart groups whose centres lie far apart and let lone faces join a
+    near group's centre (centre_checks.py); ``photos`` (one per face) keeps a lone face out of
+    a group that holds a face of its photo.
+    """
     if local_scale and threshold is not None:
         raise ValueError("local_scale works with the adapted cut: leave threshold at None")
     if len(encodings) > EXACT_AGGLOMERATIVE_FACES:
-        return _on_graph(encodings, threshold, n_jobs, seed, local_scale)
+        return _on_graph(encodings, threshold, n_jobs, seed, local_scale, centre_checks, photos)
     if len(encodings) < 2:
         return Linkage(np.zeros(len(encodings), dtype=np.int64), threshold or adaptive_cut(1), None)
+    encodings = np.asarray(encodings, dtype=np.float64)
+    distinct = None
     if local_scale:
         tree, distinct = locally_scaled_tree(encodings, n_jobs, seed)
         cut = adaptive_cut(distinct)
+    else:
+        tree = linkage_tree(encodings)
+        cut = threshold
+        if threshold is None:
+            distinct = distinct_faces(tree, encodings if centre_checks else None)
+            cut = adaptive_cut(distinct)
+    if not centre_checks:
         return Linkage(cut_tree(tree, cut), cut, distinct)
-    tree = linkage_tree(encodings)
-    if threshold is not None:
-        return Linkage(cut_tree(tree, threshold), threshold, None)
-    distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
-    cut = adaptive_cut(distinct)
-    return Linkage(cut_tree(tree, cut), cut, distinct)
+    graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed)
+    return Linkage(checked_cut(tree, encodings, cut, graph, photos), cut, distinct)
+
+
+def distinct_faces(tree: np.ndarray, encodings: np.ndarray | None = None) -> int:
+    """The groups of ``tree`` at :data:`REFERENCE_CUT`, what the adapted cut follows; with the
+    kept-apart check when ``encodings`` (the tree's faces) are given, as the graph counts."""
+    return len(
+        np.unique(
+            cut_tree(
+                tree if encodings is None else parted_tree(tree, encodings, REFERENCE_CUT), REFERENCE_CUT
+            )
+        )
+    )
+
+
+def checked_cut(
+    tree: np.ndarray,
+    encodings: np.ndarray,
+    threshold: float,
+    graph: NeighborGraph,
+    photos: Sequence[object] | None = None,
+) -> np.ndarray:
+    """Flat labels of ``tree`` (of ``encodings``) at ``threshold`` with the centre checks
+    (centre_checks.py): refused merges left out, then lone faces joined to near centres among
+    their neighbours in ``graph``."""
+    labels = cut_tree(parted_tree(tree, encodings, threshold), threshold)
+    return join_lone_faces(encodings, labels, threshold, graph, photos)
 
 
 def _on_graph(
-    encodings: np.ndarray, threshold: float | None, n_jobs: int | None, seed: int, local_scale: bool
+    encodings: np.ndarray,
+    threshold: float | None,
+    n_jobs: int | None,
+    seed: int,
+    local_scale: bool,
+    centre_checks: bool,
+    photos: Sequence[object] | None,
 ) -> Linkage:
     """Chinese Whispers on the neighbour graph's short edges cuts the faces into fragments of
     one person each; then they are merged as average linkage merges groups
@@ -130,25 +176,30 @@ def _on_graph(
     sources, targets = graph.edges(min(FRAGMENT_EDGE, REFERENCE_CUT if threshold is None else threshold))
     fragments = chinese_whispers(len(encodings), sources, targets, seed)
     del sources, targets
+
+    def merged(groups: np.ndarray, cut: float, weights: np.ndarray | None = None) -> np.ndarray:
+        return merge_by_average_linkage(encodings, groups, cut, n_jobs, seed, graph, weights, centre_checks)
+
+    distinct = None
     if threshold is not None:
-        return Linkage(
-            merge_by_average_linkage(encodings, fragments, threshold, n_jobs, seed, graph), threshold, None
-        )
-    # Average linkage merges in order of distance, so merging up to the reference cut and then
-    # on up to the cut gives what merging straight to the cut would. The graph counts about
-    # what the exact tree does (lfw_large 2,905 distinct faces against 2,896, lfw_dev 143
-    # against 140).
-    groups = merge_by_average_linkage(encodings, fragments, REFERENCE_CUT, n_jobs, seed, graph)
-    distinct = len(np.unique(groups))
-    cut = adaptive_cut(distinct)
-    if cut > REFERENCE_CUT:
-        groups = merge_by_average_linkage(encodings, groups, cut, n_jobs, seed, graph)
-    if not local_scale:
-        return Linkage(groups, cut, distinct)
-    # The second pass starts again from the fragments: the weights may part what the first
-    # pass joined.
-    weights = stranger_weights(graph, groups, distinct)
-    del groups
-    return Linkage(
-        merge_by_average_linkage(encodings, fragments, cut, n_jobs, seed, graph, weights), cut, distinct
-    )
+        cut = threshold
+        groups = merged(fragments, cut)
+    else:
+        # Average linkage merges in order of distance, so merging up to the reference cut and
+        # then on up to the cut gives what merging straight to the cut would. The graph counts
+        # about what the exact tree does (lfw_large 2,905 distinct faces against 2,896, lfw_dev
+        # 143 against 140).
+        groups = merged(fragments, REFERENCE_CUT)
+        distinct = len(np.unique(groups))
+        cut = adaptive_cut(distinct)
+        if cut > REFERENCE_CUT:
+            groups = merged(groups, cut)
+        if local_scale:
+            # The second pass starts again from the fragments: the weights may part what the
+            # first pass joined.
+            weights = stranger_weights(graph, groups, distinct)
+            del groups
+            groups = merged(fragments, cut, weights)
+    if centre_checks:
+        groups = join_lone_faces(encodings, groups, cut, graph, photos)
+    return Linkage(groups, cut, distinct)

@@ -15,10 +15,7 @@ def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Se
     """Within each cluster keep one face per photo, the one nearest the cluster's mean."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     clustered = np.flatnonzero(labels != NOISE)
-    codes: dict[object, int] = {}
-    photo = np.array(
-        [codes.setdefault(photos[index], len(codes)) for index in clustered.tolist()], dtype=np.int64
-    )
+    photo = photo_codes(photos, clustered)
     # Only faces whose photo has another face in some cluster can break the rule.
     _, photo_row, photo_faces = np.unique(photo, return_inverse=True, return_counts=True)
     shared = photo_faces[photo_row.ravel()] > 1
@@ -35,6 +32,12 @@ def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Se
     repeated[1:] = (group[1:] == group[:-1]).all(axis=1)
     labels[clustered[order[repeated]]] = NOISE
     return labels
+
+
+def photo_codes(photos: Sequence[object], faces: np.ndarray) -> np.ndarray:
+    """A number per photo for each of ``faces`` (indices into ``photos``): equal for the faces of one photo."""
+    codes: dict[object, int] = {}
+    return np.array([codes.setdefault(photos[index], len(codes)) for index in faces.tolist()], dtype=np.int64)
 
 
 @dataclass(frozen=True)

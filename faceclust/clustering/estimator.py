@@ -46,6 +46,8 @@ class FaceClusterer:
     local_scale : agglomerative with the adapted cut only: a second pass on distances weighted
         by how close strangers come to each group (local_scale.py). Better among thousands of
         people seen a few times each; worse for people whose photos vary a lot (README).
+    centre_checks : agglomerative: keep apart two groups whose centres lie far apart, and let
+        a face left alone join a group whose centre lies near it (centre_checks.py).
     n_jobs : processes for the neighbour searches that support it.
     seed : Chinese Whispers' random order, and where the nearest-neighbour search for many
         faces starts its k-means.
@@ -61,6 +63,7 @@ class FaceClusterer:
         n_jobs: int | None = None,
         seed: int = 0,
         local_scale: bool = False,
+        centre_checks: bool = True,
     ):
         self.method = method
         self.threshold = threshold
@@ -70,6 +73,7 @@ class FaceClusterer:
         self.n_jobs = n_jobs
         self.seed = seed
         self.local_scale = local_scale
+        self.centre_checks = centre_checks
 
     def resolved_threshold(self) -> float | None:
         """The threshold given, or the method's fixed default; None for HDBSCAN, and for
@@ -120,7 +124,7 @@ class FaceClusterer:
         if len(encodings) == 0:
             self.labels_ = np.empty(0, dtype=np.int64)
             return self
-        labels = _RUNNERS[self.method](self, encodings, threshold)
+        labels = _RUNNERS[self.method](self, encodings, threshold, photos if self.cannot_link else None)
         if self.cannot_link and photos is not None:
             labels = split_same_photo_faces(encodings, labels, photos)
         keep = None
@@ -139,14 +143,18 @@ class FaceClusterer:
         return self.fit(encodings, photos, links).labels_
 
 
-def _dbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
+def _dbscan(
+    clusterer: FaceClusterer, encodings: np.ndarray, threshold: float, photos: Sequence[object] | None
+) -> np.ndarray:
     from sklearn.cluster import DBSCAN  # deferred: scikit-learn takes a second to import
 
     model = DBSCAN(eps=threshold, min_samples=clusterer.min_samples, n_jobs=clusterer.n_jobs)
     return model.fit_predict(encodings.astype(np.float64, copy=False))
 
 
-def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -> np.ndarray:
+def _hdbscan(
+    clusterer: FaceClusterer, encodings: np.ndarray, threshold: None, photos: Sequence[object] | None
+) -> np.ndarray:
     from sklearn.cluster import HDBSCAN
 
     if len(encodings) < 2:
@@ -160,13 +168,25 @@ def _hdbscan(clusterer: FaceClusterer, encodings: np.ndarray, threshold: None) -
     return model.fit_predict(encodings.astype(np.float64, copy=False))
 
 
-def _agglomerative(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float | None) -> np.ndarray:
-    result = average_linkage(encodings, threshold, clusterer.n_jobs, clusterer.seed, clusterer.local_scale)
+def _agglomerative(
+    clusterer: FaceClusterer, encodings: np.ndarray, threshold: float | None, photos: Sequence[object] | None
+) -> np.ndarray:
+    result = average_linkage(
+        encodings,
+        threshold,
+        clusterer.n_jobs,
+        clusterer.seed,
+        clusterer.local_scale,
+        clusterer.centre_checks,
+        photos,
+    )
     clusterer.threshold_, clusterer.distinct_faces_ = result.cut, result.distinct_faces
     return result.labels
 
 
-def _chinese_whispers(clusterer: FaceClusterer, encodings: np.ndarray, threshold: float) -> np.ndarray:
+def _chinese_whispers(
+    clusterer: FaceClusterer, encodings: np.ndarray, threshold: float, photos: Sequence[object] | None
+) -> np.ndarray:
     graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, clusterer.n_jobs, clusterer.seed)
     sources, targets = graph.edges(threshold)
     return chinese_whispers(len(encodings), sources, targets, clusterer.seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..neighbors import NeighborGraph, nearest_neighbors
+from .centre_checks import kept_apart
 
 GRAPH_NEIGHBORS = 10
 MAX_WHISPER_ROUNDS = 200
@@ -30,6 +31,7 @@ def merge_by_average_linkage(
     seed: int = 0,
     face_graph: NeighborGraph | None = None,
     weights: np.ndarray | None = None,
+    keep_apart: bool = False,
 ) -> np.ndarray:
     """Merge the clusters of ``labels`` (no noise) while two are within ``threshold`` on average.
 
@@ -46,6 +48,10 @@ def merge_by_average_linkage(
     ``weights`` (one per face, local_scale.py) compare faces ``i`` and ``j`` at their distance
     times ``sqrt(w_i * w_j)``. The same sums still give the mean exactly, with means and spreads
     weighted by ``w`` and the result multiplied by both clusters' mean weights.
+
+    ``keep_apart``: a pair that centre_checks.py's kept-apart check refuses is not merged, and
+    neither cluster merges again, as on the exact tree where every merge above a refused one is
+    left out.
     """
     from scipy.sparse import csr_matrix
 
@@ -82,8 +88,16 @@ def merge_by_average_linkage(
     stale = np.ones(len(first), dtype=bool)
     merged_into = np.arange(count)
     limit = threshold * threshold
+    finished = np.zeros(count, dtype=bool)  # refused by the kept-apart check
     while True:
         first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
+        open_pairs = ~(finished[first] | finished[second])
+        first, second, squared, stale = (
+            first[open_pairs],
+            second[open_pairs],
+            squared[open_pairs],
+            stale[open_pairs],
+        )
         mean_weights = None if weights is None else masses / sizes
         squared[stale] = _mean_squared_distance(means, spreads, mean_weights, first[stale], second[stale])
         # A pair beyond the threshold can be forgotten: a merged cluster's mean squared distance
@@ -96,12 +110,28 @@ def merge_by_average_linkage(
         partner = nearest[candidates]
         reciprocal = nearest[partner] == candidates
         pairs = reciprocal & (candidates < partner)
+        if keep_apart and pairs.any():
+            one, other = candidates[pairs], partner[pairs]
+            refused = kept_apart(sizes[one], sizes[other], _squared_gaps(means, one, other), threshold)
+            if refused.any():
+                finished[one[refused]] = finished[other[refused]] = True
+                pairs[np.flatnonzero(pairs)[refused]] = False
+                if not pairs.any():
+                    continue
         if not pairs.any():
             break
         target = np.arange(count)
         target[partner[pairs]] = candidates[pairs]
         _join_satellites(
-            target, candidates[~reciprocal], partner[~reciprocal], sizes, masses, means, squares, limit
+            target,
+            candidates[~reciprocal],
+            partner[~reciprocal],
+            sizes,
+            masses,
+            means,
+            squares,
+            threshold,
+            keep_apart,
         )
         moved = np.flatnonzero(target != np.arange(count))
         roots, size, mass, mean, square = _pooled(target, moved, sizes, masses, means, squares)
@@ -154,7 +184,8 @@ def _join_satellites(
     masses: np.ndarray,
     means: np.ndarray,
     squares: np.ndarray,
-    limit: float,
+    threshold: float,
+    keep_apart: bool,
 ) -> None:
     """Let small clusters whose nearest (``hubs``, within the threshold) merges this round join
     it in the same round, in ``target``.
@@ -162,7 +193,8 @@ def _join_satellites(
     Without this, a large cluster takes in the small ones around it one per round (each points
     at it, it points at one), and a million faces took thousands of rounds. A satellite joins
     only if it is at most 1 / :data:`SATELLITE_RATIO` of its hub's size and still within the
-    threshold of all the rest of what the hub gathers this round, as if it joined last.
+    threshold of all the rest of what the hub gathers this round, as if it joined last (and,
+    with ``keep_apart``, not refused by the kept-apart check against that rest).
     """
     merging = target != np.arange(len(target))
     merging[target[merging]] = True
@@ -186,8 +218,17 @@ def _join_satellites(
         - 2 * np.einsum("ij,ij->i", means[satellites], rest_sum) / rest_mass
         + squares[satellites]
     ) * ((own_mass / own) * (rest_mass / rest))
-    too_far = satellites[last > limit]
+    refused = last > threshold * threshold
+    if keep_apart:
+        gaps = means[satellites] - rest_sum / rest_mass[:, None]
+        refused |= kept_apart(own, rest, np.einsum("ij,ij->i", gaps, gaps), threshold)
+    too_far = satellites[refused]
     target[too_far] = too_far
+
+
+def _squared_gaps(means: np.ndarray, one: np.ndarray, other: np.ndarray) -> np.ndarray:
+    gaps = means[one] - means[other]
+    return np.einsum("ij,ij->i", gaps, gaps, dtype=np.float64)
 
 
 def _squared_norms(rows: np.ndarray) -> np.ndarray:

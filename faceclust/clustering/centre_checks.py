@@ -1,0 +1,117 @@
+"""Two checks of average linkage against the groups' centres, at any cut.
+
+Average linkage joins two groups when their faces are within the cut *on average*, and that
+average mixes how far apart the groups are with how varied each one is: a person seen in
+varied photos has faces farther apart than two similar-looking strangers (lfw_large: Lance
+Armstrong's photos average 0.52 apart; Junichiro Koizumi's 58 photos and Naoto Kan's 4 average
+0.48, and average linkage joins them at its cut of 0.5). The groups' centres tell the two
+apart: Koizumi's and Kan's lie 0.39 apart, the two largest groups of each of seven people the
+default had split 0.30-0.38 (0.48 for one).
+
+- **Kept apart**: two groups of at least :data:`APART_MIN_FACES` faces each are not joined
+  when their centres lie more than :data:`APART_SHARE` x the cut apart, and neither is joined
+  to anything after (on the tree: the merge and every merge above it are left out).
+- **Lone faces join**: a face left alone joins the group (of two faces or more) whose centre
+  lies within :data:`JOIN_SHARE` x the cut of it, the nearest such, unless the group holds a
+  face of its photo. A lone face is where average linkage is strictest: its distance to each
+  face of a varied group counts in full.
+
+Both shares were chosen on half of lfw_large and checked on the other half and the other dev
+sets (bench/centre_fit.py; README, "How the cut is chosen").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..neighbors import NeighborGraph
+from .constraints import photo_codes
+from .labels import NOISE, cluster_means
+
+APART_MIN_FACES = 4
+APART_SHARE = 0.68
+JOIN_SHARE = 0.88
+# Lone faces are compared with their candidate groups' centres this many at a time.
+JOIN_CHUNK = 8_192
+
+
+def parted_tree(tree: np.ndarray, encodings: np.ndarray, threshold: float) -> np.ndarray:
+    """A copy of scipy's average-linkage ``tree`` of ``encodings`` in which the merges up to
+    ``threshold`` that the kept-apart check refuses, and every merge above them, are out of
+    reach (height inf): cut it at ``threshold``."""
+    count = len(encodings)
+    parted_rows = np.zeros(len(tree), dtype=bool)
+    reach = int(np.searchsorted(tree[:, 2], threshold, side="right"))  # heights ascend
+    sums = np.empty((count + reach, encodings.shape[1]))
+    sums[:count] = encodings
+    sizes = np.ones(count + reach)
+    limit = (APART_SHARE * threshold) ** 2
+    for row in range(reach):
+        first, second = int(tree[row, 0]), int(tree[row, 1])
+        sums[count + row] = sums[first] + sums[second]
+        sizes[count + row] = sizes[first] + sizes[second]
+        if (first >= count and parted_rows[first - count]) or (
+            second >= count and parted_rows[second - count]
+        ):
+            parted_rows[row] = True
+        elif min(sizes[first], sizes[second]) >= APART_MIN_FACES:
+            gap = sums[first] / sizes[first] - sums[second] / sizes[second]
+            parted_rows[row] = gap @ gap > limit
+    parted = tree.copy()
+    parted[parted_rows, 2] = np.inf
+    return parted
+
+
+def kept_apart(
+    sizes_a: np.ndarray, sizes_b: np.ndarray, squared_gaps: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Which pairs of groups the kept-apart check refuses, from their sizes and the squared
+    distances between their centres."""
+    return (np.minimum(sizes_a, sizes_b) >= APART_MIN_FACES) & (squared_gaps > (APART_SHARE * threshold) ** 2)
+
+
+def join_lone_faces(
+    encodings: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    graph: NeighborGraph,
+    photos: Sequence[object] | None = None,
+) -> np.ndarray:
+    """``labels`` with each lone face moved into the nearest group whose centre lies within
+    :data:`JOIN_SHARE` x ``threshold``, among the groups of its neighbours in ``graph`` (on the
+    dev sets, always the nearest of all groups), unless the group holds a face of its photo."""
+    labels = np.array(labels, dtype=np.int64)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    lone = np.flatnonzero(counts[inverse] == 1)
+    grouped = np.where(counts[inverse] >= 2, labels, NOISE)
+    if len(lone) == 0 or not (grouped != NOISE).any():
+        return labels
+    ids, means = cluster_means(encodings, grouped)
+    limit = (JOIN_SHARE * threshold) ** 2
+    targets = np.full(len(lone), NOISE)
+    for start in range(0, len(lone), JOIN_CHUNK):
+        faces = lone[start : start + JOIN_CHUNK]
+        neighbours = graph.indices[faces]
+        candidates = np.searchsorted(ids, grouped[neighbours])  # a slot of ``ids``, or junk
+        valid = (neighbours >= 0) & (grouped[neighbours] != NOISE)
+        candidates[~valid] = 0
+        gaps = means[candidates] - np.asarray(encodings[faces], dtype=np.float64)[:, None]
+        squared = np.einsum("ijk,ijk->ij", gaps, gaps)
+        squared[~valid] = np.inf
+        nearest = squared.argmin(axis=1)
+        rows = np.arange(len(faces))
+        within = squared[rows, nearest] <= limit
+        targets[start : start + JOIN_CHUNK] = np.where(within, ids[candidates[rows, nearest]], NOISE)
+    joining = targets != NOISE
+    if photos is not None and joining.any():
+        # A code per photo for the faces in groups and the lone faces, from one numbering.
+        faces = np.concatenate([np.flatnonzero(grouped != NOISE), lone])
+        codes = photo_codes(photos, faces)
+        photo_count = int(codes.max()) + 1
+        taken = np.unique(grouped[faces[: -len(lone)]] * photo_count + codes[: -len(lone)])
+        joining &= ~np.isin(targets * photo_count + codes[-len(lone) :], taken)
+    labels[lone[joining]] = targets[joining]
+    return labels
