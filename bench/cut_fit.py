@@ -12,7 +12,8 @@ fitted on, and the rule so fitted is scored on a set it did not see (leave one g
 - the whole of lfw_large (twice the people of either half) is scored with the rule fitted on
   everything: at 3,400 distinct faces it is larger than any set fitted on.
 
-Each set's average-linkage tree is built once; a cut is then a flat cut of that tree. With
+Each set's average-linkage tree is built once; a cut is then a flat cut of that tree with the
+centre checks, as the default makes it (faceclust/clustering/centre_checks.py). With
 ``local_scale``, the tree is the second pass's (faceclust/clustering/local_scale.py): its
 weights come from groups cut by the rule in adaptive_cut.py, so a rule fitted on these trees
 that differs from it would feed back into the weights.
@@ -26,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faceclust.clustering import REFERENCE_CUT, adaptive_cut, relabel_by_size, split_same_photo_faces
+from faceclust.clustering import GRAPH_NEIGHBORS, adaptive_cut, relabel_by_size, split_same_photo_faces
 from faceclust.clustering.adaptive_cut import INTERCEPT, SLOPE
-from faceclust.clustering.agglomerative import cut_tree, linkage_tree, locally_scaled_tree
+from faceclust.clustering.agglomerative import checked_cut, distinct_faces, linkage_tree, locally_scaled_tree
 from faceclust.evaluation import identity_of, score_against_folders
+from faceclust.neighbors import NeighborGraph, nearest_neighbors
 
 INTERCEPTS = np.round(np.arange(0.6, 1.0001, 0.0125), 4)
 SLOPES = np.round(np.arange(0.0, 0.2001, 0.0125), 4)
@@ -45,6 +47,7 @@ class ScoredSet:
     root: Path
     tree: np.ndarray
     distinct_faces: int
+    graph: NeighborGraph
     _scores: dict
 
     @classmethod
@@ -54,17 +57,18 @@ class ScoredSet:
             tree, distinct = locally_scaled_tree(encodings)
         else:
             tree = linkage_tree(encodings)
-            distinct = len(np.unique(cut_tree(tree, REFERENCE_CUT)))
-        return cls(name, faces, root, tree, distinct, {})
+            distinct = distinct_faces(tree, encodings)
+        return cls(name, faces, root, tree, distinct, nearest_neighbors(encodings, GRAPH_NEIGHBORS), {})
 
     def scores(self, cut: float) -> tuple[float, float]:
-        """(pairwise F1, BCubed F1) at ``cut``, with the cannot-link rule and the default minimum
-        group size, as FaceClusterer does; cached by the cut to 4 decimals."""
+        """(pairwise F1, BCubed F1) at ``cut``, with the centre checks, the cannot-link rule and
+        the default minimum group size, as FaceClusterer does; cached by the cut to 4 decimals."""
         key = round(cut, 4)
         if key not in self._scores:
             encodings = np.stack([face.encoding for face in self.faces])
+            photos = [face.image_path for face in self.faces]
             labels = split_same_photo_faces(
-                encodings, cut_tree(self.tree, key), [face.image_path for face in self.faces]
+                encodings, checked_cut(self.tree, encodings, key, self.graph, photos), photos
             )
             result = score_against_folders(self.faces, relabel_by_size(labels, 2), self.root)
             self._scores[key] = (result.pairwise_f1, result.bcubed_f1)

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/quality.py [--datasets ../shared/datasets] [--encodings flip plain jitters2]
 
-Encodes each dev set once per ``--encodings`` variant (default flip, encode_faces.py's
-defaults; plain: ``--no-flip``; jitters2: ``--no-flip --jitters 2``)
+Encodes each dev set once per ``--encodings`` variant (default framed, encode_faces.py's
+defaults, and flip, ``--framings 1``; plain: ``--no-flip --framings 1``; jitters2: that with
+``--jitters 2``)
 (cached under bench/results/encodings/, keyed by the dataset's file list and settings), clusters
 it with every method at its default parameters and with the tutorial's settings (DBSCAN, eps
 0.5, min_samples 5, no cannot-link), scores each against the person folders, and writes the
@@ -11,7 +12,9 @@ table to bench/results/quality.md and into README.md between the quality markers
 default encoding, it scores the same clusterings on 30 random subsets of each small dev set's
 people (bench/results/quality_subsets.md, README's subset markers), and fits the adaptive cut's
 two numbers with each set left out in turn (bench/cut_fit.py; bench/results/quality_heldout.md,
-README's heldout markers), and clusters the four sets pooled into one library, scoring each
+README's heldout markers), chooses the centre checks' two shares on each half of lfw_large and
+scores them on every set (bench/centre_fit.py; bench/results/quality_centre.md, README's centre
+markers), and clusters the four sets pooled into one library, scoring each
 set's people within it (bench/results/quality_pooled.md, README's pooled markers).
 """
 
@@ -31,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from centre_fit import centre_table  # noqa: E402
 from cut_fit import held_out_table  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
@@ -109,8 +113,15 @@ def configurations() -> list[tuple[str, FaceClusterer]]:
             label = f"{method} (min_samples 5)"
         configs.append((label, FaceClusterer(method)))
     configs += [
-        ("agglomerative 0.6 (the default before)", FaceClusterer(threshold=0.6)),
-        ("agglomerative 0.5", FaceClusterer(threshold=0.5)),
+        (
+            "agglomerative, cut adapted, no centre checks (the default before)",
+            FaceClusterer(centre_checks=False),
+        ),
+        (
+            "agglomerative 0.6, no centre checks (the default before that)",
+            FaceClusterer(threshold=0.6, centre_checks=False),
+        ),
+        ("agglomerative 0.5, no centre checks", FaceClusterer(threshold=0.5, centre_checks=False)),
         ("agglomerative, cut adapted, no cannot-link", FaceClusterer(cannot_link=False)),
         ("agglomerative, cut adapted, on the neighbour graph (as beyond 10,000 faces)", OnTheGraph()),
         (LOCAL_SCALE_LABEL, FaceClusterer(local_scale=True)),
@@ -284,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         held_out_table({name: faces[name] for name in SUBSET_SETS}, faces["lfw_large"], args.datasets),
         "quality_heldout",
         None if args.no_readme else "heldout",
+    )
+    publish(
+        centre_table({name: faces[name] for name in SUBSET_SETS}, faces["lfw_large"], args.datasets),
+        "quality_centre",
+        None if args.no_readme else "centre",
     )
     publish(
         subset_table(args.datasets, default_variant), "quality_subsets", None if args.no_readme else "subset"

@@ -2,6 +2,7 @@
 
 - estimator.py: :class:`FaceClusterer`, the one entry point over every method;
 - agglomerative.py and adaptive_cut.py: the default method and how it chooses its cut;
+  centre_checks.py: its checks of groups against their centres;
   local_scale.py: the weights of its optional second pass (``local_scale=True``);
 - graph.py: the methods on the nearest-neighbour graph, for a million faces;
 - constraints.py: the cannot-link rule and a user's must-link and apart groups; labels.py: numbering and means of clusters.

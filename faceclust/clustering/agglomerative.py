@@ -5,6 +5,9 @@ distance, so the adaptive cut costs nothing: the tree is cut once at the referen
 the distinct faces and once at the cut that count gives. Beyond, it runs on the
 nearest-neighbour graph (graph.py), merging up to the reference cut, counting, and merging on.
 
+With ``centre_checks`` (the default), the cut leaves out merges of groups whose centres lie far
+apart, and lone faces then join a group whose centre lies near (centre_checks.py).
+
 With ``local_scale`` (``--local-scale``), a second pass follows the adapted cut: each face is
 weighted by how close strangers come to its group (local_scale.py) and average linkage runs
 again on the distances so weighted, cut at the same cut.
