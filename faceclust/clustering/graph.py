@@ -91,13 +91,14 @@ def merge_by_average_linkage(
     finished = np.zeros(count, dtype=bool)  # refused by the kept-apart check
     while True:
         first, second, squared, stale = _unique_pairs(count, first, second, squared, stale)
-        open_pairs = ~(finished[first] | finished[second])
-        first, second, squared, stale = (
-            first[open_pairs],
-            second[open_pairs],
-            squared[open_pairs],
-            stale[open_pairs],
-        )
+        if finished.any():
+            open_pairs = ~(finished[first] | finished[second])
+            first, second, squared, stale = (
+                first[open_pairs],
+                second[open_pairs],
+                squared[open_pairs],
+                stale[open_pairs],
+            )
         mean_weights = None if weights is None else masses / sizes
         squared[stale] = _mean_squared_distance(means, spreads, mean_weights, first[stale], second[stale])
         # A pair beyond the threshold can be forgotten: a merged cluster's mean squared distance
