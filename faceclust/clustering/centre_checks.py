@@ -17,7 +17,7 @@ default had split 0.30-0.38 (0.48 for one).
   face of a varied group counts in full.
 
 Both shares were chosen on half of lfw_large and checked on the other half and the other dev
-sets (bench/centre_fit.py; README, "How the cut is chosen").
+sets (bench/centre_fit.py; README, "Centre checks").
 """
 
 from __future__ import annotations
@@ -44,25 +44,22 @@ def parted_tree(tree: np.ndarray, encodings: np.ndarray, threshold: float) -> np
     ``threshold`` that the kept-apart check refuses, and every merge above them, are out of
     reach (height inf): cut it at ``threshold``."""
     count = len(encodings)
-    parted_rows = np.zeros(len(tree), dtype=bool)
     reach = int(np.searchsorted(tree[:, 2], threshold, side="right"))  # heights ascend
+    first, second = tree[:reach, 0].astype(np.int64), tree[:reach, 1].astype(np.int64)
+    # Each node's sum of faces and size, in merge order: a merge's parts are always earlier.
     sums = np.empty((count + reach, encodings.shape[1]))
     sums[:count] = encodings
     sizes = np.ones(count + reach)
-    limit = (APART_SHARE * threshold) ** 2
     for row in range(reach):
-        first, second = int(tree[row, 0]), int(tree[row, 1])
-        sums[count + row] = sums[first] + sums[second]
-        sizes[count + row] = sizes[first] + sizes[second]
-        if (first >= count and parted_rows[first - count]) or (
-            second >= count and parted_rows[second - count]
-        ):
-            parted_rows[row] = True
-        elif min(sizes[first], sizes[second]) >= APART_MIN_FACES:
-            gap = sums[first] / sizes[first] - sums[second] / sizes[second]
-            parted_rows[row] = gap @ gap > limit
+        sums[count + row] = sums[first[row]] + sums[second[row]]
+        sizes[count + row] = sizes[first[row]] + sizes[second[row]]
+    gaps = sums[first] / sizes[first, None] - sums[second] / sizes[second, None]
+    out_of_reach = kept_apart(sizes[first], sizes[second], np.einsum("ij,ij->i", gaps, gaps), threshold)
+    for row in range(reach):
+        parts = (first[row], second[row])
+        out_of_reach[row] |= any(part >= count and out_of_reach[part - count] for part in parts)
     parted = tree.copy()
-    parted[parted_rows, 2] = np.inf
+    parted[:reach][out_of_reach, 2] = np.inf
     return parted
 
 
