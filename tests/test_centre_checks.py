@@ -10,6 +10,7 @@ from faceclust.clustering.centre_checks import (
     join_lone_faces,
     parted_tree,
 )
+from faceclust.clustering.constraints import photo_codes
 from faceclust.neighbors import nearest_neighbors
 
 CUT = 0.5
@@ -124,3 +125,15 @@ def test_a_lone_face_joins_the_nearest_of_two_near_centres():
     joined = join_lone_faces(faces, labels, CUT, graph)
     assert joined[-1] == 0
     assert np.array_equal(joined[:-1], labels[:-1])
+
+
+def test_photos_may_come_as_numbers_or_names_alike():
+    near = varied_group_and_lone_face(0.95 * JOIN_SHARE * CUT)
+    labels = np.r_[np.zeros(10, int), 1]
+    graph = nearest_neighbors(near, 10)
+    names = [f"photo{index}.jpg" for index in range(10)] + ["photo3.jpg"]
+    numbers = np.array([*range(10), 3])
+    assert photo_codes(names).tolist() == numbers.tolist()
+    for photos in (names, numbers):
+        assert join_lone_faces(near, labels, CUT, graph, photos).tolist() == [0] * 10 + [1]
+    assert join_lone_faces(near, labels, CUT, graph, np.arange(11)).tolist() == [0] * 11

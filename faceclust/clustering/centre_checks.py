@@ -76,16 +76,16 @@ def join_lone_faces(
     labels: np.ndarray,
     threshold: float,
     graph: NeighborGraph,
-    photos: Sequence[object] | None = None,
+    photos: Sequence[object] | np.ndarray | None = None,
 ) -> np.ndarray:
-    """``labels`` with each lone face moved into the nearest group whose centre lies within
-    :data:`JOIN_SHARE` x ``threshold``, among the groups of its neighbours in ``graph`` (on the
-    dev sets, always the nearest of all groups), unless the group holds a face of its photo."""
+    """``labels`` (no noise) with each lone face moved into the nearest group whose centre lies
+    within :data:`JOIN_SHARE` x ``threshold``, among the groups of its neighbours in ``graph``
+    (on the dev sets, always the nearest of all groups), unless the group holds a face of its
+    photo (``photos``: one per face, or numbers as constraints.photo_codes gives)."""
     labels = np.array(labels, dtype=np.int64)
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    lone = np.flatnonzero(counts[inverse] == 1)
-    grouped = np.where(counts[inverse] >= 2, labels, NOISE)
+    sizes = np.bincount(labels)[labels]
+    lone = np.flatnonzero(sizes == 1)
+    grouped = np.where(sizes >= 2, labels, NOISE)
     if len(lone) == 0 or not (grouped != NOISE).any():
         return labels
     ids, means = cluster_means(encodings, grouped)
@@ -104,13 +104,15 @@ def join_lone_faces(
         rows = np.arange(len(faces))
         within = squared[rows, nearest] <= limit
         targets[start : start + JOIN_CHUNK] = np.where(within, ids[candidates[rows, nearest]], NOISE)
-    joining = targets != NOISE
-    if photos is not None and joining.any():
-        # A code per photo for the faces in groups and the lone faces, from one numbering.
-        faces = np.concatenate([np.flatnonzero(grouped != NOISE), lone])
-        codes = photo_codes(photos, faces)
-        photo_count = int(codes.max()) + 1
-        taken = np.unique(grouped[faces[: -len(lone)]] * photo_count + codes[: -len(lone)])
-        joining &= ~np.isin(targets * photo_count + codes[-len(lone) :], taken)
+    joining = np.flatnonzero(targets != NOISE)
+    if photos is not None and len(joining):
+        codes = photo_codes(photos)
+        # Only the grouped faces of the joining faces' photos can stand in the way.
+        of_joining_photos = np.zeros(codes.max() + 1, dtype=bool)
+        of_joining_photos[codes[lone[joining]]] = True
+        blockers = np.flatnonzero((grouped != NOISE) & of_joining_photos[codes])
+        taken = set(zip(grouped[blockers].tolist(), codes[blockers].tolist(), strict=True))
+        wanted = zip(targets[joining].tolist(), codes[lone[joining]].tolist(), strict=True)
+        joining = joining[[pair not in taken for pair in wanted]]
     labels[lone[joining]] = targets[joining]
     return labels

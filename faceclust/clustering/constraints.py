@@ -11,8 +11,11 @@ import numpy as np
 from .labels import NOISE, cluster_means
 
 
-def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Sequence[object]) -> np.ndarray:
-    """Within each cluster keep one face per photo, the one nearest the cluster's mean."""
+def split_same_photo_faces(
+    encodings: np.ndarray, labels: np.ndarray, photos: Sequence[object] | np.ndarray
+) -> np.ndarray:
+    """Within each cluster keep one face per photo, the one nearest the cluster's mean;
+    ``photos`` names each face's photo (or numbers it, as :func:`photo_codes` does)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     clustered = np.flatnonzero(labels != NOISE)
     photo = photo_codes(photos, clustered)
@@ -34,10 +37,15 @@ def split_same_photo_faces(encodings: np.ndarray, labels: np.ndarray, photos: Se
     return labels
 
 
-def photo_codes(photos: Sequence[object], faces: np.ndarray) -> np.ndarray:
-    """A number per photo for each of ``faces`` (indices into ``photos``): equal for the faces of one photo."""
+def photo_codes(photos: Sequence[object] | np.ndarray, faces: np.ndarray | None = None) -> np.ndarray:
+    """A number per photo for each of ``faces`` (indices into ``photos``; all if None), equal
+    for the faces of one photo. ``photos`` may already be such numbers (an integer array),
+    which is how :class:`FaceClusterer` hands them on after numbering them once."""
+    if isinstance(photos, np.ndarray) and photos.dtype.kind in "iu":
+        return photos.astype(np.int64) if faces is None else photos[faces].astype(np.int64)
+    indices = range(len(photos)) if faces is None else faces.tolist()
     codes: dict[object, int] = {}
-    return np.array([codes.setdefault(photos[index], len(codes)) for index in faces.tolist()], dtype=np.int64)
+    return np.array([codes.setdefault(photos[index], len(codes)) for index in indices], dtype=np.int64)
 
 
 @dataclass(frozen=True)

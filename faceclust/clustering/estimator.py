@@ -14,7 +14,7 @@ import numpy as np
 
 from ..neighbors import nearest_neighbors
 from .agglomerative import average_linkage
-from .constraints import LinkConstraints, apply_links, split_same_photo_faces
+from .constraints import LinkConstraints, apply_links, photo_codes, split_same_photo_faces
 from .graph import GRAPH_NEIGHBORS, chinese_whispers
 from .labels import NOISE, relabel_by_size
 
@@ -124,9 +124,11 @@ class FaceClusterer:
         if len(encodings) == 0:
             self.labels_ = np.empty(0, dtype=np.int64)
             return self
-        labels = _RUNNERS[self.method](self, encodings, threshold, photos if self.cannot_link else None)
-        if self.cannot_link and photos is not None:
-            labels = split_same_photo_faces(encodings, labels, photos)
+        # Numbered once: the cannot-link rule looks the photos up more than once.
+        photo_numbers = photo_codes(photos) if self.cannot_link and photos is not None else None
+        labels = _RUNNERS[self.method](self, encodings, threshold, photo_numbers)
+        if photo_numbers is not None:
+            labels = split_same_photo_faces(encodings, labels, photo_numbers)
         keep = None
         if links is not None and links.groups:
             labels = apply_links(encodings, labels, links)
