@@ -302,6 +302,7 @@ def _settings(clusterer: FaceClusterer) -> dict:
         "min_cluster_size": clusterer.min_cluster_size,
         "cannot_link": clusterer.cannot_link,
         "local_scale": clusterer.local_scale,
+        "centre_checks": clusterer.centre_checks,
     }
 
 

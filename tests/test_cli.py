@@ -192,7 +192,7 @@ def test_local_scale_runs_through_the_command_and_is_recorded(encoded, tmp_path,
     assert report["settings"]["local_scale"] is True and report["settings"]["threshold"] == 0.6
     assert report["scores"]["bcubed_f1"] == 1.0
     document = json.loads((out / "clusters.json").read_text())
-    assert document["settings"]["local_scale"] is True
+    assert document["settings"]["local_scale"] is True and document["settings"]["centre_checks"] is True
     capsys.readouterr()
 
 
