@@ -11,7 +11,11 @@ from faceclust.clustering.centre_checks import (
     parted_tree,
 )
 from faceclust.clustering.constraints import photo_codes
+from faceclust.evaluation import identity_of
 from faceclust.neighbors import nearest_neighbors
+from faceclust.store import load_faces
+
+from .conftest import REPO
 
 CUT = 0.5
 
@@ -137,3 +141,23 @@ def test_photos_may_come_as_numbers_or_names_alike():
     for photos in (names, numbers):
         assert join_lone_faces(near, labels, CUT, graph, photos).tolist() == [0] * 10 + [1]
     assert join_lone_faces(near, labels, CUT, graph, np.arange(11)).tolist() == [0] * 11
+
+
+def test_on_real_faces_the_lone_faces_that_join_go_to_their_own_person(monkeypatch):
+    # The bundled photos' embeddings (test_bundled.py ties them to the real models), cut
+    # strictly so that many of a person's faces are left alone: every one the join moves lands
+    # in the group of its own person.
+    monkeypatch.chdir(REPO)
+    faces = load_faces("encodings.pickle")
+    encodings, photos = np.stack([f.encoding for f in faces]), [f.image_path for f in faces]
+    people = np.array([identity_of(f.image_path, "dataset") for f in faces])
+    before = FaceClusterer(threshold=0.45, min_cluster_size=1, centre_checks=False).fit_predict(
+        encodings, photos
+    )
+    after = FaceClusterer(threshold=0.45, min_cluster_size=1).fit_predict(encodings, photos)
+    lone = np.flatnonzero(np.bincount(before)[before] == 1)
+    joined = [face for face in lone if np.count_nonzero(after == after[face]) > 1]
+    assert len(joined) >= 5
+    for face in joined:
+        group = np.flatnonzero((after == after[face]) & (np.arange(len(faces)) != face))
+        assert set(people[group]) == {people[face]}
