@@ -15,18 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from cut_fit import split_by_person
+from cut_fit import ScoredSet, split_by_person
 
-from faceclust.clustering import (
-    GRAPH_NEIGHBORS,
-    adaptive_cut,
-    centre_checks,
-    relabel_by_size,
-    split_same_photo_faces,
-)
-from faceclust.clustering.agglomerative import checked_cut, cut_tree, distinct_faces, linkage_tree
-from faceclust.evaluation import score_against_folders
-from faceclust.neighbors import nearest_neighbors
+from faceclust.clustering import adaptive_cut, centre_checks
+from faceclust.clustering.agglomerative import checked_cut, cut_tree, distinct_faces
 
 APART_SHARES = np.round(np.arange(0.60, 0.8401, 0.04), 2)
 JOIN_SHARES = np.round(np.arange(0.80, 0.9601, 0.02), 2)
@@ -43,14 +35,12 @@ def shares(apart: float, join: float):
 
 
 class CheckedSet:
-    """One labelled set with its exact tree and neighbour graph, scored at any pair of shares."""
+    """One labelled set (cut_fit.py's ScoredSet: its exact tree and neighbour graph), scored at
+    any pair of shares."""
 
     def __init__(self, name: str, faces: list, root: Path):
-        self.name, self.faces, self.root = name, faces, root
-        self.encodings = np.stack([face.encoding for face in faces]).astype(np.float64)
-        self.photos = [face.image_path for face in faces]
-        self.tree = linkage_tree(self.encodings)
-        self.graph = nearest_neighbors(self.encodings, GRAPH_NEIGHBORS)
+        self.name = name
+        self.scored = ScoredSet.build(name, faces, root)
         self._scores: dict = {}
 
     def scores(self, apart: float | None, join: float | None) -> tuple[float, float]:
@@ -58,16 +48,14 @@ class CheckedSet:
         centre checks), at the default rule's cut."""
         key = (apart, join)
         if key not in self._scores:
+            tree, encodings = self.scored.tree, self.scored.encodings
             if apart is None:
-                cut = adaptive_cut(distinct_faces(self.tree))
-                labels = cut_tree(self.tree, cut)
+                labels = cut_tree(tree, adaptive_cut(distinct_faces(tree)))
             else:
                 with shares(apart, join):
-                    cut = adaptive_cut(distinct_faces(self.tree, self.encodings))
-                    labels = checked_cut(self.tree, self.encodings, cut, self.graph, self.photos)
-            labels = relabel_by_size(split_same_photo_faces(self.encodings, labels, self.photos), 2)
-            result = score_against_folders(self.faces, labels, self.root)
-            self._scores[key] = (result.pairwise_f1, result.bcubed_f1)
+                    cut = adaptive_cut(distinct_faces(tree, encodings))
+                    labels = checked_cut(tree, encodings, cut, self.scored.graph, self.scored.photos)
+            self._scores[key] = self.scored.score_labels(labels)
         return self._scores[key]
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -60,18 +61,29 @@ class ScoredSet:
             distinct = distinct_faces(tree, encodings)
         return cls(name, faces, root, tree, distinct, nearest_neighbors(encodings, GRAPH_NEIGHBORS), {})
 
+    @cached_property
+    def encodings(self) -> np.ndarray:
+        return np.stack([face.encoding for face in self.faces])
+
+    @cached_property
+    def photos(self) -> list[str]:
+        return [face.image_path for face in self.faces]
+
+    def score_labels(self, labels: np.ndarray) -> tuple[float, float]:
+        """(pairwise F1, BCubed F1) of a clustering's ``labels`` after the cannot-link rule and
+        the default minimum group size, as FaceClusterer finishes them."""
+        labels = relabel_by_size(split_same_photo_faces(self.encodings, labels, self.photos), 2)
+        result = score_against_folders(self.faces, labels, self.root)
+        return result.pairwise_f1, result.bcubed_f1
+
     def scores(self, cut: float) -> tuple[float, float]:
-        """(pairwise F1, BCubed F1) at ``cut``, with the centre checks, the cannot-link rule and
-        the default minimum group size, as FaceClusterer does; cached by the cut to 4 decimals."""
+        """(pairwise F1, BCubed F1) at ``cut``, with the centre checks, as FaceClusterer
+        clusters; cached by the cut to 4 decimals."""
         key = round(cut, 4)
         if key not in self._scores:
-            encodings = np.stack([face.encoding for face in self.faces])
-            photos = [face.image_path for face in self.faces]
-            labels = split_same_photo_faces(
-                encodings, checked_cut(self.tree, encodings, key, self.graph, photos), photos
+            self._scores[key] = self.score_labels(
+                checked_cut(self.tree, self.encodings, key, self.graph, self.photos)
             )
-            result = score_against_folders(self.faces, relabel_by_size(labels, 2), self.root)
-            self._scores[key] = (result.pairwise_f1, result.bcubed_f1)
         return self._scores[key]
 
     def at(self, intercept: float, slope: float) -> tuple[float, float]:
