@@ -310,3 +310,25 @@ def test_the_graph_is_monotone_in_its_threshold(monkeypatch):
             # Every group at the lower cut lies inside one group at the higher cut.
             assert len(np.unique(np.c_[previous, labels], axis=0)) == len(np.unique(previous))
         previous = labels
+
+
+def test_a_face_settled_in_the_first_partition_is_not_searched_again(monkeypatch):
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", 100)
+    monkeypatch.setattr(neighbors, "CELL_SIZE", 100)
+    points, _ = synthetic_embeddings(3000, seed=4)
+    monkeypatch.setattr(neighbors, "PARTITIONS", 1)
+    first = nearest_neighbors(points, 10)
+    monkeypatch.setattr(neighbors, "PARTITIONS", 3)
+    every = nearest_neighbors(points, 10)
+    settled_at = float(np.median(first.distances[:, -1]))
+    graph = nearest_neighbors(points, 10, settled=settled_at)
+    settled = first.distances[:, -1] <= settled_at
+    assert 0.3 < settled.mean() < 0.7
+    # The settled faces keep what the first partition found; the others what every partition
+    # finds, as without ``settled`` (the later partitions still hold the settled faces as
+    # neighbours of the others).
+    assert (graph.indices[settled] == first.indices[settled]).all()
+    assert (graph.indices[~settled] == every.indices[~settled]).all()
+    assert (graph.indices[~settled] != first.indices[~settled]).any()
+    # Nothing settled: the search of every partition for every face.
+    assert (nearest_neighbors(points, 10, settled=0.0).indices == every.indices).all()

@@ -175,8 +175,11 @@ def _on_graph(
     # Everything on the graph computes in float32: faces from the tutorial's pickle (float64)
     # are converted once here, not by the search and by each merge again.
     encodings = np.asarray(encodings, dtype=np.float32)
-    graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed)
-    sources, targets = graph.edges(min(FRAGMENT_EDGE, REFERENCE_CUT if threshold is None else threshold))
+    fragment_edge = min(FRAGMENT_EDGE, REFERENCE_CUT if threshold is None else threshold)
+    # A face whose ten neighbours found first are all within the fragment edge is not searched
+    # again: any nearer face it missed would be an edge inside its fragment too.
+    graph = nearest_neighbors(encodings, GRAPH_NEIGHBORS, n_jobs, seed, settled=fragment_edge)
+    sources, targets = graph.edges(fragment_edge)
     fragments = chinese_whispers(len(encodings), sources, targets, seed)
     del sources, targets
 
