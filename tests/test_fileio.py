@@ -71,6 +71,16 @@ def test_a_remakeable_image_is_written_in_place_when_new_and_replaced_whole_when
     write_remakeable(target, b"second")
     assert target.read_bytes() == b"second" and len(renames) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["face_id_0.jpg"]
+    # The same image again (a person grouped as before) leaves the file as it is.
+    os.utime(target, (1_000_000_000, 1_000_000_000))
+    write_remakeable(target, b"second")
+    assert target.stat().st_mtime == 1_000_000_000 and len(renames) == 1
+    # A torn image (a crash while it was written), a longer or a shorter one is replaced.
+    for there in (b"sec", b"second and more", b"secomd"):
+        target.write_bytes(there)
+        write_remakeable(target, b"second")
+        assert target.read_bytes() == b"second"
+    assert len(renames) == 4
 
 
 def test_a_remakeable_image_that_fails_to_write_leaves_no_file_and_the_old_one_whole(tmp_path, monkeypatch):
