@@ -13,7 +13,8 @@ is timed alone on the same faces, already in memory, as the bar is stated. Up to
 and the tutorial's alike, as in bench/scale.py: this shared machine's timings vary by 15-40%
 from run to run (the same 100,000-face command took 8.6 s and 11.7 s a minute apart). The
 repeats take turns (pickle, .npz, tutorial, and again), so that a slow spell falls on every side
-alike. Writes the table into README.md.
+alike. Each run of ours writes into a new output folder, as a first run does (a re-run leaves
+the montages it would make again as they are, and is faster). Writes the table into README.md.
 """
 
 from __future__ import annotations
@@ -88,8 +89,12 @@ def main() -> int:
                 pickle_path = Path(folder) / f"faces{size}.pickle"
                 sides["tutorial"] = [sys.executable, "-c", DBSCAN_ALONE, str(pickle_path), str(REPO)]
             runs: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
-            for _ in range(repeats):
+            for repeat in range(repeats):
                 for side, command in sides.items():
+                    if side != "tutorial":
+                        # Each run writes into a folder of its own, as a first run does: a
+                        # re-run leaves the montages it would make again as they are.
+                        command = [*command[:-1], f"{command[-1]}-{repeat}"]
                     seconds, peak, printed = run_child(command)
                     # The tutorial's call is timed inside its process, around DBSCAN alone.
                     runs[side].append(
