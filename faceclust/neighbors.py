@@ -35,6 +35,8 @@ PARTITIONS = 3
 TRAINING_FACES_PER_CELL = 32
 KMEANS_ITERATIONS = 10
 MAX_SPLIT_DEPTH = 4
+# Faces whose neighbours of two partitions are merged at a time.
+MERGE_CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -122,15 +124,19 @@ def _cell_search(
         # at 0.35 left 59% of them to search again (53% of a million), and took a third off
         # the later partitions (a million: 37 s against 48 s) for the same clustering.
         unsettled = None if settled is None else squared[:, -1] > np.float32(settled) ** 2
-        again = slice(None) if unsettled is None else np.flatnonzero(unsettled)
+        again = np.arange(len(vectors)) if unsettled is None else np.flatnonzero(unsettled)
         for partition in range(1, PARTITIONS):
             # Seeds far apart: _balanced_cells seeds each level of its splitting seed + depth.
             more_squared, more_indices = _search_cells(
                 vectors, k, seed + partition * (MAX_SPLIT_DEPTH + 1), ordered, unsettled
             )
-            squared[again], indices[again] = _nearest_of_both(
-                squared[again], indices[again], more_squared[again], more_indices[again], k
-            )
+            # In chunks: whole, the merge's sorting arrays came on top of the buffer above.
+            for start in range(0, len(again), MERGE_CHUNK):
+                rows = again[start : start + MERGE_CHUNK]
+                squared[rows], indices[rows] = _nearest_of_both(
+                    squared[rows], indices[rows], more_squared[rows], more_indices[rows], k
+                )
+            del more_squared, more_indices
         return squared, indices
     finally:
         faiss.cvar.distance_compute_blas_threshold = blas_threshold
@@ -147,7 +153,8 @@ def _search_cells(
     cells = _balanced_cells(vectors, np.arange(len(vectors)), seed)
     # The faces in cell order, so that each cell's faces are one contiguous block.
     by_cell = np.concatenate(cells)
-    np.take(vectors, by_cell, axis=0, out=ordered)
+    # mode="clip": with the default mode numpy fills a temporary of the whole size first.
+    np.take(vectors, by_cell, axis=0, out=ordered, mode="clip")
     bounds = np.cumsum([0] + [len(members) for members in cells])
     centres = np.stack([ordered[bounds[cell] : bounds[cell + 1]].mean(axis=0) for cell in range(len(cells))])
     _, probed = faiss.knn(centres, centres, min(PROBES, len(cells)))
