@@ -332,3 +332,7 @@ def test_a_face_settled_in_the_first_partition_is_not_searched_again(monkeypatch
     assert (graph.indices[~settled] != first.indices[~settled]).any()
     # Nothing settled: the search of every partition for every face.
     assert (nearest_neighbors(points, 10, settled=0.0).indices == every.indices).all()
+    # The partitions' neighbours merged a few faces at a time come out the same.
+    monkeypatch.setattr(neighbors, "MERGE_CHUNK", 257)
+    assert (nearest_neighbors(points, 10).indices == every.indices).all()
+    assert (nearest_neighbors(points, 10, settled=settled_at).indices == graph.indices).all()
