@@ -196,6 +196,40 @@ def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
     assert "  and 7 more" in err
 
 
+def test_the_cycle_collector_is_off_while_a_file_is_clustered_and_back_after(tmp_path):
+    import gc
+
+    from faceclust.clustering import FaceClusterer
+    from faceclust.pipeline import cluster_file
+    from faceclust.store import save_faces
+
+    rng = np.random.default_rng(0)
+    faces = [Face(f"gone/p{i}.jpg", (0, 50, 50, 0), rng.normal(size=128) * 0.1) for i in range(6)]
+    save_faces(tmp_path / "e.pickle", faces)
+    seen = []
+
+    class Recording(FaceClusterer):
+        def fit_predict(self, *args, **kwargs):
+            seen.append(gc.isenabled())
+            if len(seen) == 2:
+                raise RuntimeError("failed mid-run")
+            return super().fit_predict(*args, **kwargs)
+
+    assert gc.isenabled()
+    summary = cluster_file(tmp_path / "e.pickle", tmp_path / "out", Recording())
+    assert summary.faces == 6 and seen == [False] and gc.isenabled()
+    with pytest.raises(RuntimeError, match="failed mid-run"):
+        cluster_file(tmp_path / "e.pickle", tmp_path / "out", Recording())
+    assert seen == [False, False] and gc.isenabled()
+    # Left off by the caller, it stays off.
+    gc.disable()
+    try:
+        cluster_file(tmp_path / "e.pickle", tmp_path / "again", FaceClusterer())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_montage_jpegs_keep_their_colours():
     from faceclust.thumbnails import encode_jpeg
 
