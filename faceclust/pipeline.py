@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import gc
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 
 from .cache import EncodingCache, StoredThumbnails, cache_path, remove_cache
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
+from .collector import cycle_collector_paused
 from .corrections import CorrectionPlan, plan_corrections, read_corrections
 from .encoding import EncodeSettings, EncodeSummary, add_missing_thumbnails, encode_dataset
 from .errors import NoFacesError
@@ -123,26 +122,8 @@ def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], 
     return faces, encodings
 
 
-@contextlib.contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Python's cycle collector off for a while, back as it was after.
-
-    Clustering a library makes hundreds of thousands of small objects (faces, then the dicts
-    and lists of clusters.json and the gallery) and keeps them: every few thousand new ones the
-    collector walked all of them again. On 100,000 synthetic faces its passes took 0.3-0.5 s of
-    a 5-6 s run, and what it would have collected at the end was about a thousand objects
-    (closures of the output threads).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_cycle_collector_paused()
+# Hundreds of thousands of objects made and kept (faces, clusters.json, the gallery): collector.py.
+@cycle_collector_paused()
 def cluster_file(
     encodings_path: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],

@@ -7,8 +7,6 @@ ndarray(128,)}`` dicts. Inside the program the records are :class:`~faceclust.re
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import io
 import operator
 import os
@@ -19,6 +17,7 @@ from numbers import Integral
 
 import numpy as np
 
+from .collector import cycle_collector_paused
 from .errors import EncodingsFileError
 from .fileio import atomic_write_bytes
 from .records import EMBEDDING_SIZE, Face
@@ -54,20 +53,6 @@ def _allowed_globals() -> dict[tuple[str, str], object]:
     return allowed
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Garbage collection paused while a million new objects are made: the collections they set
-    off find nothing to free and cost more than making the objects (unpickling a million records
-    took 9.3 s with it, 2.6 s without)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
 class _RestrictedUnpickler(pickle.Unpickler):
     """Builds numpy arrays and plain Python values only; any other global is refused."""
 
@@ -98,7 +83,7 @@ def load_faces_and_matrix(path: str | os.PathLike[str]) -> tuple[list[Face], np.
     if name.lower().endswith(NPZ_SUFFIX):
         return _load_npz(name)
     try:
-        with open(name, "rb") as stream, _collector_paused():
+        with open(name, "rb") as stream, cycle_collector_paused():
             data = _RestrictedUnpickler(stream).load()
     except FileNotFoundError:
         raise EncodingsFileError(f"encodings file not found: {name}") from None
@@ -176,7 +161,7 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
     good = finite & (top >= 0) & (top < bottom) & (left >= 0) & (left < right)
     if not good.all():
         raise invalid(int(np.argmin(good)))
-    with _collector_paused():
+    with cycle_collector_paused():
         faces = list(map(Face, paths, map(tuple, box_array.tolist()), matrix))
     return faces, matrix
 
@@ -351,5 +336,5 @@ def _load_npz(name: str) -> tuple[list[Face], np.ndarray]:
     # (float32 as written here): converting a million rows to float64 doubled the load time.
     vectors = encodings
     box_rows = map(tuple, boxes.tolist())
-    with _collector_paused():
+    with cycle_collector_paused():
         return list(map(Face, map(paths.__getitem__, path_index.tolist()), box_rows, vectors)), vectors
