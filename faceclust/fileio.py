@@ -1,11 +1,18 @@
-"""Writing files so that a crash leaves the old file or the new one, never a torn one."""
+"""Writing files so that a crash leaves the old file or the new one, never a torn one; and a lock
+so that one run at a time writes what two must not write at once."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs there go without the lock
+    fcntl = None
 
 from .errors import OutputError
 
@@ -106,3 +113,57 @@ def _fill_created(handle: int, created: str, data: bytes, target: str, durable: 
         if isinstance(error, OSError):
             raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
         raise
+
+
+@contextlib.contextmanager
+def held_alone(lock_path: str | os.PathLike[str], what: str, remedy: str) -> Iterator[None]:
+    """Hold the lock file ``lock_path`` for this process alone while inside, so that two runs
+    never write ``what`` at once; :class:`OutputError` at once if another process holds it,
+    whose message offers waiting or ``remedy`` (both phrases for the message).
+
+    The kernel's ``flock`` lock goes with the process: one killed, even by SIGKILL, leaves no
+    stale lock behind. The file holds the holder's process id, for the message, and is removed
+    when the lock is let go. Where Python has no ``fcntl`` (Windows), nothing is locked.
+    """
+    if fcntl is None:
+        yield
+        return
+    path = os.fspath(lock_path)
+    handle = _locked(path, what, remedy)
+    try:
+        os.ftruncate(handle, 0)
+        os.write(handle, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        # Removed while still held: a run that opened it just before finds, once it holds the
+        # lock, that the name no longer leads to this file, and takes a new one (_locked).
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(handle)
+
+
+def _locked(path: str, what: str, remedy: str) -> int:
+    """An open descriptor of the lock file ``path``, locked for this process."""
+    while True:
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as error:
+            raise OutputError(f"cannot create the lock file {path}: {error.strerror or error}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(handle, 32).decode("ascii", "replace").strip()
+            os.close(handle)
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise OutputError(
+                f"another run is writing {what}{by}: wait for it to finish, or {remedy} (its lock: {path})"
+            ) from None
+        except OSError:
+            return handle  # a file system without locks (some network mounts): as on Windows
+        try:
+            current = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            return handle
+        os.close(handle)  # locked a file its holder removed as it finished: open the new one

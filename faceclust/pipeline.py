@@ -19,7 +19,7 @@ from .corrections import CorrectionPlan, plan_corrections, read_corrections
 from .encoding import EncodeSettings, EncodeSummary, add_missing_thumbnails, encode_dataset
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
-from .fileio import atomic_write_bytes, ensure_folder
+from .fileio import atomic_write_bytes, ensure_folder, held_alone
 from .gallery import gallery_data, write_gallery
 from .images import count_by_suffix, scan_folder
 from .naming import inherit_names, read_names_csv
@@ -65,33 +65,44 @@ def encode_folder(
     if not paths:
         passed = f" (passed over: {count_by_suffix(scan.passed_over)})" if scan.passed_over else ""
         raise NoFacesError(f"no images found in {dataset}{passed}")
-    if fresh:
-        remove_cache(encodings_path)
     # The encodings file's folder, made now: its index is written there from the first photo.
     ensure_folder(Path(encodings_path).absolute().parent)
-    cache = EncodingCache(cache_path(encodings_path), settings.cache_key())
-    try:
-        faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start, scheduler)
-        summary.passed_over = dict(sorted(scan.passed_over.items()))
-        summary.raw_with_jpeg = len(scan.raw_with_jpeg)
-        if not faces:
-            dropped = (
-                f" ({summary.rejected} detections were dropped as not faces; --keep-unlikely-faces keeps them)"
-                if summary.rejected
-                else ""
-            )
-            raise NoFacesError(
-                f"no faces found in the {summary.images} images of {dataset}{dropped}; "
-                f"{encodings_path} was not written"
-            )
-        # Before the encodings file is written: an interrupted run leaves it as it was, as the
-        # message on Ctrl-C says, and the next run goes on from what the index kept.
-        add_missing_thumbnails(paths, cache, jobs, summary, on_thumbnails)
-        save_faces(encodings_path, faces)
-        cache.rewrite(paths)
-    finally:
-        cache.close()
+    # One run at a time per encodings file: two would each encode every photo, the later to
+    # finish would drop from the index what the other encoded of another folder or under other
+    # settings (cache.rewrite), and --fresh would delete the index under a run writing it.
+    with held_alone(
+        lock_path(encodings_path), os.fspath(encodings_path), "give this run an encodings file of its own"
+    ):
+        if fresh:
+            remove_cache(encodings_path)
+        cache = EncodingCache(cache_path(encodings_path), settings.cache_key())
+        try:
+            faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start, scheduler)
+            summary.passed_over = dict(sorted(scan.passed_over.items()))
+            summary.raw_with_jpeg = len(scan.raw_with_jpeg)
+            if not faces:
+                dropped = (
+                    f" ({summary.rejected} detections were dropped as not faces; --keep-unlikely-faces keeps them)"
+                    if summary.rejected
+                    else ""
+                )
+                raise NoFacesError(
+                    f"no faces found in the {summary.images} images of {dataset}{dropped}; "
+                    f"{encodings_path} was not written"
+                )
+            # Before the encodings file is written: an interrupted run leaves it as it was, as the
+            # message on Ctrl-C says, and the next run goes on from what the index kept.
+            add_missing_thumbnails(paths, cache, jobs, summary, on_thumbnails)
+            save_faces(encodings_path, faces)
+            cache.rewrite(paths)
+        finally:
+            cache.close()
     return summary
+
+
+def lock_path(encodings_path: str | os.PathLike[str]) -> Path:
+    """The lock file an encoding run holds beside its encodings file."""
+    return Path(f"{os.fspath(encodings_path)}.lock")
 
 
 THUMBNAIL_DIR = "thumbs"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from faceclust.errors import OutputError
-from faceclust.fileio import atomic_write_bytes, ensure_folder, write_remakeable
+from faceclust.fileio import atomic_write_bytes, ensure_folder, held_alone, write_remakeable
 
 from .conftest import REPO
 
@@ -118,3 +118,64 @@ def test_ensure_folder_creates_parents_and_reports_what_it_cannot_create(tmp_pat
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # root can write anywhere
     with pytest.raises(OutputError, match="not writable"):
         ensure_folder(tmp_path / "a")
+
+
+HOLDER = textwrap.dedent(
+    f"""
+    import sys, time
+    sys.path.insert(0, {str(REPO)!r})
+    from faceclust.fileio import held_alone
+    with held_alone(sys.argv[1], "the encodings", "wait"):
+        print("held", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def test_a_lock_refuses_a_second_holder_names_the_first_and_dies_with_it(tmp_path):
+    lock = tmp_path / "enc.pickle.lock"
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "held\n"
+        with (
+            pytest.raises(
+                OutputError, match=f"another run is writing the encodings \\(process {child.pid}\\)"
+            ),
+            held_alone(lock, "the encodings", "wait"),
+        ):
+            pass
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    # Killed, it left no stale lock: the next run takes it, and lets go of it and its file.
+    with held_alone(lock, "the encodings", "wait"):
+        assert lock.read_text() == f"{os.getpid()}\n"
+        with (
+            pytest.raises(OutputError, match="another run is writing"),
+            held_alone(lock, "the encodings", "wait"),
+        ):
+            pass
+    assert not lock.exists()
+    with held_alone(lock, "the encodings", "wait"):
+        pass
+
+
+def test_a_lock_whose_file_its_holder_removed_is_taken_again_on_the_new_file(tmp_path, monkeypatch):
+    from faceclust import fileio
+
+    lock = tmp_path / "enc.pickle.lock"
+    real_flock = fileio.fcntl.flock
+    turns = []
+
+    def flock_after_the_holder_left(handle, operation):
+        # The first time, as if the holder let go and removed the file between this run's
+        # open and its lock: the lock is then on a file no one else can find.
+        if not turns:
+            os.unlink(lock)
+        turns.append(os.fstat(handle).st_ino)
+        return real_flock(handle, operation)
+
+    monkeypatch.setattr(fileio.fcntl, "flock", flock_after_the_holder_left)
+    with held_alone(lock, "the encodings", "wait"):
+        assert len(turns) == 2 and lock.stat().st_ino == turns[1]
+        assert lock.read_text() == f"{os.getpid()}\n"

@@ -13,7 +13,8 @@ import numpy as np
 
 from faceclust.cache import cache_path
 from faceclust.encoding import EncodeSettings
-from faceclust.pipeline import encode_folder
+from faceclust.fileio import held_alone
+from faceclust.pipeline import encode_folder, lock_path
 
 from .conftest import DATASET, REPO
 
@@ -122,6 +123,24 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_equal_to_a_clean_run(sma
         # different batch of chips (the resumed run's are not the clean run's): a few units in
         # the last place (1.5e-7 seen once in CI), far below what moves a distance.
         np.testing.assert_allclose(a["encoding"], b["encoding"], rtol=0, atol=1e-6)
+
+
+def test_a_second_run_on_the_same_encodings_file_is_refused_while_the_first_writes(small_dataset, tmp_path):
+    encodings = tmp_path / "enc.pickle"
+    run(small_dataset, encodings)
+    photos, written = indexed_photos(encodings), encodings.read_bytes()
+    command = [sys.executable, str(REPO / "encode_faces.py"), "-i", str(small_dataset), "-e", str(encodings)]
+    # This process stands for a run still encoding: it holds the lock a run holds.
+    with held_alone(lock_path(encodings), "another run", "wait"):
+        second = subprocess.run([*command, "--fresh"], capture_output=True, text=True, check=False)
+    assert second.returncode == 1
+    assert f"another run is writing {encodings} (process {os.getpid()})" in second.stderr
+    # It touched nothing: not the index (--fresh would have removed it), not the encodings.
+    assert indexed_photos(encodings) == photos and encodings.read_bytes() == written
+    again = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"{photos} images unchanged since the last run are reused" in again.stderr
+    assert not lock_path(encodings).exists()
 
 
 def test_a_run_from_another_folder_reuses_the_cache_and_names_photos_as_given(
