@@ -14,7 +14,9 @@ and the tutorial's alike, as in bench/scale.py: this shared machine's timings va
 from run to run (the same 100,000-face command took 8.6 s and 11.7 s a minute apart). The
 repeats take turns (pickle, .npz, tutorial, and again), so that a slow spell falls on every side
 alike. Each run of ours writes into a new output folder, as a first run does (a re-run leaves
-the montages it would make again as they are, and is faster). Writes the table into README.md.
+the montages it would make again as they are, and is faster). Below the table, how fast the
+disk made small files in the runs' folder before and after the runs (bench/disk.py). Writes
+the table into README.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from disk import disk_note, small_file_seconds  # noqa: E402
 from report import publish  # noqa: E402
 
 DBSCAN_ALONE = """
@@ -72,6 +75,7 @@ def main() -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:
+        disk_before = small_file_seconds(Path(folder))
         for size in sorted(int(value) for value in args.sizes.split(",")):
             encodings, identities = synthetic_embeddings(size, 0)
             repeats = args.repeat if size <= args.repeat_up_to else 1
@@ -117,6 +121,7 @@ def main() -> int:
                     }
                 )
                 print(rows[-1], flush=True)
+        disk_after = small_file_seconds(Path(folder))
     lines = [
         "| faces | run | seconds (fastest) | runs (slowest) | peak MB | against the tutorial's DBSCAN call alone |",
         "|---|---|---|---|---|---|",
@@ -135,7 +140,7 @@ def main() -> int:
         peak = "" if row["peak"] is None else f"{row['peak']:,.0f}"
         runs = f"{len(row['seconds'])} ({max(row['seconds']):.1f})" if len(row["seconds"]) > 1 else "1"
         lines.append(f"| {row['faces']:,} | {what} | {fastest:.1f} | {runs} | {peak} | {ratio} |")
-    table = "\n".join(lines) + "\n"
+    table = "\n".join(lines) + "\n\n" + disk_note(disk_before, disk_after)
     print(table)
     publish(table, "end_to_end", None if args.no_readme else "end to end")
     return 0

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Where the time of the whole cluster_faces.py command goes, stage by stage.
+
+.venv/bin/python bench/stages.py [--faces 100000] [--repeat 3] [--no-readme]
+
+The faces of bench/end_to_end.py (synthetic, seed 0, one photo each, photos that do not
+exist), from the tutorial's pickle and from .npz. Each run is the command in a fresh process,
+into a new output folder, with a timer around each stage of ``cluster_file``: when it starts
+and ends, in seconds since the process started (so Python's start and the imports come first),
+and the process's CPU time (user + system, all threads) when it ends. The montages run on
+their own thread beside clusters.csv and clusters.json, so those rows overlap. The table shows
+each file's fastest run of ``--repeat``, whole (runs take turns between the files). As
+bench/end_to_end.py does, the bench compiles the package's bytecode first and notes the disk's
+speed below the table. Writes the table into README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from disk import disk_note, small_file_seconds  # noqa: E402
+from report import publish  # noqa: E402
+
+# Runs in the child: the stages wrapped with timers, then the command's own main().
+TIMED_RUN = """
+import json, os, resource, sys, threading, time
+with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+    ticks = float(stat.read().rsplit(")", 1)[1].split()[19])
+    started = time.time() - (float(uptime.read().split()[0]) - ticks / os.sysconf("SC_CLK_TCK"))
+sys.path.insert(0, sys.argv[1])
+import faceclust.pipeline as pipeline
+from faceclust.clustering import FaceClusterer
+from faceclust.cli import cluster_main
+
+stages, lock = [], threading.Lock()
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+def timed(owner, name, label):
+    inner = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        begin = time.time() - started
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            with lock:
+                stages.append((label, begin, time.time() - started, cpu()))
+    setattr(owner, name, wrapper)
+
+for name, label in [
+    ("_load_nonempty", "loading"),
+    ("write_clusters_csv", "clusters.csv"),
+    ("cluster_document", "clusters.json: its data"),
+    ("document_json", "clusters.json: its text"),
+    ("write_montages", "montages (own thread)"),
+    ("gallery_data", "gallery: its data"),
+    ("write_gallery", "gallery: index.html"),
+]:
+    timed(pipeline, name, label)
+timed(FaceClusterer, "fit_predict", "clustering")
+first = time.time() - started
+code = cluster_main(sys.argv[2:])
+stages.insert(0, ("start and imports", 0.0, first, None))
+ended = time.time() - started
+stages.append(("command done", ended, ended, cpu()))
+print(json.dumps(stages))
+sys.exit(code)
+"""
+
+
+def timed_run(encodings: Path, output: Path) -> dict[str, tuple[float, float, float | None]]:
+    """Each stage's start, end and the CPU time by its end; and the process's end, by the clock
+    of this one (Python's teardown included), as bench/end_to_end.py times the command."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", TIMED_RUN, str(REPO), "-e", str(encodings), "-o", str(output)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ended = time.perf_counter() - started
+    stages = {label: (begin, end, cpu) for label, begin, end, cpu in json.loads(done.stdout.splitlines()[-1])}
+    stages["process ended"] = (ended, ended, None)
+    return stages
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    from synthetic import save_as_encodings, synthetic_embeddings
+
+    compileall.compile_dir(REPO / "faceclust", quiet=1)
+    encodings, identities = synthetic_embeddings(args.faces, 0)
+    columns: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {suffix: Path(folder) / f"faces{suffix}" for suffix in (".pickle", ".npz")}
+        for path in paths.values():
+            save_as_encodings(path, encodings, identities)
+        disk_before = small_file_seconds(Path(folder))
+        # Runs in turns, so that a slow spell of the machine falls on both files alike.
+        for repeat in range(args.repeat):
+            for suffix, path in paths.items():
+                run = timed_run(path, Path(folder) / f"out{suffix}-{repeat}")
+                columns.setdefault(suffix, []).append(run)
+                print(suffix, repeat, json.dumps(run), flush=True)
+        disk_after = small_file_seconds(Path(folder))
+    # Each file's fastest run, whole: the stages of one run add up, medians of each need not.
+    fastest = {suffix: min(runs, key=lambda run: run["process ended"][1]) for suffix, runs in columns.items()}
+    lines = [
+        f"| stage ({args.faces:,} faces; the fastest of {args.repeat} runs) "
+        "| from .pickle: start - end s (CPU s) | from .npz: start - end s (CPU s) |",
+        "|---|---|---|",
+    ]
+    for label in fastest[".npz"]:
+        cells = []
+        for suffix in (".pickle", ".npz"):
+            begin, end, cpu = fastest[suffix][label]
+            used = "" if cpu is None else f" ({cpu:.2f})"
+            cells.append(f"{begin:.2f} - {end:.2f}{used}" if begin < end else f"{end:.2f}{used}")
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    table = "\n".join(lines) + "\n\n" + disk_note(disk_before, disk_after)
+    print(table)
+    publish(table, "stages", None if args.no_readme else "stages")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
