@@ -11,7 +11,7 @@ from pathlib import Path
 
 try:
     import fcntl
-except ImportError:  # not on Windows: runs there go without the lock
+except ImportError:  # Windows has no fcntl: runs there go without the lock
     fcntl = None
 
 from .errors import OutputError

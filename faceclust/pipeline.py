@@ -58,7 +58,8 @@ def encode_folder(
     Photos reused from an index written before face thumbnails were kept get theirs cut here,
     on ``jobs`` local threads (``on_thumbnails(done, total)`` follows). The encodings file is
     replaced only when the run finds at least one face, so pointing the tool at the wrong
-    folder never wipes a good file.
+    folder never wipes a good file. One run at a time writes an encodings file: another that
+    holds its lock (:func:`lock_path`) makes this one raise :class:`OutputError` at once.
     """
     scan = scan_folder(dataset)
     paths = scan.images
