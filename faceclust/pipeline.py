@@ -107,6 +107,8 @@ def lock_path(encodings_path: str | os.PathLike[str]) -> Path:
 
 
 THUMBNAIL_DIR = "thumbs"
+# Held in the output folder while a run writes into it (removed at the end).
+OUTPUT_LOCK = ".faceclust.lock"
 
 
 @dataclass
@@ -160,128 +162,132 @@ def cluster_file(
     ``names_csv``, then from the corrections, which win. With ``evaluate`` (a dataset laid out
     one folder per person), the clustering is also scored against those folders and the
     scores written to evaluation.json. ``on_photos(done, total)`` follows the photos read for
-    the montages and thumbnails.
+    the montages and thumbnails. One run at a time writes into an output folder: another that
+    holds its lock (:data:`OUTPUT_LOCK`) makes this one raise :class:`OutputError` at once.
     """
     all_faces, all_encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
-    earlier, plan = [], None
-    if corrections is not None:
-        earlier = read_corrections(corrections)
-        plan = plan_corrections(earlier, all_faces)
-        for note in plan.notes:
-            say(f"corrections: {note}")
-    faces, encodings = all_faces, all_encodings
-    if plan is not None:
-        faces, encodings = [all_faces[i] for i in plan.kept], all_encodings[plan.kept]
-    # Past the exact limit, a minute of silence per million faces otherwise.
-    large = len(faces) > EXACT_AGGLOMERATIVE_FACES
-    if large:
-        say(f"clustering {len(faces):,} faces with {clusterer.method}")
-    labels = clusterer.fit_predict(
-        encodings, [face.image_path for face in faces], None if plan is None else plan.links
-    )
-    if large:
-        say("writing the montages and tables")
-    left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
-    corrected_names: dict[int, str] = {}
-    if plan is not None:
-        faces, encodings, labels, corrected_names, ignored = _apply_plan(faces, encodings, labels, plan)
-        left_out += [(face, "ignored") for face in ignored]
-    names = inherit_names(faces, labels, previous, encodings=encodings) if previous is not None else {}
-    if names_csv is not None:
-        names.update(read_names_csv(names_csv))
-    # A name the user gave one group in the gallery belongs to that group alone.
-    taken = set(corrected_names.values())
-    names = {label: name for label, name in names.items() if name not in taken}
-    names.update(corrected_names)
-    scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
-    locate = PhotoFinder(encodings_path)
-    left_out_by_reason: dict[str, list[Face]] = {}
-    for face, why in left_out:
-        left_out_by_reason.setdefault(why, []).append(face)
-    corrections_report = None
-    if plan is not None:
-        corrections_report = {
-            "file": os.fspath(corrections),
-            "corrections": len(earlier),
-            "applied": plan.applied,
-            "notes": plan.notes,
-        }
-    csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
-    # The montages (JPEG encoding and file writes, mostly outside the GIL) are made beside the
-    # tables (Python building JSON): at a million faces each took about 15 s on its own.
-    # The thumbnails the encoder kept: photos whose faces all have one are not decoded again.
-    stored = StoredThumbnails.of(encodings_path)
-    try:
-        with ThreadPoolExecutor(max_workers=1) as beside:
-            montages = beside.submit(
-                write_montages,
-                faces,
-                labels,
-                folder,
-                seed,
-                locate,
-                names,
-                thumbnail_dir=THUMBNAIL_DIR if gallery else None,
-                left_out=[face for face, _ in left_out],
-                stored=stored,
-                on_progress=on_photos,
-            )
-            write_clusters_csv(faces, labels, csv_path)
-            document = cluster_document(
-                faces,
-                labels,
-                names,
-                _settings(clusterer),
-                os.fspath(encodings_path),
-                left_out_by_reason,
-                corrections_report,
-                encodings,
-            )
-            atomic_write_bytes(json_path, document_json(document))
-            del document
-            report = montages.result()
-    finally:
-        if stored is not None:
-            stored.close()
-    written = [*report.written, csv_path, json_path]
-    if gallery:
-        data = gallery_data(
-            folder,
-            faces,
-            labels,
-            names,
-            report.thumbnails,
-            locate,
-            left_out,
-            report.left_out_thumbnails,
-            [correction.as_dict() for correction in earlier],
+    # One run at a time writes into an output folder: two would mix their montages and tables,
+    # and each would remove the montages of the other's groups as stale.
+    with held_alone(folder / OUTPUT_LOCK, f"into {folder}", "give this run another --output folder"):
+        earlier, plan = [], None
+        if corrections is not None:
+            earlier = read_corrections(corrections)
+            plan = plan_corrections(earlier, all_faces)
+            for note in plan.notes:
+                say(f"corrections: {note}")
+        faces, encodings = all_faces, all_encodings
+        if plan is not None:
+            faces, encodings = [all_faces[i] for i in plan.kept], all_encodings[plan.kept]
+        # Past the exact limit, a minute of silence per million faces otherwise.
+        large = len(faces) > EXACT_AGGLOMERATIVE_FACES
+        if large:
+            say(f"clustering {len(faces):,} faces with {clusterer.method}")
+        labels = clusterer.fit_predict(
+            encodings, [face.image_path for face in faces], None if plan is None else plan.links
         )
-        written.append(write_gallery(folder, data))
-    if organize is not None:
-        written.append(organize_people(folder, faces, labels, names, organize, locate))
-    if scores is not None:
-        evaluation_path = folder / EVALUATION_NAME
-        evaluation = {
-            "dataset": os.fspath(evaluate),
-            "settings": _settings(clusterer),
-            "scores": scores.as_dict(),
-        }
-        atomic_write_bytes(evaluation_path, (json.dumps(evaluation, indent=2) + "\n").encode("utf-8"))
-        written.append(evaluation_path)
-    return ClusterSummary(
-        faces=len(faces),
-        clusters=len(set(labels.tolist()) - {NOISE}),
-        unknown=int(np.count_nonzero(labels == NOISE)),
-        written=written,
-        unreadable_images=report.unreadable_images,
-        scores=scores,
-        names=names,
-        threshold=clusterer.threshold_,
-        distinct_faces=clusterer.distinct_faces_,
-        left_out=len(left_out),
-        correction_notes=[] if plan is None else plan.notes,
-    )
+        if large:
+            say("writing the montages and tables")
+        left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
+        corrected_names: dict[int, str] = {}
+        if plan is not None:
+            faces, encodings, labels, corrected_names, ignored = _apply_plan(faces, encodings, labels, plan)
+            left_out += [(face, "ignored") for face in ignored]
+        names = inherit_names(faces, labels, previous, encodings=encodings) if previous is not None else {}
+        if names_csv is not None:
+            names.update(read_names_csv(names_csv))
+        # A name the user gave one group in the gallery belongs to that group alone.
+        taken = set(corrected_names.values())
+        names = {label: name for label, name in names.items() if name not in taken}
+        names.update(corrected_names)
+        scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
+        locate = PhotoFinder(encodings_path)
+        left_out_by_reason: dict[str, list[Face]] = {}
+        for face, why in left_out:
+            left_out_by_reason.setdefault(why, []).append(face)
+        corrections_report = None
+        if plan is not None:
+            corrections_report = {
+                "file": os.fspath(corrections),
+                "corrections": len(earlier),
+                "applied": plan.applied,
+                "notes": plan.notes,
+            }
+        csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
+        # The montages (JPEG encoding and file writes, mostly outside the GIL) are made beside the
+        # tables (Python building JSON): at a million faces each took about 15 s on its own.
+        # The thumbnails the encoder kept: photos whose faces all have one are not decoded again.
+        stored = StoredThumbnails.of(encodings_path)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as beside:
+                montages = beside.submit(
+                    write_montages,
+                    faces,
+                    labels,
+                    folder,
+                    seed,
+                    locate,
+                    names,
+                    thumbnail_dir=THUMBNAIL_DIR if gallery else None,
+                    left_out=[face for face, _ in left_out],
+                    stored=stored,
+                    on_progress=on_photos,
+                )
+                write_clusters_csv(faces, labels, csv_path)
+                document = cluster_document(
+                    faces,
+                    labels,
+                    names,
+                    _settings(clusterer),
+                    os.fspath(encodings_path),
+                    left_out_by_reason,
+                    corrections_report,
+                    encodings,
+                )
+                atomic_write_bytes(json_path, document_json(document))
+                del document
+                report = montages.result()
+        finally:
+            if stored is not None:
+                stored.close()
+        written = [*report.written, csv_path, json_path]
+        if gallery:
+            data = gallery_data(
+                folder,
+                faces,
+                labels,
+                names,
+                report.thumbnails,
+                locate,
+                left_out,
+                report.left_out_thumbnails,
+                [correction.as_dict() for correction in earlier],
+            )
+            written.append(write_gallery(folder, data))
+        if organize is not None:
+            written.append(organize_people(folder, faces, labels, names, organize, locate))
+        if scores is not None:
+            evaluation_path = folder / EVALUATION_NAME
+            evaluation = {
+                "dataset": os.fspath(evaluate),
+                "settings": _settings(clusterer),
+                "scores": scores.as_dict(),
+            }
+            atomic_write_bytes(evaluation_path, (json.dumps(evaluation, indent=2) + "\n").encode("utf-8"))
+            written.append(evaluation_path)
+        return ClusterSummary(
+            faces=len(faces),
+            clusters=len(set(labels.tolist()) - {NOISE}),
+            unknown=int(np.count_nonzero(labels == NOISE)),
+            written=written,
+            unreadable_images=report.unreadable_images,
+            scores=scores,
+            names=names,
+            threshold=clusterer.threshold_,
+            distinct_faces=clusterer.distinct_faces_,
+            left_out=len(left_out),
+            correction_notes=[] if plan is None else plan.notes,
+        )
 
 
 def _apply_plan(

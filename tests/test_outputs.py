@@ -196,6 +196,28 @@ def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
     assert "  and 7 more" in err
 
 
+def test_a_second_run_into_the_same_output_folder_is_refused_while_the_first_writes(tmp_path, capsys):
+    from faceclust.cli import cluster_main
+    from faceclust.fileio import held_alone
+    from faceclust.pipeline import OUTPUT_LOCK
+    from faceclust.store import save_faces
+
+    rng = np.random.default_rng(0)
+    faces = [Face(f"gone/p{i}.jpg", (0, 50, 50, 0), rng.normal(size=128) * 0.1) for i in range(6)]
+    save_faces(tmp_path / "e.pickle", faces)
+    out = tmp_path / "out"
+    out.mkdir()
+    # This process stands for a run still writing there: it holds the lock a run holds.
+    with held_alone(out / OUTPUT_LOCK, "a run", "wait"):
+        assert cluster_main(["-e", str(tmp_path / "e.pickle"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"another run is writing into {out} (process {os.getpid()})" in err
+    assert "give this run another --output folder" in err
+    assert sorted(path.name for path in out.iterdir()) == []
+    assert cluster_main(["-e", str(tmp_path / "e.pickle"), "-o", str(out)]) == 0
+    assert (out / "clusters.csv").exists() and not (out / OUTPUT_LOCK).exists()
+
+
 def test_the_cycle_collector_is_off_while_a_file_is_clustered_and_back_after(tmp_path):
     import gc
 
