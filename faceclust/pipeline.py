@@ -6,12 +6,12 @@ import copy
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .beside import running_beside
 from .cache import EncodingCache, StoredThumbnails, cache_path, remove_cache
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
 from .collector import cycle_collector_paused
@@ -214,14 +214,31 @@ def cluster_file(
                 "notes": plan.notes,
             }
         csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
-        # The montages (JPEG encoding and file writes, mostly outside the GIL) are made beside the
-        # tables (Python building JSON): at a million faces each took about 15 s on its own.
-        # The thumbnails the encoder kept: photos whose faces all have one are not decoded again.
-        stored = StoredThumbnails.of(encodings_path)
-        try:
-            with ThreadPoolExecutor(max_workers=1) as beside:
-                montages = beside.submit(
-                    write_montages,
+
+        def write_tables() -> None:
+            write_clusters_csv(faces, labels, csv_path)
+            document = cluster_document(
+                faces,
+                labels,
+                names,
+                _settings(clusterer),
+                os.fspath(encodings_path),
+                left_out_by_reason,
+                corrections_report,
+                encodings,
+            )
+            atomic_write_bytes(json_path, document_json(document))
+
+        # The tables (Python building rows and dicts) are written beside the montages (JPEG
+        # encoding and file writes, mostly outside the GIL): at a million faces each took about
+        # 15 s on its own. In a process of their own (beside.py): on threads the two took turns
+        # at the GIL.
+        with running_beside(write_tables, f"writing {CSV_NAME} and {JSON_NAME}"):
+            # The thumbnails the encoder kept: photos whose faces all have one are not decoded
+            # again. Opened after the fork: an SQLite connection must not cross one.
+            stored = StoredThumbnails.of(encodings_path)
+            try:
+                report = write_montages(
                     faces,
                     labels,
                     folder,
@@ -233,23 +250,9 @@ def cluster_file(
                     stored=stored,
                     on_progress=on_photos,
                 )
-                write_clusters_csv(faces, labels, csv_path)
-                document = cluster_document(
-                    faces,
-                    labels,
-                    names,
-                    _settings(clusterer),
-                    os.fspath(encodings_path),
-                    left_out_by_reason,
-                    corrections_report,
-                    encodings,
-                )
-                atomic_write_bytes(json_path, document_json(document))
-                del document
-                report = montages.result()
-        finally:
-            if stored is not None:
-                stored.close()
+            finally:
+                if stored is not None:
+                    stored.close()
         written = [*report.written, csv_path, json_path]
         if gallery:
             data = gallery_data(

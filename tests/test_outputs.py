@@ -252,6 +252,52 @@ def test_the_cycle_collector_is_off_while_a_file_is_clustered_and_back_after(tmp
         gc.enable()
 
 
+@pytest.mark.parametrize("fork", [True, False], ids=["tables in a child process", "tables on a thread"])
+def test_the_tables_come_out_the_same_beside_the_montages_either_way(tmp_path, monkeypatch, fork):
+    from faceclust import beside
+    from faceclust.clustering import FaceClusterer
+    from faceclust.pipeline import cluster_file
+    from faceclust.store import save_faces
+
+    rng = np.random.default_rng(0)
+    people = rng.normal(size=(3, 128)) * 0.1
+    faces = [
+        Face(f"gone/p{i}.jpg", (0, 50, 50, 0), people[i % 3] + rng.normal(size=128) * 0.005)
+        for i in range(12)
+    ]
+    save_faces(tmp_path / "e.pickle", faces)
+    monkeypatch.setattr(beside, "FORK", fork)
+    summary = cluster_file(tmp_path / "e.pickle", tmp_path / "out", FaceClusterer(), gallery=False)
+    assert summary.clusters == 3
+    rows = list(csv.reader((tmp_path / "out" / "clusters.csv").open()))
+    assert rows[1:] == [[f"gone/p{i}.jpg", "0", "50", "50", "0", str(rows[1 + i % 3][5])] for i in range(12)]
+    document = json.loads((tmp_path / "out" / "clusters.json").read_text())
+    assert [cluster["size"] for cluster in document["clusters"]] == [4, 4, 4]
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        "clusters.csv",
+        "clusters.json",
+        "face_id_0.jpg",
+        "face_id_1.jpg",
+        "face_id_2.jpg",
+    ]
+
+
+def test_tables_that_cannot_be_written_fail_the_run_with_the_reason(tmp_path, capsys):
+    from faceclust.cli import cluster_main
+    from faceclust.store import save_faces
+
+    rng = np.random.default_rng(0)
+    faces = [Face(f"gone/p{i}.jpg", (0, 50, 50, 0), rng.normal(size=128) * 0.1) for i in range(6)]
+    save_faces(tmp_path / "e.pickle", faces)
+    out = tmp_path / "out"
+    (out / "clusters.json").mkdir(parents=True)  # in the way of the file
+    assert cluster_main(["-e", str(tmp_path / "e.pickle"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write {out / 'clusters.json'}" in err
+    # The montages, written beside, are whole.
+    assert all(cv2.imread(str(path)) is not None for path in out.glob("*.jpg"))
+
+
 def test_montage_jpegs_keep_their_colours():
     from faceclust.thumbnails import encode_jpeg
 
