@@ -115,6 +115,7 @@ def write_montages(
     left_out: Sequence[Face] = (),
     stored: StoredThumbnails | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    when_read: Callable[[MontageReport], None] | None = None,
 ) -> MontageReport:
     """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
 
@@ -126,7 +127,9 @@ def write_montages(
     faces shown have a thumbnail there is not decoded at all, nor needed: it may have moved.
     Montages of an earlier run that this run did not write are removed, so the folder never
     shows face IDs that no longer exist. ``on_progress(done, total)`` follows the photos read
-    (from the index or decoded): called with 0 before the first and after each.
+    (from the index or decoded): called with 0 before the first and after each. ``when_read``
+    gets the report once every photo is read, while the last montages are still being made:
+    its thumbnails and unreadable photos are complete then, its montages not yet.
     """
     import cv2
 
@@ -290,6 +293,8 @@ def write_montages(
         ):
             take(file, result)
         hand_out(final=True)
+        if when_read is not None:
+            when_read(report)
         written = {path.name: path for future in made for path in future.result()}
     report.written.extend(written[montage_name(label)] for label in order)
     _remove_stale_montages(output_dir, {path.name for path in report.written})

@@ -20,7 +20,7 @@ from .encoding import EncodeSettings, EncodeSummary, add_missing_thumbnails, enc
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
 from .fileio import atomic_write_bytes, ensure_folder, held_alone
-from .gallery import gallery_data, write_gallery
+from .gallery import GALLERY_NAME, gallery_data, write_gallery
 from .images import count_by_suffix, scan_folder
 from .naming import inherit_names, read_names_csv
 from .organize import organize_people
@@ -215,7 +215,7 @@ def cluster_file(
             }
         csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
 
-        def write_tables() -> None:
+        def write_tables_and_page(receive: Callable[[], tuple[dict[int, str], dict[int, str]]]) -> None:
             write_clusters_csv(faces, labels, csv_path)
             document = cluster_document(
                 faces,
@@ -228,12 +228,30 @@ def cluster_file(
                 encodings,
             )
             atomic_write_bytes(json_path, document_json(document))
+            del document
+            if gallery:
+                # Once the montages' side has read every photo: which faces got a thumbnail.
+                thumbnails, left_out_thumbnails = receive()
+                data = gallery_data(
+                    folder,
+                    faces,
+                    labels,
+                    names,
+                    thumbnails,
+                    locate,
+                    left_out,
+                    left_out_thumbnails,
+                    [correction.as_dict() for correction in earlier],
+                )
+                write_gallery(folder, data)
 
-        # The tables (Python building rows and dicts) are written beside the montages (JPEG
-        # encoding and file writes, mostly outside the GIL): at a million faces each took about
-        # 15 s on its own. In a process of their own (beside.py): on threads the two took turns
-        # at the GIL.
-        with running_beside(write_tables, f"writing {CSV_NAME} and {JSON_NAME}"):
+        # The tables and the page (Python building rows and dicts) are written beside the
+        # montages (JPEG encoding and file writes, mostly outside the GIL): at a million faces
+        # each took about 15 s on its own. In a process of their own (beside.py): on threads the
+        # two took turns at the GIL.
+        with running_beside(
+            write_tables_and_page, f"writing {CSV_NAME}, {JSON_NAME} and {GALLERY_NAME}"
+        ) as send:
             # The thumbnails the encoder kept: photos whose faces all have one are not decoded
             # again. Opened after the fork: an SQLite connection must not cross one.
             stored = StoredThumbnails.of(encodings_path)
@@ -249,24 +267,14 @@ def cluster_file(
                     left_out=[face for face, _ in left_out],
                     stored=stored,
                     on_progress=on_photos,
+                    when_read=lambda read: send((read.thumbnails, read.left_out_thumbnails)),
                 )
             finally:
                 if stored is not None:
                     stored.close()
         written = [*report.written, csv_path, json_path]
         if gallery:
-            data = gallery_data(
-                folder,
-                faces,
-                labels,
-                names,
-                report.thumbnails,
-                locate,
-                left_out,
-                report.left_out_thumbnails,
-                [correction.as_dict() for correction in earlier],
-            )
-            written.append(write_gallery(folder, data))
+            written.append(folder / GALLERY_NAME)
         if organize is not None:
             written.append(organize_people(folder, faces, labels, names, organize, locate))
         if scores is not None:

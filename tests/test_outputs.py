@@ -103,6 +103,25 @@ def test_write_montages_reports_photos_that_are_gone(tmp_path, photo_faces):
     assert count_tiles(cv2.imread(str(tmp_path / "face_id_0.jpg"))) == len(from_other_photos)
 
 
+def test_the_thumbnails_are_handed_on_once_every_photo_is_read(tmp_path, photo_faces):
+    faces, labels = photo_faces
+    (tmp_path / "p1.jpg").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    handed = []
+
+    def when_read(report) -> None:
+        handed.append((dict(report.thumbnails), dict(report.unreadable_images), len(report.written), report))
+
+    report = write_montages(faces, labels, out, seed=0, thumbnail_dir="thumbs", when_read=when_read)
+    assert len(handed) == 1
+    thumbnails, unreadable, written, same = handed[0]
+    # Complete when handed on: every face of the two photos there, none of the one gone.
+    assert thumbnails == report.thumbnails and sorted(thumbnails) == [*range(10), *range(20, 30)]
+    assert unreadable == {str(tmp_path / "p1.jpg"): "file not found"}
+    assert written == 0 and same is report and len(report.written) == 3
+
+
 def test_clusters_csv_has_one_row_per_face(tmp_path, photo_faces):
     faces, labels = photo_faces
     write_clusters_csv(faces, labels, tmp_path / "clusters.csv")
