@@ -29,6 +29,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from .errors import OutputError
+from .malloc_tuning import return_free_memory
 
 # Where the work runs in a forked child; elsewhere on a thread. A module constant so that the
 # tests can take the thread's way on Linux too.
@@ -76,6 +77,9 @@ def running_beside(work: Callable[[Callable[[], Any]], None], what: str) -> Iter
         return
     results_reader, results_writer = os.pipe()
     values_reader, values_writer = os.pipe()
+    # Free pages kept in the heap would be shared with the child, and copied by whichever side
+    # first allocates into them: each side would then hold its own.
+    return_free_memory()
     with warnings.catch_warnings():
         # Python 3.12+ warns on fork in a process with threads: another thread may hold a lock
         # the child then waits for. Ours are BLAS's and OpenMP's pools, idle between calls, and

@@ -1,4 +1,5 @@
-"""glibc's allocator set for the network's large temporary arrays, in each worker process.
+"""glibc's allocator: set for the network's large temporary arrays, in each worker process,
+and asked to hand back what a large load freed.
 
 The convolutions build patch matrices of up to 16 MB block by block (dlib_net.py). glibc
 serves such blocks from the heap, reused from one block to the next, only while its mmap
@@ -37,3 +38,22 @@ def keep_large_blocks_on_the_heap() -> bool:
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
     return _done
+
+
+def return_free_memory() -> bool:
+    """Hand the free pages inside glibc's heap back to the system (``malloc_trim``); False
+    where there is no glibc.
+
+    Freed memory in the middle of the heap stays with the process: reading the tutorial's
+    pickle of a million faces freed a million small arrays (the vectors, then copied into one
+    matrix), and the process kept 2.4 GB where 1.3 GB were in use (0.09 s to hand back). A
+    forked child (beside.py) then copied those pages as either side wrote into them.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True

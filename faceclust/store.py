@@ -20,6 +20,7 @@ import numpy as np
 from .collector import cycle_collector_paused
 from .errors import EncodingsFileError
 from .fileio import atomic_write_bytes
+from .malloc_tuning import return_free_memory
 from .records import EMBEDDING_SIZE, Face
 
 # Protocol 4 is read by every Python 3 from 3.4 on and by numpy 1.x.
@@ -109,7 +110,11 @@ def load_faces_and_matrix(path: str | os.PathLike[str]) -> tuple[list[Face], np.
         raise EncodingsFileError(
             f"{name} is not an encodings file ({type(error).__name__}: {error})"
         ) from None
-    return _records_to_faces_and_matrix(data, name)
+    faces, matrix = _records_to_faces_and_matrix(data, name)
+    # The records, their vector arrays above all, are freed here, in the middle of the heap.
+    del data
+    return_free_memory()
+    return faces, matrix
 
 
 def records_to_faces(data: object, source: str = "encodings") -> list[Face]:
