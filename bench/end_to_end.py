@@ -7,7 +7,8 @@ Synthetic faces (bench/synthetic.py, seed 0), one photo each, whose photos do no
 every montage is drawn, and every photo is looked for and reported missing), written as the
 tutorial's pickle and as the compact .npz. Each run is the whole command, in a fresh process:
 loading, clustering, clusters.csv and clusters.json, montages and the gallery; time is wall
-clock, memory the process's peak resident set. The tutorial's DBSCAN(eps=0.5, min_samples=5)
+clock, memory the peak of what the command's processes hold together (bench/memory.py: it
+writes its tables and gallery in a forked child). The tutorial's DBSCAN(eps=0.5, min_samples=5)
 is timed alone on the same faces, already in memory, as the bar is stated. Up to
 ``--repeat-up-to`` faces each run is repeated (``--repeat``, 3) and the fastest counts, for ours
 and the tutorial's alike, as in bench/scale.py: this shared machine's timings vary by 15-40%
@@ -23,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from disk import disk_note, small_file_seconds  # noqa: E402
+from memory import run_measured  # noqa: E402
 from report import publish  # noqa: E402
 
 DBSCAN_ALONE = """
@@ -47,15 +47,6 @@ started = time.perf_counter()
 DBSCAN(eps=0.5, min_samples=5, n_jobs=-1).fit(matrix)
 print(time.perf_counter() - started)
 """
-
-
-def run_child(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB of the child (GNU time's %M), and what it printed."""
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - started
-    peak_kb = int(done.stderr.strip().splitlines()[-1])
-    return seconds, peak_kb / 1024, done.stdout
 
 
 def main() -> int:
@@ -105,7 +96,7 @@ def main() -> int:
                         # Each run writes into a folder of its own, as a first run does: a
                         # re-run leaves the montages it would make again as they are.
                         command = [*command[:-1], f"{command[-1]}-{repeat}"]
-                    seconds, peak, printed = run_child(command)
+                    seconds, peak, printed = run_measured(command)
                     # The tutorial's call is timed inside its process, around DBSCAN alone.
                     runs[side].append(
                         (float(printed.strip()), 0.0) if side == "tutorial" else (seconds, peak)
