@@ -7,11 +7,12 @@ The faces of bench/end_to_end.py (synthetic, seed 0, one photo each, photos that
 exist), from the tutorial's pickle and from .npz. Each run is the command in a fresh process,
 into a new output folder, with a timer around each stage of ``cluster_file``: when it starts
 and ends, in seconds since the process started (so Python's start and the imports come first),
-and the process's CPU time (user + system, all threads) when it ends. The montages run on
-their own thread beside clusters.csv and clusters.json, so those rows overlap. The table shows
-each file's fastest run of ``--repeat``, whole (runs take turns between the files). As
-bench/end_to_end.py does, the bench compiles the package's bytecode first and notes the disk's
-speed below the table. Writes the table into README.md.
+and its process's CPU time (user + system, all threads) when it ends. The tables and the
+gallery are written in a forked child beside the montages (faceclust/beside.py), so those rows
+overlap; the child's CPU time is its own, from the fork. The table shows each file's fastest
+run of ``--repeat``, whole (runs take turns between the files). As bench/end_to_end.py does,
+the bench compiles the package's bytecode first and notes the disk's speed below the table.
+Writes the table into README.md.
 """
 
 from __future__ import annotations
@@ -31,22 +32,29 @@ sys.path.insert(0, str(REPO / "bench"))
 from disk import disk_note, small_file_seconds  # noqa: E402
 from report import publish  # noqa: E402
 
-# Runs in the child: the stages wrapped with timers, then the command's own main().
+# Runs in the child: the stages wrapped with timers, then the command's own main(). Each stage
+# is appended to a file as it ends, by whichever process ran it: the tables and the gallery are
+# written in a forked child of the command (faceclust/beside.py).
 TIMED_RUN = """
-import json, os, resource, sys, threading, time
+import json, os, resource, sys, time
 with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
     ticks = float(stat.read().rsplit(")", 1)[1].split()[19])
     started = time.time() - (float(uptime.read().split()[0]) - ticks / os.sysconf("SC_CLK_TCK"))
 sys.path.insert(0, sys.argv[1])
+record_path = sys.argv[2]
 import faceclust.pipeline as pipeline
 from faceclust.clustering import FaceClusterer
 from faceclust.cli import cluster_main
 
-stages, lock = [], threading.Lock()
+command = os.getpid()
 
-def cpu():
+def record(label, begin, end):
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    if os.getpid() != command:
+        label += " (child process)"
+    line = json.dumps([label, begin, end, usage.ru_utime + usage.ru_stime]) + "\\n"
+    with open(record_path, "a") as records:
+        records.write(line)
 
 def timed(owner, name, label):
     inner = getattr(owner, name)
@@ -55,8 +63,7 @@ def timed(owner, name, label):
         try:
             return inner(*args, **kwargs)
         finally:
-            with lock:
-                stages.append((label, begin, time.time() - started, cpu()))
+            record(label, begin, time.time() - started)
     setattr(owner, name, wrapper)
 
 for name, label in [
@@ -64,36 +71,40 @@ for name, label in [
     ("write_clusters_csv", "clusters.csv"),
     ("cluster_document", "clusters.json: its data"),
     ("document_json", "clusters.json: its text"),
-    ("write_montages", "montages (own thread)"),
+    ("write_montages", "montages"),
     ("gallery_data", "gallery: its data"),
     ("write_gallery", "gallery: index.html"),
 ]:
     timed(pipeline, name, label)
 timed(FaceClusterer, "fit_predict", "clustering")
-first = time.time() - started
-code = cluster_main(sys.argv[2:])
-stages.insert(0, ("start and imports", 0.0, first, None))
+record("start and imports", 0.0, time.time() - started)
+code = cluster_main(sys.argv[3:])
 ended = time.time() - started
-stages.append(("command done", ended, ended, cpu()))
-print(json.dumps(stages))
+record("command done", ended, ended)
 sys.exit(code)
 """
 
 
 def timed_run(encodings: Path, output: Path) -> dict[str, tuple[float, float, float | None]]:
-    """Each stage's start, end and the CPU time by its end; and the process's end, by the clock
-    of this one (Python's teardown included), as bench/end_to_end.py times the command."""
+    """Each stage's start, end and the CPU time of its process by its end (the child's own, for
+    the child's stages); and the process's end, by the clock of this one (Python's teardown
+    included), as bench/end_to_end.py times the command."""
+    records = output.with_suffix(".stages")
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", TIMED_RUN, str(REPO), "-e", str(encodings), "-o", str(output)],
+    subprocess.run(
+        [sys.executable, "-c", TIMED_RUN, str(REPO), str(records), "-e", str(encodings), "-o", str(output)],
         capture_output=True,
         text=True,
         check=True,
     )
     ended = time.perf_counter() - started
-    stages = {label: (begin, end, cpu) for label, begin, end, cpu in json.loads(done.stdout.splitlines()[-1])}
+    stages = {}
+    for line in records.read_text().splitlines():
+        label, begin, end, cpu = json.loads(line)
+        stages[label] = (begin, end, None if label == "start and imports" else cpu)
     stages["process ended"] = (ended, ended, None)
-    return stages
+    order = ["start and imports", "loading", "clustering", "montages"]
+    return dict(sorted(stages.items(), key=lambda item: (item[0] not in order[:3], item[1][0], item[1][1])))
 
 
 def main() -> int:
