@@ -96,7 +96,7 @@ def main() -> int:
                         # Each run writes into a folder of its own, as a first run does: a
                         # re-run leaves the montages it would make again as they are.
                         command = [*command[:-1], f"{command[-1]}-{repeat}"]
-                    seconds, peak, printed = run_measured(command)
+                    seconds, peak, printed, _ = run_measured(command)
                     # The tutorial's call is timed inside its process, around DBSCAN alone.
                     runs[side].append(
                         (float(printed.strip()), 0.0) if side == "tutorial" else (seconds, peak)

@@ -42,8 +42,8 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak MB and what the command printed. The peak is the larger of GNU time's
+def run_measured(command: list[str]) -> tuple[float, float, str, str]:
+    """Wall seconds, peak MB and what the command printed (out, then errors). The peak is the larger of GNU time's
     %M (exact, but one process's) and the most the processes' PSS summed to in samples every
     :data:`INTERVAL` seconds (a spike shorter than that can be missed; %M catches the parent's)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -59,5 +59,6 @@ def run_measured(command: list[str]) -> tuple[float, float, str]:
             seconds = time.perf_counter() - started
         if process.returncode != 0:
             raise subprocess.CalledProcessError(process.returncode, command, out.read_text(), err.read_text())
-        time_kb = int(err.read_text().strip().splitlines()[-1])
-        return seconds, max(peak_kb, time_kb) / 1024, out.read_text()
+        errors = err.read_text().strip().splitlines()
+        # GNU time's line comes last, after what the command wrote to stderr.
+        return seconds, max(peak_kb, int(errors[-1])) / 1024, out.read_text(), "\n".join(errors[:-1])

@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from encode_speed import make_large_photos  # noqa: E402
+from memory import run_measured  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 from synthetic import synthetic_embeddings  # noqa: E402
 
@@ -55,9 +54,9 @@ FACES_PER_PHOTO_SHARE = (0.4, 0.3, 0.2, 0.1)
 
 
 def timed(command: list[str]) -> tuple[float, float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True)
-    return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1]) / 1024, done.stderr
+    """Wall seconds, peak MB of the command's processes together (bench/memory.py), its stderr."""
+    seconds, peak, _, errors = run_measured(command)
+    return seconds, peak, errors
 
 
 def keep_thumbnails(faces: list[Face], encodings_path: Path) -> None:
