@@ -487,16 +487,6 @@ class PhotoFinder:
     def __call__(self, image_path: str) -> str:
         return self._resolve(image_path)[0]
 
-    def located(self) -> dict[str, tuple[str, bool]]:
-        """What this finder has looked up so far (stored path -> the file, whether it is there)."""
-        return dict(self._located)
-
-    def learn(self, located: dict[str, tuple[str, bool]]) -> None:
-        """Take the look-ups of another finder of the same encodings file: the montages' side
-        hands its own to the process that writes the gallery, which would look them up again
-        (at 100,000 faces whose photos moved, 32,000 folders found missing twice)."""
-        self._located.update(located)
-
     def found(self, image_path: str) -> bool:
         """Whether the photo is there to open (by its folder's listing)."""
         return self._resolve(image_path)[1]

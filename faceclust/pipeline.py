@@ -215,7 +215,7 @@ def cluster_file(
             }
         csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
 
-        def write_tables_and_page(receive: Callable[[], tuple]) -> None:
+        def write_tables_and_page(receive: Callable[[], tuple[dict[int, str], dict[int, str]]]) -> None:
             write_clusters_csv(faces, labels, csv_path)
             document = cluster_document(
                 faces,
@@ -230,10 +230,8 @@ def cluster_file(
             atomic_write_bytes(json_path, document_json(document))
             del document
             if gallery:
-                # Once the montages' side has read every photo: which faces got a thumbnail, and
-                # where it found each photo.
-                thumbnails, left_out_thumbnails, located = receive()
-                locate.learn(located)
+                # Once the montages' side has read every photo: which faces got a thumbnail.
+                thumbnails, left_out_thumbnails = receive()
                 data = gallery_data(
                     folder,
                     faces,
@@ -269,9 +267,7 @@ def cluster_file(
                     left_out=[face for face, _ in left_out],
                     stored=stored,
                     on_progress=on_photos,
-                    when_read=lambda read: send(
-                        (read.thumbnails, read.left_out_thumbnails, locate.located())
-                    ),
+                    when_read=lambda read: send((read.thumbnails, read.left_out_thumbnails)),
                 )
             finally:
                 if stored is not None:

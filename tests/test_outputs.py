@@ -160,31 +160,6 @@ def test_photos_are_looked_for_once_per_folder(tmp_path, monkeypatch):
     assert listings == [str(tmp_path)]
 
 
-def test_a_finder_takes_the_look_ups_of_another_without_looking_again(tmp_path, monkeypatch):
-    import os
-
-    (tmp_path / "here.jpg").write_bytes(b"x")
-    (tmp_path / "album").mkdir()
-    (tmp_path / "album" / "beside.jpg").write_bytes(b"x")
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")  # relative paths are not found from here
-    paths = [str(tmp_path / "here.jpg"), "album/beside.jpg", "moved/gone.jpg"]
-    first = PhotoFinder(tmp_path / "encodings.pickle")
-    looked_up = [(first(path), first.found(path)) for path in paths]
-    assert looked_up == [
-        (paths[0], True),
-        (str(tmp_path / "album" / "beside.jpg"), True),
-        ("moved/gone.jpg", False),
-    ]
-    listings = []
-    real_scandir = os.scandir
-    monkeypatch.setattr(os, "scandir", lambda folder: listings.append(folder) or real_scandir(folder))
-    second = PhotoFinder(tmp_path / "encodings.pickle")
-    second.learn(first.located())
-    assert [(second(path), second.found(path)) for path in paths] == looked_up
-    assert listings == []
-
-
 def test_each_cluster_is_represented_by_its_face_nearest_the_centre_the_first_of_ties():
     rng = np.random.default_rng(3)
     labels = np.array([2, -1, 0, 2, 1, 0, 2, 1, -1, 2, 3])
