@@ -55,7 +55,7 @@ def running_beside(work: Callable[[Callable[[], Any]], None], what: str) -> Iter
     write files, as whatever else it changes is lost with the child. Its exception is raised at
     the end of the block, by its own type and message, with the child's traceback as its cause;
     if the child is killed (out of memory, say), :class:`OutputError` names ``what`` ("writing
-    clusters.csv and clusters.json"). If the block itself raises, the work is still waited for,
+    clusters.csv, clusters.json and index.html"). If the block itself raises, the work is still waited for,
     and the block's exception is the one raised.
     """
     if not FORK:

@@ -267,7 +267,10 @@ def cluster_file(
                     left_out=[face for face, _ in left_out],
                     stored=stored,
                     on_progress=on_photos,
-                    when_read=lambda read: send((read.thumbnails, read.left_out_thumbnails)),
+                    # Only the page waits for this.
+                    when_read=(
+                        (lambda read: send((read.thumbnails, read.left_out_thumbnails))) if gallery else None
+                    ),
                 )
             finally:
                 if stored is not None:
