@@ -4,7 +4,7 @@ The output stage of cluster_faces.py does two things that do not wait for each o
 montages (JPEG encoding and file writes, mostly outside the GIL, on threads) and the tables
 (clusters.csv and clusters.json: Python building rows and dicts, holding the GIL throughout).
 On threads of one process the two take turns at the GIL: at 100,000 faces the montages took
-1.6-2.0 s beside the tables against 1.2 s alone. A forked child has an interpreter of its own
+1.6-2.2 s beside the tables against 1.2 s alone. A forked child has an interpreter of its own
 and sees the caller's data as it was at the fork, without a copy (pages are shared until one
 side writes to them). Where fork is not safe to use (Windows has none; macOS's system libraries
 may hang in a forked child), the work runs on a thread, as it did before.
