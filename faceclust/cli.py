@@ -164,19 +164,25 @@ def encode_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--flip",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="embed each face also mirrored and average the two, which groups web photos much "
-        "better; --no-flip embeds each face once, in half the embedding time, giving face_recognition's "
-        "vectors (default: flip)",
+        "better; --no-flip embeds each face once, in half the embedding time (default: flip)",
     )
     parser.add_argument(
         "--framings",
         type=int,
         choices=FRAMINGS,
-        default=FRAMINGS[-1],
+        default=None,
         help="3 embeds each face framed as dlib frames it, tighter and looser, and averages the "
         "vectors: fewer wrong groups, three times the embedding time; 1 is dlib's framing alone, "
-        "the default before (default: %(default)s)",
+        f"the default before (default: {FRAMINGS[-1]})",
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="compute exactly what the tutorial computes with face_recognition 1.3.0 (its boxes, "
+        "its vectors to 1e-6: the photo searched at full size, every detection kept, one framing, "
+        "no flip), to check a move from it; slower and groups less well than the default",
     )
     parser.add_argument(
         "--detect-size",
@@ -189,6 +195,7 @@ def encode_parser() -> argparse.ArgumentParser:
         "--keep-unlikely-faces",
         dest="check_faces",
         action="store_false",
+        default=None,
         help="keep every HOG detection: by default one that HOG itself doubts (score under 0.4) is "
         "shown to the CNN detector and dropped unless it sees a face there (lamps, crowds, hands)",
     )
@@ -245,30 +252,49 @@ def _print_encode_summary(
             _say(f"  {stage:<7} {seconds:8.2f} s  {100 * seconds / busy:5.1f}%{per}")
     if summary.rejected:
         _say(
-            f"dropped {summary.rejected} detections in {summary.photos_with_rejected} photos that the CNN "
+            f"dropped {_counted(summary.rejected, 'detection')} in "
+            f"{_counted(summary.photos_with_rejected, 'photo')} that the CNN "
             "detector does not take for faces (--keep-unlikely-faces keeps them)"
         )
     if summary.raw_with_jpeg:
-        _say(f"{summary.raw_with_jpeg} raw files were encoded once, as the JPEG of the same name beside them")
-    if summary.passed_over:
         _say(
-            f"passed over {sum(summary.passed_over.values())} files that are not images this tool reads "
-            f"({count_by_suffix(summary.passed_over)})"
+            f"{_counted(summary.raw_with_jpeg, 'raw file')} encoded once, as the JPEG of the same name "
+            "beside them"
         )
     if summary.thumbnails_added:
-        _say(f"cut the face thumbnails of {summary.thumbnails_added} photos encoded before they were kept")
+        _say(
+            f"cut the face thumbnails of {_counted(summary.thumbnails_added, 'photo')} encoded before "
+            "they were kept"
+        )
     if summary.thumbnails_failed:
         first = "; ".join(f"{path}: {reason}" for path, reason in summary.thumbnails_failed[:3])
         _say(
-            f"could not cut the face thumbnails of {len(summary.thumbnails_failed)} photos ({first}"
-            f"{', ...' if len(summary.thumbnails_failed) > 3 else ''}); cluster_faces.py will try them again"
+            f"could not cut the face thumbnails of {_counted(len(summary.thumbnails_failed), 'photo')} "
+            f"({first}{', ...' if len(summary.thumbnails_failed) > 3 else ''}); cluster_faces.py will try "
+            "them again"
+        )
+    _print_files_not_encoded(summary)
+
+
+def _print_files_not_encoded(summary: EncodeSummary) -> None:
+    """The files passed over by type, and each file skipped with its reason: also when no face
+    was found at all, where they are often the reason."""
+    if summary.passed_over:
+        _say(
+            f"passed over {_counted(sum(summary.passed_over.values()), 'file')} not of an image type this "
+            f"tool reads ({count_by_suffix(summary.passed_over)})"
         )
     if summary.skipped:
         reasons = Counter(reason.split(" (")[0] for _, reason in summary.skipped)
         counts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-        _say(f"skipped {len(summary.skipped)} files ({counts}):")
+        _say(f"skipped {_counted(len(summary.skipped), 'file')} ({counts}):")
         for path, reason in summary.skipped:
             _say(f"  {path}: {reason}")
+
+
+def _counted(count: int, noun: str) -> str:
+    """``"1 file"``, ``"2 files"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def encode_main(argv: Sequence[str] | None = None) -> int:
@@ -278,21 +304,37 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--min-face-size and --detect-size both set the scale photos are searched at; give one")
     if args.scheduler is not None and args.jobs is not None:
         parser.error("--jobs sets local processes; with --scheduler the cluster's workers do the work")
+    if args.exact:
+        fixed = {
+            "--min-face-size": args.min_face_size is not None,
+            "--detect-size": args.detect_size is not None,
+            "--flip/--no-flip": args.flip is not None,
+            "--framings": args.framings is not None,
+            "--jitters": args.jitters != 1,
+            "--keep-unlikely-faces": args.check_faces is not None,
+        }
+        given = [flag for flag, is_given in fixed.items() if is_given]
+        if given:
+            parser.error(f"--exact fixes how faces are found and embedded; leave out {', '.join(given)}")
 
     def run() -> int:
         from tqdm import tqdm
 
         from .pipeline import encode_folder
 
-        settings = EncodeSettings(
-            args.detection_method,
-            args.upsample,
-            args.jitters,
-            args.detect_size,
-            args.flip,
-            args.min_face_size or DEFAULT_MIN_FACE_SIZE,
-            args.check_faces,
-            args.framings,
+        settings = (
+            EncodeSettings.tutorial(args.detection_method, args.upsample)
+            if args.exact
+            else EncodeSettings(
+                args.detection_method,
+                args.upsample,
+                args.jitters,
+                args.detect_size,
+                args.flip is not False,
+                args.min_face_size or DEFAULT_MIN_FACE_SIZE,
+                args.check_faces is not False,
+                args.framings or FRAMINGS[-1],
+            )
         )
         bar: list[tqdm] = []
         faces_found = 0
@@ -331,6 +373,10 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 args.scheduler,
                 cutting_thumbnails,
             )
+        except NoFacesError as error:
+            if error.summary is not None:
+                _print_files_not_encoded(error.summary)
+            raise
         finally:
             if bar:
                 bar[0].close()

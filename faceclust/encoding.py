@@ -54,7 +54,8 @@ class EncodeSettings:
     most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG
     detections the CNN detector does not take for faces (:mod:`.face_check`). ``framings`` 3
     embeds each face framed as dlib frames it, tighter and looser, and averages the vectors
-    (:data:`.models.FRAMING_PADDINGS`); 1 is dlib's framing alone.
+    (:data:`.models.FRAMING_PADDINGS`); 1 is dlib's framing alone. ``exact`` computes what the
+    tutorial computes with face_recognition (:meth:`tutorial`).
     """
 
     detection_method: str = "hog"
@@ -66,6 +67,14 @@ class EncodeSettings:
     # HOG's doubtful detections are shown to the CNN and dropped unless it sees a face there.
     check_faces: bool = True
     framings: int = FRAMINGS[-1]
+    exact: bool = False
+
+    @classmethod
+    def tutorial(cls, detection_method: str = "hog", upsample: int = 1) -> EncodeSettings:
+        """face_recognition's ``face_locations`` and ``face_encodings`` as the tutorial calls
+        them: the photo searched at full size with dlib's own upsampling, every detection kept,
+        each face embedded once in dlib's framing, unmirrored."""
+        return cls(detection_method, upsample, flip=False, check_faces=False, framings=1, exact=True)
 
     def __post_init__(self) -> None:
         if self.detection_method not in DETECTION_METHODS:
@@ -83,11 +92,20 @@ class EncodeSettings:
         check_framings(self.framings)
         if not 10 <= self.min_face_size <= 10_000:
             raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
+        if self.exact and (
+            self.flip or self.framings != 1 or self.jitters != 1 or self.check_faces or self.detect_size
+        ):
+            raise ValueError(
+                "exact computes face_recognition's vectors: one jitter, one framing, no flip, no face "
+                "check and no detect_size (EncodeSettings.tutorial makes such settings)"
+            )
 
     def cache_key(self) -> str:
         """Names these settings in the encoding cache: results under other settings are redone."""
         # The copies of each face embedded. One framing keeps the key it always had: indexes
         # made with it stay valid under it.
+        if self.exact:
+            return f"exact/{self.detection_method}/up{self.upsample}"
         copies = ("/flip" if self.flip else "") + (f"/framed{self.framings}" if self.framings > 1 else "")
         checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
         # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
@@ -108,6 +126,8 @@ class EncodeSettings:
     def detection_scale(self, longer_side: int) -> float:
         """The scale, relative to the full-size photo, of the copy a photo whose longer side is
         ``longer_side`` pixels is searched in (1: full size; dlib then upsamples it)."""
+        if self.exact:
+            return 1.0
         if self.detect_size is not None:
             return 1.0 if self.detect_size <= 0 else min(1.0, self.detect_size / longer_side)
         wanted = self.detectable_face / self.min_face_size
@@ -122,6 +142,8 @@ class EncodeSettings:
         reduced. The faces are embedded from the decoded pixels, so a face of the smallest size
         looked for keeps at least its own pixels or the chip's, whichever is fewer, and the
         detection copy is never larger than what was decoded."""
+        if self.exact:
+            return 0, 0.0
         if self.detect_size is not None:
             return embed_side(self.detect_size), 0.0
         chip = min(1.0, CHIP_SIZE / self.min_face_size)
@@ -207,6 +229,10 @@ def encode_batch(
             for path, scale in search_scale.items():
                 started = time.perf_counter()
                 rgb = loaded[path].rgb
+                if settings.exact:  # dlib upsamples the photo itself, as face_recognition lets it
+                    found[path] = models.detect(rgb, "hog", settings.upsample)
+                    timings[path]["detect"] = time.perf_counter() - started
+                    continue
                 scored = models.detect_hog_scored(rgb, settings.upsample, scale)
                 timings[path]["detect"] = time.perf_counter() - started
                 found[path] = [box for box, _ in scored]

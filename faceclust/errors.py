@@ -31,4 +31,9 @@ class OutputError(FaceclustError):
 
 
 class NoFacesError(FaceclustError):
-    """There is nothing to work on: no images, or no faces in them."""
+    """There is nothing to work on: no images, or no faces in them. ``summary``, when images
+    were read: the run's counts (an ``encoding.EncodeSummary``), whose skipped files say why."""
+
+    def __init__(self, message: str, summary: object | None = None):
+        super().__init__(message)
+        self.summary = summary

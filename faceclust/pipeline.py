@@ -87,9 +87,12 @@ def encode_folder(
                     if summary.rejected
                     else ""
                 )
+                images = "the one image" if summary.images == 1 else f"the {summary.images} images"
+                unread = f" ({len(summary.skipped)} could not be read)" if summary.skipped else ""
                 raise NoFacesError(
-                    f"no faces found in the {summary.images} images of {dataset}{dropped}; "
-                    f"{encodings_path} was not written"
+                    f"no faces found in {images} of {dataset}{unread}{dropped}; "
+                    f"{encodings_path} was not written",
+                    summary,
                 )
             # Before the encodings file is written: an interrupted run leaves it as it was, as the
             # message on Ctrl-C says, and the next run goes on from what the index kept.

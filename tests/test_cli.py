@@ -137,6 +137,29 @@ def test_an_empty_dataset_or_one_without_faces_exits_3_and_keeps_the_old_file(tm
     assert encodings.read_bytes() == b"old"
 
 
+def test_a_folder_of_only_broken_files_says_why_each_one_failed(tmp_path, portrait_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    data = portrait_path.read_bytes()
+    for number in range(3):
+        (photos / f"cut{number}.jpg").write_bytes(data[: len(data) // (2 + number)])
+    (photos / "notes.jpg").write_text("a text file named .jpg\n")
+    (photos / "clip.mov").write_bytes(b"\0" * 10)
+    assert encode_main(["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1"]) == 3
+    err = capsys.readouterr().err
+    assert "passed over 1 file not of an image type this tool reads (.mov: 1)" in err
+    assert "skipped 4 files (3 corrupt or truncated, 1 not an image):" in err
+    for number in range(3):
+        assert f"{photos / f'cut{number}.jpg'}: corrupt or truncated" in err
+    assert f"{photos / 'notes.jpg'}: not an image" in err
+    assert (
+        err.rstrip()
+        .splitlines()[-1]
+        .startswith("error: no faces found in the 4 images of " + str(photos) + " (4 could not be read)")
+    )
+    assert not (tmp_path / "e.pickle").exists()
+
+
 def test_strict_turns_a_skipped_file_into_a_failure_but_still_writes(small_dataset, tmp_path, capsys):
     encodings = tmp_path / "e.pickle"
     argv = ["-i", str(small_dataset / "_junk"), "-e", str(encodings), "-q", "-j", "1"]
@@ -299,7 +322,7 @@ def test_a_huge_photo_is_encoded_from_a_reduced_decode(tmp_path, capsys):
     assert decoded.rgb.shape == (1500, 2000, 3)  # 48 megapixels decoded as 3: memory stays small
     argv = ["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1", "--detect-size", "1024"]
     assert encode_main(argv) == 3
-    assert "no faces found in the 1 images" in capsys.readouterr().err
+    assert "no faces found in the one image" in capsys.readouterr().err
 
 
 def test_min_face_size_and_detect_size_cannot_both_be_given(tmp_path, capsys):

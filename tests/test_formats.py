@@ -186,8 +186,8 @@ def test_raw_and_jpeg_of_one_name_are_one_photo_and_other_files_are_counted(tmp_
     argv = ["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1"]
     assert encode_main(argv) == 0
     err = capsys.readouterr().err
-    assert "1 raw files were encoded once, as the JPEG of the same name beside them" in err
-    assert "passed over 4 files that are not images this tool reads ((none): 1, .mov: 2, .txt: 1)" in err
+    assert "1 raw file encoded once, as the JPEG of the same name beside them" in err
+    assert "passed over 4 files not of an image type this tool reads ((none): 1, .mov: 2, .txt: 1)" in err
     assert "2 images read" in err and "2 faces found" in err
     assert encode_main([*argv, "--strict"]) == 1
     assert "--strict: 4 files were skipped or passed over" in capsys.readouterr().err
