@@ -285,7 +285,7 @@ def encode_batch(
         if len(loaded) > 1:
             return [result for path in paths for result in encode_batch([path], settings, models)]
         for path in loaded:
-            results.setdefault(path, ImageResult(path, skip_reason=f"detection failed ({error})"))
+            results.setdefault(path, ImageResult(path, skip_reason=f"detection failed ({error})", retry=True))
     for path, result in results.items():
         result.seconds = timings[path]
     return [results[path] for path in paths]
@@ -448,7 +448,7 @@ def encode_dataset(
     else:
         results = encode_images(todo, settings, jobs)
     for result in results:
-        if cache is not None:
+        if cache is not None and not result.retry:
             cache.append(result, stamps[result.image_path])
         fresh[result.image_path] = result
         if on_result is not None:

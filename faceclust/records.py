@@ -36,6 +36,9 @@ class ImageResult:
     image_path: str
     faces: list[Face] = field(default_factory=list)
     skip_reason: str | None = None
+    # The failure was not the file's but the machine's (out of memory) or the cluster's (a
+    # worker that failed the batch): not kept in the encoding index, so the next run tries again.
+    retry: bool = False
     # Seconds spent per stage ("decode", "detect", "embed") in the worker, for --profile.
     seconds: dict[str, float] = field(default_factory=dict)
     # Detections dropped as not faces (face_check); their boxes are not kept.

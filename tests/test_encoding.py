@@ -315,3 +315,21 @@ def test_each_face_gets_a_thumbnail_cut_from_the_photo_as_the_outputs_would(port
     assert np.abs(stored.astype(int) - expected).mean() < 6
     other = face_tile(load_rgb(str(portrait_path)), (0, 40, 40, 0)).astype(int)
     assert np.abs(stored.astype(int) - other).mean() > 20
+
+
+def test_a_failure_of_the_machine_or_cluster_is_not_kept_and_is_tried_again(tmp_path, monkeypatch):
+    from faceclust.cache import EncodingCache
+    from faceclust.records import ImageResult
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(jpeg_bytes(noise_image(64, 64)))
+    cache = EncodingCache(tmp_path / "index", EncodeSettings().cache_key())
+    failed = ImageResult(str(photo), skip_reason="failed on the cluster (KilledWorker: ...)", retry=True)
+    monkeypatch.setattr(encoding, "encode_images", lambda paths, settings, jobs: iter([failed]))
+    _, summary = encoding.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
+    assert summary.skipped == [(str(photo), failed.skip_reason)]
+    # Not in the index: the next run encodes the photo instead of reusing the failure.
+    monkeypatch.undo()
+    _, summary = encoding.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
+    assert summary.reused == 0 and summary.skipped == [] and summary.images == 1
+    cache.close()
