@@ -40,9 +40,11 @@ from encode_speed import iou, tutorial_encode  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
-from faceclust.encoding import DEFAULT_MIN_FACE_SIZE, EncodeSettings, default_jobs, encode_dataset  # noqa: E402
+from faceclust.encode.local import default_jobs  # noqa: E402
+from faceclust.encode.run import encode_dataset  # noqa: E402
+from faceclust.encode.settings import DEFAULT_MIN_FACE_SIZE, EncodeSettings  # noqa: E402
 from faceclust.evaluation import score  # noqa: E402
-from faceclust.images import find_images  # noqa: E402
+from faceclust.photos.images import find_images  # noqa: E402
 
 BUCKETS = ((40, 60), (60, 80), (80, 120), (120, 200), (200, 10_000))
 SETTINGS = {

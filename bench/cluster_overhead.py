@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from report import publish  # noqa: E402
 
-from faceclust.encoding import EncodeSettings  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
 
 MODELS = ("hog_detector", "landmark_predictor", "embedding_net", "cnn_net")
 from faceclust.pipeline import encode_folder  # noqa: E402
@@ -49,7 +49,7 @@ def main() -> int:
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
-    from faceclust.models import shared_models
+    from faceclust.faces.models import shared_models
 
     local_seconds, cluster_seconds = [], []
     with tempfile.TemporaryDirectory() as folder:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/cnn_detector.py [--datasets ../shared/datasets] [--small 24]
 
 What it does, all on this machine, in one run:
-1. Speed per core: dlib-bin's cnn_face_detection_model_v1 and faceclust.mmod on the same small
+1. Speed per core: dlib-bin's cnn_face_detection_model_v1 and faceclust.faces.cnn_detector on the same small
    photos (lfw_dev, 250 px, one upsample as the tutorial's CNN call), each pinned to one core
    with one BLAS thread, and whether they found the same boxes (and how far the confidences
    differ).
@@ -40,10 +40,12 @@ from camera_photos import BUCKETS, bucket_name, make_photos, match, size_of  # n
 from encode_speed import bcubed, peak_tree_memory  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
-from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
+from faceclust.encode.local import default_jobs  # noqa: E402
+from faceclust.encode.run import encode_dataset  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import scored_faces  # noqa: E402
-from faceclust.images import find_images, load_rgb  # noqa: E402
-from faceclust.models import MODEL_FILES, model_folder  # noqa: E402
+from faceclust.faces.models import MODEL_FILES, model_folder  # noqa: E402
+from faceclust.photos.images import find_images, load_rgb  # noqa: E402
 
 
 def one_core() -> None:
@@ -57,7 +59,7 @@ def one_core() -> None:
 def speed_per_core(paths: list[str]) -> dict:
     import dlib
 
-    from faceclust.mmod import FaceDetectorNet
+    from faceclust.faces.cnn_detector import FaceDetectorNet
 
     one_core()
     path = model_folder() / MODEL_FILES["cnn"]
@@ -90,7 +92,7 @@ def speed_per_core(paths: list[str]) -> dict:
 def peak_memory_12mp(photo: str) -> float:
     code = (
         f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-        "from faceclust.encoding import EncodeSettings, encode_image; "
+        "from faceclust.encode.settings import EncodeSettings; from faceclust.encode.batch import encode_image; "
         f"encode_image({photo!r}, EncodeSettings(detection_method='cnn'))"
     )
     return peak_tree_memory([sys.executable, "-c", code])
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "| CNN detector | photos/s per core | speed-up | same boxes as dlib | largest confidence difference |",
         "| --- | ---: | ---: | --- | ---: |",
         f"| dlib-bin's own | {speed['photos'] / speed['seconds']['dlib']:.2f} | 1.0x | - | - |",
-        f"| faceclust.mmod (numpy) | {speed['photos'] / speed['seconds']['numpy']:.2f} | {ratio:.1f}x | "
+        f"| faceclust.faces.cnn_detector (numpy) | {speed['photos'] / speed['seconds']['numpy']:.2f} | {ratio:.1f}x | "
         f"{speed['same']}/{speed['photos']} photos ({speed['boxes']} faces) | {speed['worst']:.1e} |",
         "",
         f"One 12-megapixel photo with `--detection-method cnn` at the default smallest face (70 px): "

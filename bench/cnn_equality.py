@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from faceclust.errors import ImageLoadError  # noqa: E402
-from faceclust.images import find_images, load_rgb  # noqa: E402
-from faceclust.mmod import FaceDetectorNet  # noqa: E402
-from faceclust.models import MODEL_FILES, model_folder  # noqa: E402
+from faceclust.faces.cnn_detector import FaceDetectorNet  # noqa: E402
+from faceclust.faces.models import MODEL_FILES, model_folder  # noqa: E402
+from faceclust.photos.images import find_images, load_rgb  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,8 @@ import numpy as np
 from faceclust.clustering import GRAPH_NEIGHBORS, adaptive_cut, relabel_by_size, split_same_photo_faces
 from faceclust.clustering.adaptive_cut import INTERCEPT, SLOPE
 from faceclust.clustering.agglomerative import checked_cut, distinct_faces, linkage_tree, locally_scaled_tree
+from faceclust.clustering.neighbors import NeighborGraph, nearest_neighbors
 from faceclust.evaluation import identity_of, score_against_folders
-from faceclust.neighbors import NeighborGraph, nearest_neighbors
 
 INTERCEPTS = np.round(np.arange(0.6, 1.0001, 0.0125), 4)
 SLOPES = np.round(np.arange(0.0, 0.2001, 0.0125), 4)

@@ -39,10 +39,12 @@ sys.path.insert(0, str(REPO / "bench"))
 from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
-from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
+from faceclust.encode.local import default_jobs  # noqa: E402
+from faceclust.encode.run import encode_dataset  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import score_against_folders  # noqa: E402
-from faceclust.images import find_images  # noqa: E402
-from faceclust.models import MODEL_FILES, FaceModels, model_folder  # noqa: E402
+from faceclust.faces.models import MODEL_FILES, FaceModels, model_folder  # noqa: E402
+from faceclust.photos.images import find_images  # noqa: E402
 from faceclust.records import Face  # noqa: E402
 
 # ------------------------------------------------------------------ test photos

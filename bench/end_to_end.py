@@ -39,7 +39,7 @@ from report import publish  # noqa: E402
 DBSCAN_ALONE = """
 import sys, time, numpy as np
 sys.path.insert(0, sys.argv[2])
-from faceclust.store import load_faces_and_matrix
+from faceclust.library.store import load_faces_and_matrix
 from sklearn.cluster import DBSCAN
 faces, matrix = load_faces_and_matrix(sys.argv[1])
 matrix = np.asarray(matrix, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Faces that are not faces: choose the CNN cut of faceclust.face_check on part of the data, check it on the rest.
+"""Faces that are not faces: choose the CNN cut of faceclust.faces.face_check on part of the data, check it on the rest.
 
     .venv/bin/python bench/face_check.py [--datasets ../shared/datasets]
 
@@ -41,11 +41,11 @@ from camera_photos import make_photos  # noqa: E402
 from encode_speed import iou  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
-from faceclust import face_check  # noqa: E402
-from faceclust.encoding import EncodeSettings, boxes_to_original  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
-from faceclust.images import decode_image, find_images  # noqa: E402
-from faceclust.models import shared_models  # noqa: E402
+from faceclust.faces import face_check  # noqa: E402
+from faceclust.faces.models import boxes_to_original, shared_models  # noqa: E402
+from faceclust.photos.images import decode_image, find_images  # noqa: E402
 
 # CNN confidences are measured down to this (a window scoring less counts as this).
 FLOOR = -4.0

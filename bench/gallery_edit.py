@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO / "bench"))
 from headless_chromium import start_chromium  # noqa: E402
 from report import publish  # noqa: E402
 
-from faceclust.gallery import gallery_data, write_gallery  # noqa: E402
+from faceclust.outputs.gallery import gallery_data, write_gallery  # noqa: E402
+from faceclust.outputs.thumbnails import THUMBNAIL_SIZE, encode_jpeg  # noqa: E402
 from faceclust.records import Face  # noqa: E402
-from faceclust.thumbnails import THUMBNAIL_SIZE, encode_jpeg  # noqa: E402
 
 GROUP_SIZE = 40
 UNKNOWN = 100

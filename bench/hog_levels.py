@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from report import RESULTS, publish  # noqa: E402
 
-from faceclust.encoding import EncodeSettings  # noqa: E402
-from faceclust.images import decode_image, resized  # noqa: E402
-from faceclust.models import shared_models  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
+from faceclust.faces.models import shared_models  # noqa: E402
+from faceclust.photos.images import decode_image, resized  # noqa: E402
 
 LEVELS = 8
 # Tiles of the searched copy for the flat-region bound: 1024 px, overlapping by 160 px (the

@@ -31,9 +31,10 @@ from camera_photos import BUCKETS, bucket_name  # noqa: E402
 from encode_speed import iou  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
-from faceclust.encoding import EncodeSettings, boxes_to_original, working_image  # noqa: E402
-from faceclust.images import decode_image, resized  # noqa: E402
-from faceclust.models import shared_models  # noqa: E402
+from faceclust.encode.batch import working_image  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
+from faceclust.faces.models import boxes_to_original, shared_models  # noqa: E402
+from faceclust.photos.images import decode_image, resized  # noqa: E402
 
 
 def one_copy(models, rgb, scale, grey=False):

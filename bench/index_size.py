@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from report import publish  # noqa: E402
 
-from faceclust.cache import EncodingCache, FileStamp, cache_path  # noqa: E402
+from faceclust.library.index import EncodingCache, FileStamp, cache_path  # noqa: E402
 from faceclust.records import Face, ImageResult  # noqa: E402
 
 

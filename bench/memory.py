@@ -1,6 +1,6 @@
 """The memory a command and the processes it forks hold together, sampled while it runs.
 
-cluster_faces.py writes its tables and gallery in a forked child (faceclust/beside.py). Each
+cluster_faces.py writes its tables and gallery in a forked child (faceclust/runtime/beside.py). Each
 process's peak resident set (GNU time's %M, the largest of them) counts the pages the two share
 in both and the child's own memory in neither's peak alone. The proportional set size (PSS,
 /proc/PID/smaps_rollup) splits each shared page between the processes sharing it, so the sum

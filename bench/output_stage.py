@@ -41,11 +41,11 @@ from memory import run_measured  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 from synthetic import synthetic_embeddings  # noqa: E402
 
-from faceclust.cache import EncodingCache, FileStamp, cache_path  # noqa: E402
-from faceclust.images import decode_image  # noqa: E402
+from faceclust.library.index import EncodingCache, FileStamp, cache_path  # noqa: E402
+from faceclust.library.store import save_faces  # noqa: E402
+from faceclust.outputs.thumbnails import encode_jpeg, face_tile  # noqa: E402
+from faceclust.photos.images import decode_image  # noqa: E402
 from faceclust.records import Face, ImageResult  # noqa: E402
-from faceclust.store import save_faces  # noqa: E402
-from faceclust.thumbnails import encode_jpeg, face_tile  # noqa: E402
 
 LINKS_PER_FOLDER = 1000
 # A library's photos hold 1 to 4 faces each, 2 on average (mostly portraits, some groups).

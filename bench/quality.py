@@ -39,10 +39,12 @@ from cut_fit import held_out_table  # noqa: E402
 from report import RESULTS, publish  # noqa: E402
 
 from faceclust.clustering import DEFAULT_THRESHOLDS, METHODS, FaceClusterer, agglomerative  # noqa: E402
-from faceclust.encoding import EncodeSettings, default_jobs, encode_dataset  # noqa: E402
+from faceclust.encode.local import default_jobs  # noqa: E402
+from faceclust.encode.run import encode_dataset  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import bcubed_per_face, identity_of, score, score_against_folders, scored_faces  # noqa: E402
-from faceclust.images import find_images  # noqa: E402
-from faceclust.store import load_faces, save_faces  # noqa: E402
+from faceclust.library.store import load_faces, save_faces  # noqa: E402
+from faceclust.photos.images import find_images  # noqa: E402
 
 VARIANTS = {
     "framed": EncodeSettings(),

@@ -102,7 +102,7 @@ def measure_clustering(
 
 def measure_store(faces: int, folder: Path) -> dict:
     """Run in a fresh process: save and load ``faces`` faces in the compact store."""
-    from faceclust.store import load_faces
+    from faceclust.library.store import load_faces
 
     encodings, identities = synthetic_embeddings(faces)
     path = folder / "faces.npz"

@@ -8,7 +8,7 @@ exist), from the tutorial's pickle and from .npz. Each run is the command in a f
 into a new output folder, with a timer around each stage of ``cluster_file``: when it starts
 and ends, in seconds since the process started (so Python's start and the imports come first),
 and its process's CPU time (user + system, all threads) when it ends. The tables and the
-gallery are written in a forked child beside the montages (faceclust/beside.py), so those rows
+gallery are written in a forked child beside the montages (faceclust/runtime/beside.py), so those rows
 overlap; the child's CPU time is its own, from the fork. The table shows each file's fastest
 run of ``--repeat``, whole (runs take turns between the files). As bench/end_to_end.py does,
 the bench compiles the package's bytecode first and notes the disk's speed below the table.
@@ -34,7 +34,7 @@ from report import publish  # noqa: E402
 
 # Runs in the child: the stages wrapped with timers, then the command's own main(). Each stage
 # is appended to a file as it ends, by whichever process ran it: the tables and the gallery are
-# written in a forked child of the command (faceclust/beside.py).
+# written in a forked child of the command (faceclust/runtime/beside.py).
 TIMED_RUN = """
 import json, os, resource, sys, time
 with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:

@@ -276,8 +276,8 @@ def calibrate(datasets: Path) -> EmbeddingModel:
 
 def save_as_encodings(path: Path, encodings: np.ndarray, identities: np.ndarray) -> None:
     """Write an encodings file whose image paths name each face's person (person_N/face_M.jpg)."""
+    from faceclust.library.store import save_faces
     from faceclust.records import Face
-    from faceclust.store import save_faces
 
     faces = [
         Face(f"person_{person}/face_{index}.jpg", (0, 100, 100, 0), vector)

@@ -11,7 +11,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from .cache import cache_path
 from .clustering import (
     DEFAULT_METHOD,
     DEFAULT_MIN_CLUSTER_SIZE,
@@ -21,12 +20,15 @@ from .clustering import (
     FaceClusterer,
 )
 from .clustering.adaptive_cut import CEILING, FLOOR
-from .encoding import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings, EncodeSummary, default_jobs
+from .encode.local import default_jobs
+from .encode.run import EncodeSummary
+from .encode.settings import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
-from .images import count_by_suffix
-from .models import DETECTION_METHODS, FRAMINGS
-from .organize import ORGANIZE_MODES
+from .faces.models import DETECTION_METHODS, FRAMINGS
+from .library.index import cache_path
+from .outputs.folders import ORGANIZE_MODES
+from .photos.images import count_by_suffix
 
 EXIT_OK = 0
 EXIT_ERROR = 1

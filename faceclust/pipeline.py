@@ -11,31 +11,32 @@ from pathlib import Path
 
 import numpy as np
 
-from .beside import running_beside
-from .cache import EncodingCache, StoredThumbnails, cache_path, remove_cache
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
-from .collector import cycle_collector_paused
-from .corrections import CorrectionPlan, plan_corrections, read_corrections
-from .encoding import EncodeSettings, EncodeSummary, add_missing_thumbnails, encode_dataset
+from .clustering.corrections import CorrectionPlan, plan_corrections, read_corrections
+from .clustering.names import inherit_names, read_names_csv
+from .encode.run import EncodeSummary, add_missing_thumbnails, encode_dataset
+from .encode.settings import EncodeSettings
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
-from .fileio import atomic_write_bytes, ensure_folder, held_alone
-from .gallery import GALLERY_NAME, gallery_data, write_gallery
-from .images import count_by_suffix, scan_folder
-from .naming import inherit_names, read_names_csv
-from .organize import organize_people
-from .outputs import (
+from .library.index import EncodingCache, StoredThumbnails, cache_path, remove_cache
+from .library.store import load_faces_and_matrix, save_faces
+from .outputs.folders import organize_people
+from .outputs.gallery import GALLERY_NAME, gallery_data, write_gallery
+from .outputs.montages import write_montages
+from .outputs.photo_finder import PhotoFinder
+from .outputs.tables import (
     CSV_NAME,
     EVALUATION_NAME,
     JSON_NAME,
-    PhotoFinder,
     cluster_document,
     document_json,
     write_clusters_csv,
-    write_montages,
 )
+from .photos.images import count_by_suffix, scan_folder
 from .records import Face, ImageResult
-from .store import load_faces_and_matrix, save_faces
+from .runtime.beside import running_beside
+from .runtime.collector import cycle_collector_paused
+from .runtime.fileio import atomic_write_bytes, ensure_folder, held_alone
 
 
 def encode_folder(
@@ -139,7 +140,7 @@ def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], 
     return faces, encodings
 
 
-# Hundreds of thousands of objects made and kept (faces, clusters.json, the gallery): collector.py.
+# Hundreds of thousands of objects made and kept (faces, clusters.json, the gallery): runtime/collector.py.
 @cycle_collector_paused()
 def cluster_file(
     encodings_path: str | os.PathLike[str],
@@ -250,7 +251,7 @@ def cluster_file(
 
         # The tables and the page (Python building rows and dicts) are written beside the
         # montages (JPEG encoding and file writes, mostly outside the GIL): at a million faces
-        # each took about 15 s on its own. In a process of their own (beside.py): on threads the
+        # each took about 15 s on its own. In a process of their own (runtime/beside.py): on threads the
         # two took turns at the GIL.
         with running_beside(
             write_tables_and_page, f"writing {CSV_NAME}, {JSON_NAME} and {GALLERY_NAME}"

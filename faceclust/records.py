@@ -14,7 +14,7 @@ EMBEDDING_SIZE = 128
 
 
 # Slots: no dict per face. A million face records take 64 MB instead of 104, and a forked
-# child that reads them (beside.py) copies fewer pages of them.
+# child that reads them (runtime/beside.py) copies fewer pages of them.
 @dataclass(frozen=True, slots=True)
 class Face:
     """One face: the image it was found in, where, and its 128-d embedding (float64)."""
@@ -46,6 +46,6 @@ class ImageResult:
     # The full-size upright photo's longer side, in pixels; 0 where it was not decoded in this
     # run (skipped, or reused from the cache), for the summary's smallest face looked for.
     longer_side: int = 0
-    # Each face's thumbnail as JPEG bytes (thumbnails.py), in the order of ``faces``; empty
+    # Each face's thumbnail as JPEG bytes (outputs/thumbnails.py), in the order of ``faces``; empty
     # where none were cut (reused from the cache, or read from an older index).
     thumbnails: list[bytes] = field(default_factory=list, repr=False)

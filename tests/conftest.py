@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from faceclust.cli import encode_main
-from faceclust.models import FaceModels
+from faceclust.faces.models import FaceModels
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "dataset"

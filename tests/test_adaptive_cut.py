@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from synthetic import synthetic_embeddings
 
-from faceclust import neighbors
-from faceclust.clustering import FaceClusterer, adaptive_cut
+from faceclust.clustering import FaceClusterer, adaptive_cut, neighbors
 from faceclust.clustering import agglomerative as agglomerative_module
 from faceclust.clustering.adaptive_cut import CEILING, FLOOR
 

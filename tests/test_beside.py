@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from faceclust import beside
-from faceclust.beside import running_beside
 from faceclust.errors import OutputError
+from faceclust.runtime import beside
+from faceclust.runtime.beside import running_beside
 
 # The fork's way where this system takes it, and the thread's way everywhere.
 WAYS = [pytest.param(True, id="process"), pytest.param(False, id="thread")]

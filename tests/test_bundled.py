@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from faceclust.clustering import FaceClusterer
-from faceclust.encoding import EncodeSettings, encode_dataset
+from faceclust.encode.run import encode_dataset
+from faceclust.encode.settings import EncodeSettings
 from faceclust.evaluation import score_against_folders
-from faceclust.images import find_images
-from faceclust.store import load_faces
+from faceclust.library.store import load_faces
+from faceclust.photos.images import find_images
 
 from .conftest import REPO
 

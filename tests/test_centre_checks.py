@@ -11,9 +11,9 @@ from faceclust.clustering.centre_checks import (
     parted_tree,
 )
 from faceclust.clustering.constraints import photo_codes
+from faceclust.clustering.neighbors import nearest_neighbors
 from faceclust.evaluation import identity_of
-from faceclust.neighbors import nearest_neighbors
-from faceclust.store import load_faces
+from faceclust.library.store import load_faces
 
 from .conftest import REPO
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceclust.cache import cache_path
 from faceclust.cli import cluster_main, encode_main
-from faceclust.encoding import EncodeSettings
-from faceclust.images import decode_image
-from faceclust.outputs import HEADER_HEIGHT, TILE_SIZE
+from faceclust.encode.settings import EncodeSettings
+from faceclust.library.index import cache_path
+from faceclust.outputs.montages import HEADER_HEIGHT, TILE_SIZE
+from faceclust.photos.images import decode_image
 
 from .conftest import REPO, jpeg_bytes, noise_image
 from .test_outputs import count_tiles

@@ -9,7 +9,7 @@ import pytest
 
 from faceclust.cli import cluster_main
 from faceclust.clustering import NOISE, FaceClusterer, LinkConstraints, apply_links
-from faceclust.corrections import (
+from faceclust.clustering.corrections import (
     Correction,
     CorrectionsError,
     corrections_document,
@@ -17,8 +17,8 @@ from faceclust.corrections import (
     plan_corrections,
     read_corrections,
 )
+from faceclust.library.store import load_faces, save_faces
 from faceclust.records import Face
-from faceclust.store import load_faces, save_faces
 
 from .conftest import REPO
 from .test_clustering import blobs

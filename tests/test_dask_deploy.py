@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from faceclust.cli import encode_main
-from faceclust.encoding import EncodeSettings
-from faceclust.images import find_images
+from faceclust.encode.settings import EncodeSettings
+from faceclust.photos.images import find_images
 
 from .conftest import REPO
 
@@ -128,7 +128,7 @@ def test_a_cluster_without_the_package_stops_the_run_with_its_cause(deploy, smal
 
 
 def test_a_worker_that_joins_mid_run_without_the_package_is_caught(deploy, small_dataset):
-    from faceclust.cluster_encoding import SchedulerError, encode_images_on_cluster
+    from faceclust.encode.cluster import SchedulerError, encode_images_on_cluster
 
     deployment = deploy(scheduler_has_package=True)
     deployment.add_worker(with_package=True)

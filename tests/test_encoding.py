@@ -4,17 +4,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceclust import encoding, face_check
-from faceclust.encoding import (
-    EncodeSettings,
-    boxes_to_original,
-    encode_batch,
-    encode_dataset,
-    encode_image,
-    encode_images,
-    working_image,
-)
-from faceclust.images import find_images, load_rgb
+from faceclust.encode import local, run
+from faceclust.encode.batch import encode_batch, encode_image, working_image
+from faceclust.encode.local import encode_images
+from faceclust.encode.run import encode_dataset
+from faceclust.encode.settings import EncodeSettings
+from faceclust.faces import face_check
+from faceclust.faces.models import boxes_to_original
+from faceclust.photos.images import find_images, load_rgb
 
 from .conftest import DATASET, PORTRAITS, jpeg_bytes, noise_image, person_images, same_face_box
 
@@ -289,13 +286,13 @@ def test_boxes_line_up_with_the_full_size_photo_at_every_setting(models, photo_a
 
 
 def test_small_files_go_to_a_worker_together_and_a_large_photo_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(encoding, "SMALL_BATCH", 3)
-    monkeypatch.setattr(encoding, "SMALL_BATCH_BYTES", 1000)
+    monkeypatch.setattr(local, "SMALL_BATCH", 3)
+    monkeypatch.setattr(local, "SMALL_BATCH_BYTES", 1000)
     sizes = {"a": 10, "b": 10, "c": 10, "d": 10, "big": 5000, "e": 10, "f": 600, "g": 600}
     for name, size in sizes.items():
         (tmp_path / name).write_bytes(b"x" * size)
     paths = [str(tmp_path / name) for name in sizes] + [str(tmp_path / "missing")]
-    batches = [[Path(path).name for path in batch] for batch in encoding._batches(paths, EncodeSettings())]
+    batches = [[Path(path).name for path in batch] for batch in local._batches(paths, EncodeSettings())]
     # In order, every path once; at most three, or 1000 bytes unless alone.
     assert batches == [["a", "b", "c"], ["d"], ["big"], ["e", "f"], ["g", "missing"]]
 
@@ -303,7 +300,7 @@ def test_small_files_go_to_a_worker_together_and_a_large_photo_alone(tmp_path, m
 def test_each_face_gets_a_thumbnail_cut_from_the_photo_as_the_outputs_would(portrait_path):
     import cv2
 
-    from faceclust.thumbnails import THUMBNAIL_SIZE, face_tile
+    from faceclust.outputs.thumbnails import THUMBNAIL_SIZE, face_tile
 
     result = encode_image(str(portrait_path), EncodeSettings())
     assert len(result.faces) == 1 and len(result.thumbnails) == 1
@@ -318,18 +315,18 @@ def test_each_face_gets_a_thumbnail_cut_from_the_photo_as_the_outputs_would(port
 
 
 def test_a_failure_of_the_machine_or_cluster_is_not_kept_and_is_tried_again(tmp_path, monkeypatch):
-    from faceclust.cache import EncodingCache
+    from faceclust.library.index import EncodingCache
     from faceclust.records import ImageResult
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(jpeg_bytes(noise_image(64, 64)))
     cache = EncodingCache(tmp_path / "index", EncodeSettings().cache_key())
     failed = ImageResult(str(photo), skip_reason="failed on the cluster (KilledWorker: ...)", retry=True)
-    monkeypatch.setattr(encoding, "encode_images", lambda paths, settings, jobs: iter([failed]))
-    _, summary = encoding.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
+    monkeypatch.setattr(run, "encode_images", lambda paths, settings, jobs: iter([failed]))
+    _, summary = run.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
     assert summary.skipped == [(str(photo), failed.skip_reason)]
     # Not in the index: the next run encodes the photo instead of reusing the failure.
     monkeypatch.undo()
-    _, summary = encoding.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
+    _, summary = run.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
     assert summary.reused == 0 and summary.skipped == [] and summary.images == 1
     cache.close()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceclust.cli import encode_main
-from faceclust.encoding import EncodeSettings
+from faceclust.encode.settings import EncodeSettings
 
 from .conftest import DATASET, REPO
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from faceclust import face_check
 from faceclust.cli import encode_main
-from faceclust.encoding import EncodeSettings, encode_image
-from faceclust.images import load_rgb
+from faceclust.encode.batch import encode_image
+from faceclust.encode.settings import EncodeSettings
+from faceclust.faces import face_check
+from faceclust.photos.images import load_rgb
 
 from .conftest import noise_image, person_images, same_face_box
 
@@ -103,7 +104,7 @@ def test_checking_changes_the_cache_key_and_the_cli_flag_turns_it_off(
 
 def test_the_closing_summary_counts_the_dropped_detections(capsys):
     from faceclust.cli import _print_encode_summary
-    from faceclust.encoding import EncodeSummary
+    from faceclust.encode.run import EncodeSummary
 
     summary = EncodeSummary(images=10, images_with_faces=4, faces=5, rejected=3, photos_with_rejected=2)
     _print_encode_summary(summary, "encodings.pickle", False, EncodeSettings())

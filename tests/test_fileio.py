@@ -8,7 +8,7 @@ import time
 import pytest
 
 from faceclust.errors import OutputError
-from faceclust.fileio import atomic_write_bytes, ensure_folder, held_alone, write_remakeable
+from faceclust.runtime.fileio import atomic_write_bytes, ensure_folder, held_alone, write_remakeable
 
 from .conftest import REPO
 
@@ -18,7 +18,7 @@ WRITER = textwrap.dedent(
     f"""
     import sys
     sys.path.insert(0, {str(REPO)!r})
-    from faceclust.fileio import atomic_write_bytes
+    from faceclust.runtime.fileio import atomic_write_bytes
     target = sys.argv[1]
     for turn in range(1_000_000):
         atomic_write_bytes(target, (b"AB"[turn % 2:turn % 2 + 1]) * {SIZE})
@@ -124,7 +124,7 @@ HOLDER = textwrap.dedent(
     f"""
     import sys, time
     sys.path.insert(0, {str(REPO)!r})
-    from faceclust.fileio import held_alone
+    from faceclust.runtime.fileio import held_alone
     with held_alone(sys.argv[1], "the encodings", "wait"):
         print("held", flush=True)
         time.sleep(60)
@@ -161,7 +161,7 @@ def test_a_lock_refuses_a_second_holder_names_the_first_and_dies_with_it(tmp_pat
 
 
 def test_a_lock_whose_file_its_holder_removed_is_taken_again_on_the_new_file(tmp_path, monkeypatch):
-    from faceclust import fileio
+    from faceclust.runtime import fileio
 
     lock = tmp_path / "enc.pickle.lock"
     real_flock = fileio.fcntl.flock

@@ -13,9 +13,10 @@ import tifffile
 from PIL import Image
 
 from faceclust.cli import cluster_main, encode_main
-from faceclust.encoding import EncodeSettings, encode_image
+from faceclust.encode.batch import encode_image
+from faceclust.encode.settings import EncodeSettings
 from faceclust.errors import ImageLoadError
-from faceclust.images import decode_image, load_rgb, scan_folder
+from faceclust.photos.images import decode_image, load_rgb, scan_folder
 
 from .conftest import DATASET, PORTRAITS
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from faceclust.errors import EncodingsFileError, ImageLoadError
-from faceclust.images import load_rgb
+from faceclust.library.store import faces_to_records, load_faces, save_faces
+from faceclust.photos.images import load_rgb
 from faceclust.records import Face
-from faceclust.store import faces_to_records, load_faces, save_faces
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

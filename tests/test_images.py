@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from faceclust.errors import DatasetError, ImageLoadError
-from faceclust.images import BACKGROUND, decode_image, find_images, load_rgb
+from faceclust.photos.images import BACKGROUND, decode_image, find_images, load_rgb
 
 from .conftest import jpeg_bytes, noise_image
 

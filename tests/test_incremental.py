@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from faceclust.cache import cache_path
-from faceclust.encoding import EncodeSettings
-from faceclust.fileio import held_alone
+from faceclust.encode.settings import EncodeSettings
+from faceclust.library.index import cache_path
 from faceclust.pipeline import encode_folder, lock_path
+from faceclust.runtime.fileio import held_alone
 
 from .conftest import DATASET, REPO
 
@@ -191,7 +191,7 @@ def test_photos_encoded_before_thumbnails_were_kept_get_them_on_the_next_run_wit
         f"{photos_with_faces} photos were encoded by a version that kept no face thumbnails" in again.stderr
     )
     assert f"cut the face thumbnails of {photos_with_faces - 1} photos" in again.stderr
-    assert f"could not cut the face thumbnails of 1 photos ({damaged}: " in again.stderr
+    assert f"could not cut the face thumbnails of 1 photo ({damaged}: " in again.stderr
     # The same faces (their vectors as the index keeps them, in float32): nothing encoded again.
     reused = pickle.loads(encodings.read_bytes())
     assert [(r["imagePath"], r["loc"]) for r in reused] == [(r["imagePath"], r["loc"]) for r in records]

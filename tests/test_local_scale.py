@@ -3,12 +3,11 @@ import pytest
 from scipy.spatial.distance import cdist
 from synthetic import synthetic_embeddings
 
-from faceclust import neighbors
-from faceclust.clustering import FaceClusterer, merge_by_average_linkage
+from faceclust.clustering import FaceClusterer, merge_by_average_linkage, neighbors
 from faceclust.clustering import agglomerative as agglomerative_module
 from faceclust.clustering import graph as graph_module
 from faceclust.clustering.local_scale import NEIGHBOUR_GROUPS, stranger_weights
-from faceclust.neighbors import nearest_neighbors
+from faceclust.clustering.neighbors import nearest_neighbors
 from tests.test_neighbors import assert_nearly_the_same_groups, crowded_people
 
 

@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from faceclust.malloc_tuning import return_free_memory
+from faceclust.runtime.malloc_tuning import return_free_memory
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 

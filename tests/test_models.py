@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceclust import models as models_module
-from faceclust.images import load_rgb
-from faceclust.models import (
+from faceclust.faces import models as models_module
+from faceclust.faces.embedding_net import FaceEmbeddingNet
+from faceclust.faces.models import (
     FRAMING_PADDINGS,
     FRAMINGS_SCALE,
     MODEL_FILES,
@@ -14,7 +14,7 @@ from faceclust.models import (
     FaceModels,
     model_folder,
 )
-from faceclust.resnet import FaceEmbeddingNet
+from faceclust.photos.images import load_rgb
 
 from .conftest import DATASET, REPO, noise_image, person_images
 

@@ -2,16 +2,16 @@ import numpy as np
 import pytest
 from synthetic import synthetic_embeddings
 
-from faceclust import neighbors
 from faceclust.clustering import (
     FaceClusterer,
     chinese_whispers,
     merge_by_average_linkage,
+    neighbors,
     split_same_photo_faces,
 )
 from faceclust.clustering import agglomerative as clustering_module
+from faceclust.clustering.neighbors import nearest_neighbors
 from faceclust.evaluation import score
-from faceclust.neighbors import nearest_neighbors
 from tests.test_clustering import blobs
 
 
@@ -156,7 +156,7 @@ def test_graph_chinese_whispers_matches_dlibs_on_all_pairs():
 
 
 def test_chinese_whispers_on_real_faces_matches_the_folders(encoded):
-    from faceclust.store import load_faces
+    from faceclust.library.store import load_faces
 
     faces = load_faces(encoded[1])
     labels = FaceClusterer("chinese_whispers").fit_predict(

@@ -6,21 +6,19 @@ import cv2
 import numpy as np
 import pytest
 
-from faceclust import thumbnails
-from faceclust.outputs import (
+from faceclust.outputs import thumbnails
+from faceclust.outputs.montages import (
     GRID_COLUMNS,
     HEADER_HEIGHT,
     TILE_SIZE,
-    PhotoFinder,
     build_montage,
-    cluster_document,
-    document_json,
     sample_indices,
-    write_clusters_csv,
     write_montages,
 )
+from faceclust.outputs.photo_finder import PhotoFinder
+from faceclust.outputs.tables import cluster_document, document_json, write_clusters_csv
+from faceclust.outputs.thumbnails import BACKGROUND_RGB, face_tile
 from faceclust.records import Face
-from faceclust.thumbnails import BACKGROUND_RGB, face_tile
 
 from .conftest import jpeg_bytes, noise_image
 
@@ -197,7 +195,7 @@ def test_clusters_json_text_is_one_cluster_per_line_and_the_same_document():
 
 def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
     from faceclust.cli import cluster_main
-    from faceclust.store import save_faces
+    from faceclust.library.store import save_faces
 
     rng = np.random.default_rng(0)
     centre = rng.normal(size=128) * 0.1
@@ -217,9 +215,9 @@ def test_cluster_faces_sums_up_photos_it_cannot_find(tmp_path, capsys):
 
 def test_a_second_run_into_the_same_output_folder_is_refused_while_the_first_writes(tmp_path, capsys):
     from faceclust.cli import cluster_main
-    from faceclust.fileio import held_alone
+    from faceclust.library.store import save_faces
     from faceclust.pipeline import OUTPUT_LOCK
-    from faceclust.store import save_faces
+    from faceclust.runtime.fileio import held_alone
 
     rng = np.random.default_rng(0)
     faces = [Face(f"gone/p{i}.jpg", (0, 50, 50, 0), rng.normal(size=128) * 0.1) for i in range(6)]
@@ -241,8 +239,8 @@ def test_the_cycle_collector_is_off_while_a_file_is_clustered_and_back_after(tmp
     import gc
 
     from faceclust.clustering import FaceClusterer
+    from faceclust.library.store import save_faces
     from faceclust.pipeline import cluster_file
-    from faceclust.store import save_faces
 
     rng = np.random.default_rng(0)
     faces = [Face(f"gone/p{i}.jpg", (0, 50, 50, 0), rng.normal(size=128) * 0.1) for i in range(6)]
@@ -273,10 +271,10 @@ def test_the_cycle_collector_is_off_while_a_file_is_clustered_and_back_after(tmp
 
 @pytest.mark.parametrize("fork", [True, False], ids=["tables in a child process", "tables on a thread"])
 def test_the_tables_come_out_the_same_beside_the_montages_either_way(tmp_path, monkeypatch, fork):
-    from faceclust import beside
     from faceclust.clustering import FaceClusterer
+    from faceclust.library.store import save_faces
     from faceclust.pipeline import cluster_file
-    from faceclust.store import save_faces
+    from faceclust.runtime import beside
 
     rng = np.random.default_rng(0)
     people = rng.normal(size=(3, 128)) * 0.1
@@ -303,7 +301,7 @@ def test_the_tables_come_out_the_same_beside_the_montages_either_way(tmp_path, m
 
 def test_tables_that_cannot_be_written_fail_the_run_with_the_reason(tmp_path, capsys):
     from faceclust.cli import cluster_main
-    from faceclust.store import save_faces
+    from faceclust.library.store import save_faces
 
     rng = np.random.default_rng(0)
     faces = [Face(f"gone/p{i}.jpg", (0, 50, 50, 0), rng.normal(size=128) * 0.1) for i in range(6)]
@@ -318,7 +316,7 @@ def test_tables_that_cannot_be_written_fail_the_run_with_the_reason(tmp_path, ca
 
 
 def test_montage_jpegs_keep_their_colours():
-    from faceclust.thumbnails import encode_jpeg
+    from faceclust.outputs.thumbnails import encode_jpeg
 
     red = build_montage([np.full((TILE_SIZE, TILE_SIZE, 3), (220, 20, 20), np.uint8)], "red")
     decoded = cv2.imdecode(np.frombuffer(encode_jpeg(red), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
@@ -392,11 +390,11 @@ def test_progress_follows_each_photo_read_once_and_not_the_missing_ones(tmp_path
 def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp_path, monkeypatch):
     import time
 
-    from faceclust import outputs
+    from faceclust.outputs import montages
 
     # 40 people, each in a photo of their own, listed in the reverse of their face IDs' order,
     # with faces of one colour per person: montages in runs of 4, photos read slowly.
-    monkeypatch.setattr(outputs, "MONTAGE_RUN", 4)
+    monkeypatch.setattr(montages, "MONTAGE_RUN", 4)
     people = 40
     faces = []
     for person in range(people):
@@ -408,7 +406,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
     faces.reverse()
     labels = np.arange(people)[::-1].copy()  # face ID 0 is the last face listed
     events = []
-    real_decode, real_write = thumbnails.decode_image, outputs.write_remakeable
+    real_decode, real_write = thumbnails.decode_image, montages.write_remakeable
 
     def slow_decode(path, **kwargs):
         events.append(("read", os.path.basename(path)))
@@ -421,7 +419,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
         return real_write(path, data, **kwargs)
 
     monkeypatch.setattr(thumbnails, "decode_image", slow_decode)
-    monkeypatch.setattr(outputs, "write_remakeable", recording_write)
+    monkeypatch.setattr(montages, "write_remakeable", recording_write)
     report = write_montages(faces, labels, tmp_path)
     reads = [name for kind, name in events if kind == "read"]
     # Photos are read in the order of the montages that need them, face ID 0 first (two
@@ -442,8 +440,8 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
 
 
 def test_montages_and_thumbnails_come_from_the_index_when_the_photos_have_moved(encoded, tmp_path, capsys):
-    from faceclust.cache import cache_path
     from faceclust.cli import cluster_main
+    from faceclust.library.index import cache_path
 
     dataset, encodings, _ = encoded
     dataset.rename(tmp_path / "elsewhere")  # the photos are gone from where they were encoded
@@ -469,8 +467,8 @@ def test_montages_and_thumbnails_come_from_the_index_when_the_photos_have_moved(
 def test_a_damaged_thumbnail_in_the_index_is_cut_from_the_photo_instead(encoded, tmp_path, capsys, damaged):
     import sqlite3
 
-    from faceclust.cache import cache_path
     from faceclust.cli import cluster_main
+    from faceclust.library.index import cache_path
 
     _, encodings, _ = encoded
     with sqlite3.connect(cache_path(encodings)) as db:

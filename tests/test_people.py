@@ -196,9 +196,9 @@ def test_a_bad_names_file_is_a_clear_error(encoded, tmp_path, capsys):
 
 
 def test_gallery_shows_a_capped_number_of_faces_per_person(encoded, tmp_path, monkeypatch):
-    from faceclust import outputs
+    from faceclust.outputs import montages
 
-    monkeypatch.setattr(outputs, "GALLERY_FACES", 2)
+    monkeypatch.setattr(montages, "GALLERY_FACES", 2)
     _, encodings, _ = encoded
     out = tmp_path / "out"
     document = cluster(encodings, out)

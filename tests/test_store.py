@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from faceclust.errors import EncodingsFileError, OutputError
+from faceclust.library.store import faces_to_records, load_faces, records_to_faces, save_faces
 from faceclust.records import Face
-from faceclust.store import faces_to_records, load_faces, records_to_faces, save_faces
 
 
 def make_faces(count: int = 3, seed: int = 0) -> list[Face]:
@@ -180,7 +180,7 @@ def test_written_file_has_ordinary_permissions(tmp_path):
 
 def test_a_pickle_larger_than_the_exact_clustering_limit_loads_in_float32_as_the_graph_computes(tmp_path):
     from faceclust.clustering import EXACT_AGGLOMERATIVE_FACES
-    from faceclust.store import FLOAT32_FROM_FACES, load_faces_and_matrix
+    from faceclust.library.store import FLOAT32_FROM_FACES, load_faces_and_matrix
 
     assert FLOAT32_FROM_FACES == EXACT_AGGLOMERATIVE_FACES
     faces = make_faces(FLOAT32_FROM_FACES + 1)

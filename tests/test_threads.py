@@ -1,6 +1,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
-from faceclust.threads import map_ahead
+from faceclust.runtime.threads import map_ahead
 
 
 def test_results_come_back_in_order_with_only_a_few_submitted_ahead():

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..neighbors import NeighborGraph, nearest_neighbors
 from .adaptive_cut import REFERENCE_CUT, adaptive_cut
 from .centre_checks import join_lone_faces, parted_tree
 from .graph import GRAPH_NEIGHBORS, chinese_whispers, merge_by_average_linkage
 from .local_scale import stranger_weights
+from .neighbors import NeighborGraph, nearest_neighbors
 
 # Exact average linkage keeps every pairwise distance (8 bytes x n^2 / 2) and its time grows
 # faster still: 6 s and 0.9 GB at 10,000 faces, 36 s and 3.3 GB at 20,000. Beyond this it runs on

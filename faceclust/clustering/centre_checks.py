@@ -26,9 +26,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..neighbors import NeighborGraph
 from .constraints import photo_codes
 from .labels import NOISE, cluster_means
+from .neighbors import NeighborGraph
 
 APART_MIN_FACES = 4
 APART_SHARE = 0.68

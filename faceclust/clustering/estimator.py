@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..neighbors import nearest_neighbors
 from .agglomerative import average_linkage
 from .constraints import LinkConstraints, apply_links, photo_codes, split_same_photo_faces
 from .graph import GRAPH_NEIGHBORS, chinese_whispers
 from .labels import NOISE, relabel_by_size
+from .neighbors import nearest_neighbors
 
 METHODS = ("agglomerative", "chinese_whispers", "dbscan", "hdbscan")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..neighbors import NeighborGraph, nearest_neighbors
 from .centre_checks import kept_apart
+from .neighbors import NeighborGraph, nearest_neighbors
 
 GRAPH_NEIGHBORS = 10
 MAX_WHISPER_ROUNDS = 200

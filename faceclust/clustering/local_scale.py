@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..neighbors import NeighborGraph
+from .neighbors import NeighborGraph
 
 NEIGHBOUR_GROUPS = 5
 SHRINK = 1000

@@ -5,7 +5,7 @@ from the repository root with the project's environment:
 
     .venv/bin/python tests/data/make_cnn_reference.py
 
-The tests check that faceclust.mmod finds the same boxes with confidences within 1e-4.
+The tests check that faceclust.faces.cnn_detector finds the same boxes with confidences within 1e-4.
 """
 
 import json
@@ -17,8 +17,8 @@ sys.path.insert(0, str(REPO))
 
 import dlib  # noqa: E402
 
-from faceclust.images import load_rgb  # noqa: E402
-from faceclust.models import MODEL_FILES, model_folder  # noqa: E402
+from faceclust.faces.models import MODEL_FILES, model_folder  # noqa: E402
+from faceclust.photos.images import load_rgb  # noqa: E402
 from tests.cnn_photos import REFERENCE, bundled_photos, composite_photos  # noqa: E402
 
 

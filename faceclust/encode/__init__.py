@@ -1,0 +1,1 @@
+"""Encoding: a folder of photos to faces and vectors, on local processes or a Dask cluster."""

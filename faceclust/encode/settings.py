@@ -1,0 +1,146 @@
+"""How faces are found and embedded: the settings every encoded face depends on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..faces.models import (
+    DETECTION_METHODS,
+    FRAMINGS,
+    check_framings,
+)
+
+# The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
+# photos by bench/camera_photos.py (README, "Small faces").
+DEFAULT_MIN_FACE_SIZE = 70
+
+
+# The smallest face dlib's detectors look for with no upsampling, in pixels of the image they
+# scan: their 80 px window (each upsample halves it). Faces a little smaller are often found
+# too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
+# searched at 7/8 size was missed where 40 and 50 px ones were found.
+DETECTABLE_FACE = 80
+
+
+# Photos are never searched in a copy smaller than this on its longer side: below it detection
+# is cheap (40 ms for a 250 px photo) and small photos keep faces down to 40 px.
+DETECT_FLOOR = 1024
+
+
+# dlib's aligned face chip: a face larger than this gains nothing from more pixels.
+CHIP_SIZE = 150
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How faces are found and embedded; every field changes the faces an image gives.
+
+    ``min_face_size`` (pixels of the full-size upright photo) sets the scale each photo is
+    searched at. ``detect_size``, if given, replaces it with the older rule: search a copy at
+    most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG
+    detections the CNN detector does not take for faces (:mod:`faceclust.faces.face_check`). ``framings`` 3
+    embeds each face framed as dlib frames it, tighter and looser, and averages the vectors
+    (:data:`faceclust.faces.models.FRAMING_PADDINGS`); 1 is dlib's framing alone. ``exact`` computes what the
+    tutorial computes with face_recognition (:meth:`tutorial`).
+    """
+
+    detection_method: str = "hog"
+    upsample: int = 1
+    jitters: int = 1
+    detect_size: int | None = None
+    flip: bool = True
+    min_face_size: int = DEFAULT_MIN_FACE_SIZE
+    # HOG's doubtful detections are shown to the CNN and dropped unless it sees a face there.
+    check_faces: bool = True
+    framings: int = FRAMINGS[-1]
+    exact: bool = False
+
+    @classmethod
+    def tutorial(cls, detection_method: str = "hog", upsample: int = 1) -> EncodeSettings:
+        """face_recognition's ``face_locations`` and ``face_encodings`` as the tutorial calls
+        them: the photo searched at full size with dlib's own upsampling, every detection kept,
+        each face embedded once in dlib's framing, unmirrored."""
+        return cls(detection_method, upsample, flip=False, check_faces=False, framings=1, exact=True)
+
+    def __post_init__(self) -> None:
+        if self.detection_method not in DETECTION_METHODS:
+            raise ValueError(
+                f"detection_method must be one of {DETECTION_METHODS}, not {self.detection_method!r}"
+            )
+        if not 0 <= self.upsample <= 4:
+            raise ValueError(f"upsample must be between 0 and 4, not {self.upsample}")
+        if not 1 <= self.jitters <= 100:
+            raise ValueError(f"jitters must be between 1 and 100, not {self.jitters}")
+        if self.detect_size is not None and self.detect_size != 0 and self.detect_size < 64:
+            raise ValueError(
+                f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
+            )
+        check_framings(self.framings)
+        if not 10 <= self.min_face_size <= 10_000:
+            raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
+        if self.exact and (
+            self.flip or self.framings != 1 or self.jitters != 1 or self.check_faces or self.detect_size
+        ):
+            raise ValueError(
+                "exact computes face_recognition's vectors: one jitter, one framing, no flip, no face "
+                "check and no detect_size (EncodeSettings.tutorial makes such settings)"
+            )
+
+    def cache_key(self) -> str:
+        """Names these settings in the encoding cache: results under other settings are redone."""
+        # The copies of each face embedded. One framing keeps the key it always had: indexes
+        # made with it stay valid under it.
+        if self.exact:
+            return f"exact/{self.detection_method}/up{self.upsample}"
+        copies = ("/flip" if self.flip else "") + (f"/framed{self.framings}" if self.framings > 1 else "")
+        checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
+        # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
+        # boxes: faces cached the older way are found again.
+        one_copy = "/onecopy" if self.detection_method == "hog" else ""
+        base = f"{self.detection_method}{checked}{one_copy}/up{self.upsample}/jit{self.jitters}"
+        if self.detect_size is not None:
+            # The older rule's key, unchanged: caches written under it stay valid.
+            return f"{base}/size{self.detect_size}{copies}/v1"
+        return f"{base}/min{self.min_face_size}{copies}/v2"
+
+    @property
+    def detectable_face(self) -> float:
+        """The smallest face the detector finds, in pixels of the image it scans (upsampling
+        included)."""
+        return DETECTABLE_FACE / 2**self.upsample
+
+    def detection_scale(self, longer_side: int) -> float:
+        """The scale, relative to the full-size photo, of the copy a photo whose longer side is
+        ``longer_side`` pixels is searched in (1: full size; dlib then upsamples it)."""
+        if self.exact:
+            return 1.0
+        if self.detect_size is not None:
+            return 1.0 if self.detect_size <= 0 else min(1.0, self.detect_size / longer_side)
+        wanted = self.detectable_face / self.min_face_size
+        return min(1.0, max(wanted, DETECT_FLOOR / longer_side))
+
+    def smallest_face(self, longer_side: int) -> float:
+        """The smallest face looked for, in pixels of a full-size photo of ``longer_side``."""
+        return self.detectable_face / self.detection_scale(longer_side)
+
+    def decode_limits(self) -> tuple[int, float]:
+        """``(min_side, min_scale)`` for images.decode_image: how far a photo may be decoded
+        reduced. The faces are embedded from the decoded pixels, so a face of the smallest size
+        looked for keeps at least its own pixels or the chip's, whichever is fewer, and the
+        detection copy is never larger than what was decoded."""
+        if self.exact:
+            return 0, 0.0
+        if self.detect_size is not None:
+            return embed_side(self.detect_size), 0.0
+        chip = min(1.0, CHIP_SIZE / self.min_face_size)
+        return DETECT_FLOOR, max(chip, self.detectable_face / self.min_face_size)
+
+
+def embed_side(detect_size: int) -> int:
+    """Pixels on the longer side a large JPEG is decoded at (0: full size) for ``detect_size``.
+
+    The smallest face HOG finds with one upsample is 40 px in the detection copy; at 1.875
+    times that copy's size it is 75 px where it is embedded, three quarters of the 100 px
+    face in dlib's 150 px chip, so reduced decoding costs the embedding little detail.
+    """
+    return 0 if detect_size <= 0 else round(detect_size * 1.875)

@@ -1,0 +1,1 @@
+"""Faces in a photo: dlib's detectors and landmarks, the networks in numpy, the face check."""

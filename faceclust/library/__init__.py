@@ -1,0 +1,1 @@
+"""What encoding keeps: the encodings file (pickle or .npz) and the index beside it."""

@@ -1,0 +1,364 @@
+"""The encoding index: what each photo gave, so re-runs and interrupted runs skip finished work.
+
+A SQLite database beside the encodings file (``encodings.pickle.index``), in WAL mode: one
+row per photo (path, size, modification time, the encoding settings, why it was skipped) and
+one per face (its box, and its embedding as a float32 blob). Each finished photo is one
+transaction, so a run killed at any moment keeps every photo committed before it, and a
+re-run reads only the rows of the photos it asks about. A photo is encoded again when its
+size or modification time or the settings change. Nothing in it is pickled: reading it cannot
+run code. An index of the earlier format (``encodings.pickle.cache``, JSON lines) is carried
+over once, then removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OutputError
+from ..records import EMBEDDING_SIZE, Box, Face, ImageResult
+
+INDEX_SUFFIX = ".index"
+LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
+# 2: faces gained their thumbnails (an index of version 1 gets the column, empty, when opened).
+SCHEMA_VERSION = 2
+LEGACY_FORMAT = 2
+# Photos per transaction when carrying an old journal over or dropping rows.
+BATCH = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    key TEXT PRIMARY KEY,          -- the absolute path: a run from another folder finds it too
+    path TEXT NOT NULL,            -- the path as the run that encoded it named it
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    settings TEXT NOT NULL,        -- EncodeSettings.cache_key()
+    skip TEXT,                     -- why the photo gave no faces, or NULL
+    rejected INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS faces (
+    photo TEXT NOT NULL REFERENCES photos(key) ON DELETE CASCADE,
+    position INTEGER NOT NULL,     -- the face's place in the photo's detection order
+    top INTEGER NOT NULL, "right" INTEGER NOT NULL, bottom INTEGER NOT NULL, "left" INTEGER NOT NULL,
+    vector BLOB NOT NULL,          -- 128 little-endian float32
+    thumbnail BLOB,                -- a JPEG of the face (outputs/thumbnails.py), or NULL
+    PRIMARY KEY (photo, position)
+) WITHOUT ROWID;
+"""
+# Made after an index of version 1 gained its thumbnail column.
+INDEXES = """
+-- The outputs look thumbnails up by the path the encodings file names, which stays the same
+-- when the photos move or the command runs from another folder.
+CREATE INDEX IF NOT EXISTS photos_by_path ON photos(path);
+-- The faces still without a thumbnail (encoded before they were kept), which each run looks
+-- for: without it, a scan of every face and its thumbnail (1.4-2.8 s per 100,000 faces).
+CREATE INDEX IF NOT EXISTS faces_without_thumbnail ON faces(photo) WHERE thumbnail IS NULL;
+"""
+# Version 1 had no thumbnails: its faces keep theirs NULL, and the outputs decode those photos.
+UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
+
+
+def cache_path(encodings_path: str | os.PathLike[str]) -> Path:
+    """The index database of an encodings file."""
+    return Path(f"{os.fspath(encodings_path)}{INDEX_SUFFIX}")
+
+
+def legacy_cache_path(encodings_path: str | os.PathLike[str]) -> Path:
+    return Path(f"{os.fspath(encodings_path)}{LEGACY_SUFFIX}")
+
+
+def remove_cache(encodings_path: str | os.PathLike[str]) -> None:
+    """Forget everything encoded before: the index with its WAL files, and an old journal."""
+    index = cache_path(encodings_path)
+    for path in (index, Path(f"{index}-wal"), Path(f"{index}-shm"), legacy_cache_path(encodings_path)):
+        path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What identifies one version of a file: its size and modification time in nanoseconds."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str) -> FileStamp | None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return cls(stat.st_size, stat.st_mtime_ns)
+
+
+def _key(path: str) -> str:
+    return os.path.abspath(path)
+
+
+def _vector_blob(encoding: np.ndarray) -> bytes:
+    return np.asarray(encoding, dtype="<f4").tobytes()
+
+
+class EncodingCache:
+    """The index of one encodings file, opened for a run under one settings key."""
+
+    def __init__(self, path: str | os.PathLike[str], settings_key: str):
+        self.path = Path(path)
+        self.settings_key = settings_key
+        try:
+            # Autocommit: each photo's rows go in one explicit transaction.
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode a commit survives the process being killed; NORMAL skips the fsync
+            # per photo that only a power cut would need.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, 1, SCHEMA_VERSION):
+                raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
+            if version == 1:
+                self._db.execute(UPGRADE_FROM_1)
+            self._db.executescript(INDEXES)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as error:
+            raise OutputError(
+                f"cannot use the encoding index {self.path} ({error}); remove it, or run with --fresh"
+            ) from None
+        legacy = Path(str(self.path).removesuffix(INDEX_SUFFIX) + LEGACY_SUFFIX)
+        if str(self.path).endswith(INDEX_SUFFIX) and legacy.exists():
+            self._carry_over(legacy)
+
+    def lookup(self, path: str, stamp: FileStamp | None) -> ImageResult | None:
+        """The stored result for this version of ``path`` under the current settings, if any.
+
+        Photos are matched by absolute path, so a run from another folder (``-i ../photos``
+        instead of ``-i photos``) still reuses them; the result names the photo as ``path``.
+        """
+        if stamp is None:
+            return None
+        key = _key(path)
+        row = self._db.execute(
+            "SELECT size, mtime_ns, settings, skip, rejected FROM photos WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None or (row[0], row[1]) != (stamp.size, stamp.mtime_ns) or row[2] != self.settings_key:
+            return None
+        faces = []
+        for top, right, bottom, left, blob in self._db.execute(
+            'SELECT top, "right", bottom, "left", vector FROM faces WHERE photo = ? ORDER BY position', (key,)
+        ):
+            vector = np.frombuffer(blob, dtype="<f4")
+            if vector.shape != (EMBEDDING_SIZE,):
+                return None  # damaged: encode the photo again
+            faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64)))
+        return ImageResult(path, faces, row[3], rejected=row[4])
+
+    def append(self, result: ImageResult, stamp: FileStamp | None) -> None:
+        """Store ``result`` at once, in one transaction, so a killed run keeps it."""
+        if stamp is None:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._store(result, stamp, self.settings_key)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+
+    def _store(
+        self, result: ImageResult, stamp: FileStamp, settings_key: str, key: str | None = None
+    ) -> None:
+        key = key or _key(result.image_path)
+        self._db.execute("DELETE FROM faces WHERE photo = ?", (key,))
+        self._db.execute(
+            "INSERT OR REPLACE INTO photos (key, path, size, mtime_ns, settings, skip, rejected) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                result.image_path,
+                stamp.size,
+                stamp.mtime_ns,
+                settings_key,
+                result.skip_reason,
+                result.rejected,
+            ),
+        )
+        thumbnails = result.thumbnails or [None] * len(result.faces)
+        self._db.executemany(
+            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (key, position, *map(int, face.box), _vector_blob(face.encoding), thumbnail)
+                for position, (face, thumbnail) in enumerate(zip(result.faces, thumbnails, strict=True))
+            ],
+        )
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def rewrite(self, paths: list[str]) -> None:
+        """Keep only the rows of ``paths`` under the current settings: deleted photos, and
+        results under other settings, are dropped."""
+        keep = {_key(path) for path in paths}
+        try:
+            stale = [
+                key
+                for key, settings in self._db.execute("SELECT key, settings FROM photos")
+                if key not in keep or settings != self.settings_key
+            ]
+            for start in range(0, len(stale), BATCH):
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "DELETE FROM photos WHERE key = ?", [(key,) for key in stale[start : start + BATCH]]
+                )
+                self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+
+    def faces_without_thumbnails(self, paths: list[str]) -> dict[str, dict[int, Box]]:
+        """The photos among ``paths`` (under the current settings) with faces the index keeps no
+        thumbnail for, encoded by a version before thumbnails were kept: by absolute path, each
+        such face's box by its position."""
+        wanted = {_key(path) for path in paths}
+        missing: dict[str, dict[int, Box]] = {}
+        rows = self._db.execute(
+            'SELECT f.photo, f.position, f.top, f."right", f.bottom, f."left" FROM faces f '
+            "INDEXED BY faces_without_thumbnail JOIN photos p ON p.key = f.photo "
+            "WHERE f.thumbnail IS NULL AND p.settings = ?",
+            (self.settings_key,),
+        )
+        for key, position, *box in rows:
+            if key in wanted:
+                missing.setdefault(key, {})[position] = tuple(box)
+        return missing
+
+    def store_thumbnails(self, key: str, thumbnails: dict[int, bytes]) -> None:
+        """Keep the thumbnails of one photo's faces (its absolute path, each face by its
+        position), in one transaction: a killed run keeps every photo finished before."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "UPDATE faces SET thumbnail = ? WHERE photo = ? AND position = ?",
+                [(thumbnail, key, position) for position, thumbnail in thumbnails.items()],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+
+    def photos(self) -> int:
+        """How many photos the index holds."""
+        return self._db.execute("SELECT count(*) FROM photos").fetchone()[0]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _carry_over(self, legacy: Path) -> None:
+        """Read an old JSON-lines journal into the index, once, then remove it. Damaged or torn
+        lines are left behind: those photos are encoded again."""
+        rows: list[tuple[ImageResult, FileStamp, str, str]] = []
+        try:
+            with open(legacy, "rb") as stream:
+                for line in stream:
+                    entry = _legacy_entry(line)
+                    if entry is not None:
+                        rows.append(entry)
+        except OSError as error:
+            raise OutputError(f"cannot read the old encoding cache {legacy}: {error.strerror}") from None
+        try:
+            for start in range(0, len(rows), BATCH):
+                self._db.execute("BEGIN IMMEDIATE")
+                for result, stamp, settings, key in rows[start : start + BATCH]:
+                    self._store(result, stamp, settings, key)
+                self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+        legacy.unlink(missing_ok=True)
+
+
+def _legacy_entry(line: bytes) -> tuple[ImageResult, FileStamp, str, str] | None:
+    """One line of the old JSON-lines journal, or None if it is torn or damaged."""
+    try:
+        record = json.loads(line)
+        if record.get("format") != LEGACY_FORMAT:
+            return None
+        path, skip = record["path"], record["skip"]
+        if not isinstance(path, str) or not (skip is None or isinstance(skip, str)):
+            return None
+        faces = []
+        for box, encoded in record["faces"]:
+            vector = np.frombuffer(base64.b64decode(encoded, validate=True), dtype="<f8").astype(np.float64)
+            if vector.shape != (EMBEDDING_SIZE,) or len(box) != 4:
+                return None
+            faces.append(Face(path, tuple(int(v) for v in box), vector))
+        stamp = FileStamp(int(record["size"]), int(record["mtime_ns"]))
+        result = ImageResult(path, faces, skip, rejected=int(record.get("rejected", 0)))
+        # The key was made absolute when written: relative paths meant the folder of that run.
+        return result, stamp, str(record["settings"]), str(record["key"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+class StoredThumbnails:
+    """The face thumbnails an index holds, read-only, for the outputs (thread-safe)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = sqlite3.connect(
+            f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+
+    @classmethod
+    def of(cls, encodings_path: str | os.PathLike[str]) -> StoredThumbnails | None:
+        """The thumbnails of the index beside ``encodings_path``; None when there is no index,
+        it holds no thumbnails (written before they were kept), or it cannot be read."""
+        path = cache_path(encodings_path)
+        if not path.is_file():
+            return None
+        try:
+            stored = cls(path)
+        except sqlite3.Error:
+            return None
+        try:
+            usable = stored._query(
+                "SELECT 1 FROM sqlite_master WHERE name = 'photos_by_path'", ()
+            ) and stored._query("SELECT 1 FROM faces WHERE thumbnail IS NOT NULL LIMIT 1", ())
+        except sqlite3.Error:
+            usable = False
+        if not usable:
+            stored.close()
+            return None
+        return stored
+
+    def _query(self, sql: str, parameters: tuple) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    def of_photo(self, image_path: str) -> dict[Box, bytes]:
+        """The stored thumbnails of the faces of ``image_path`` (as the encodings file names
+        it), by box; empty when it has none or the index cannot be read."""
+        try:
+            rows = self._query(
+                'SELECT f.top, f."right", f.bottom, f."left", f.thumbnail FROM photos p '
+                "JOIN faces f ON f.photo = p.key WHERE p.path = ? AND f.thumbnail IS NOT NULL",
+                (image_path,),
+            )
+        except sqlite3.Error:
+            return {}
+        return {(top, right, bottom, left): thumbnail for top, right, bottom, left, thumbnail in rows}
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,1 @@
+"""Photos and their files: finding them in a folder, decoding every format, camera raw files."""
