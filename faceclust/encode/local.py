@@ -18,8 +18,6 @@ from .settings import EncodeSettings
 # Images handed to a worker at once with the CNN detector on a CUDA build of dlib, which
 # detects a batch in one call.
 CNN_BATCH_SIZE = 8
-
-
 # Otherwise a worker takes consecutive files up to this many, or this many bytes together:
 # detection gains nothing from batches, but the faces of a batch are embedded at once, and
 # the network runs 11 ms a chip from 8 chips at once against 15 for the 2 of one face and its
@@ -27,8 +25,6 @@ CNN_BATCH_SIZE = 8
 # time, 21.7-22.0 s sixteen. A web or LFW photo is 10-50 kB; a camera photo, 2-8 MB, goes
 # alone.
 SMALL_BATCH = 8
-
-
 SMALL_BATCH_BYTES = 1_000_000
 
 

@@ -13,20 +13,14 @@ from ..faces.models import (
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
 # photos by bench/camera_photos.py (README, "Small faces").
 DEFAULT_MIN_FACE_SIZE = 70
-
-
 # The smallest face dlib's detectors look for with no upsampling, in pixels of the image they
 # scan: their 80 px window (each upsample halves it). Faces a little smaller are often found
 # too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
 # searched at 7/8 size was missed where 40 and 50 px ones were found.
 DETECTABLE_FACE = 80
-
-
 # Photos are never searched in a copy smaller than this on its longer side: below it detection
 # is cheap (40 ms for a 250 px photo) and small photos keep faces down to 40 px.
 DETECT_FLOOR = 1024
-
-
 # dlib's aligned face chip: a face larger than this gains nothing from more pixels.
 CHIP_SIZE = 150
 
@@ -38,10 +32,10 @@ class EncodeSettings:
     ``min_face_size`` (pixels of the full-size upright photo) sets the scale each photo is
     searched at. ``detect_size``, if given, replaces it with the older rule: search a copy at
     most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG
-    detections the CNN detector does not take for faces (:mod:`faceclust.faces.face_check`). ``framings`` 3
-    embeds each face framed as dlib frames it, tighter and looser, and averages the vectors
-    (:data:`faceclust.faces.models.FRAMING_PADDINGS`); 1 is dlib's framing alone. ``exact`` computes what the
-    tutorial computes with face_recognition (:meth:`tutorial`).
+    detections the CNN detector does not take for faces (:mod:`faceclust.faces.face_check`).
+    ``framings`` 3 embeds each face framed as dlib frames it, tighter and looser, and averages
+    the vectors (:data:`faceclust.faces.models.FRAMING_PADDINGS`); 1 is dlib's framing alone.
+    ``exact`` computes what the tutorial computes with face_recognition (:meth:`tutorial`).
     """
 
     detection_method: str = "hog"

@@ -20,29 +20,15 @@ from .photo_finder import PhotoFinder
 from .thumbnails import background, cut_from_photo, encode_jpeg
 
 TILE_SIZE = 96
-
-
 GRID_COLUMNS = 5
-
-
 MAX_TILES = 25
-
-
 # The gallery shows this many faces of each person (and of the unknown faces), the first found;
 # clusters.csv lists them all. Without a cap a library of a million faces would mean a million
 # thumbnails, every photo decoded, and a page no browser opens.
 GALLERY_FACES = 100
-
-
 HEADER_HEIGHT = 28
-
-
 TITLE_RGB = (235, 235, 235)
-
-
 MONTAGE_RUN = 64
-
-
 UNKNOWN_MONTAGE = "unknown_faces.jpg"
 
 

@@ -15,17 +15,9 @@ from ..runtime.fileio import atomic_write_bytes
 from .montages import UNKNOWN_MONTAGE, montage_name
 
 CSV_NAME = "clusters.csv"
-
-
 JSON_NAME = "clusters.json"
-
-
 EVALUATION_NAME = "evaluation.json"
-
-
 CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id")
-
-
 # Why a correction took a face out of every group and montage.
 LEFT_OUT_REASONS = ("not_a_face", "ignored")
 
