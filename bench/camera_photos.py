@@ -18,12 +18,11 @@ What it does, all on this machine:
    default clustering of all faces found, scored on the faces of that size against the pasted
    people).
 
-Writes bench/results/camera_photos.md and the table in README.md between the camera markers.
+Writes bench/results/camera_photos.md and the table into docs/ between the camera markers.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -37,7 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from encode_speed import iou, tutorial_encode  # noqa: E402
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.encode.local import default_jobs  # noqa: E402
@@ -147,14 +146,13 @@ def size_of(box) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--photos12", type=int, default=12, help="12-megapixel photos (default 12)")
     parser.add_argument("--photos24", type=int, default=6, help="24-megapixel photos (default 6)")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the photos: 0 chose the default, 1 checks it (default 0)"
     )
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
 
     truth = make_photos(
@@ -231,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
-    publish(table, f"camera_photos_seed{args.seed}", None if args.no_readme else f"camera seed {args.seed}")
+    publish(table, f"camera_photos_seed{args.seed}", f"camera seed {args.seed}", args)
     return 0
 
 

@@ -8,12 +8,11 @@ two worker processes with one thread each (the same two cores), through --schedu
 698 photos of lfw_dev, alternating, each run from an empty index. Starting the cluster and the
 workers' first model load are timed apart (a user's cluster is already running; the local
 pool loads its models inside the run). Also checks that both give the same faces (boxes equal,
-vectors within 1e-6). Writes the table into README.md.
+vectors within 1e-6). Writes the table into docs/ (harness.publish).
 """
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import statistics
 import sys
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from report import publish  # noqa: E402
+from harness import bench_parser, in_turns, publish  # noqa: E402
 
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 
@@ -35,23 +34,19 @@ MODELS = ("hog_detector", "landmark_predictor", "embedding_net", "cnn_net")
 from faceclust.pipeline import encode_folder  # noqa: E402
 
 
-def encode(dataset: Path, out: Path, scheduler: str | None) -> float:
-    started = time.perf_counter()
+def encode(dataset: Path, out: Path, scheduler: str | None) -> None:
     encode_folder(dataset, out, EncodeSettings(), jobs=2, fresh=True, scheduler=scheduler)
-    return time.perf_counter() - started
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "datasets" / "lfw_dev")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
     from faceclust.faces.models import shared_models
 
-    local_seconds, cluster_seconds = [], []
     with tempfile.TemporaryDirectory() as folder:
         local_out, cluster_out = Path(folder) / "local.pickle", Path(folder) / "cluster.pickle"
         started = time.perf_counter()
@@ -61,13 +56,15 @@ def main() -> int:
             with Client(cluster.scheduler_address, set_as_default=False) as client:
                 client.run(lambda: bool([getattr(shared_models(), name) for name in MODELS]))  # load once
             startup = time.perf_counter() - started
-            for repeat in range(args.repeats):
-                local_seconds.append(encode(args.dataset, local_out, None))
-                cluster_seconds.append(encode(args.dataset, cluster_out, cluster.scheduler_address))
-                print(
-                    f"run {repeat + 1}: local {local_seconds[-1]:.1f} s, cluster {cluster_seconds[-1]:.1f} s",
-                    flush=True,
-                )
+            seconds = in_turns(
+                {
+                    "local": lambda: encode(args.dataset, local_out, None),
+                    "cluster": lambda: encode(args.dataset, cluster_out, cluster.scheduler_address),
+                },
+                args.repeats,
+            )
+            local_seconds, cluster_seconds = seconds["local"], seconds["cluster"]
+            print(f"local {local_seconds} s, cluster {cluster_seconds} s", flush=True)
         local, remote = pickle.loads(local_out.read_bytes()), pickle.loads(cluster_out.read_bytes())
         same_boxes = [(r["imagePath"], r["loc"]) for r in local] == [
             (r["imagePath"], r["loc"]) for r in remote
@@ -84,8 +81,7 @@ def main() -> int:
         f"{cluster_time:.1f} s ({photos / cluster_time:.1f} photos/s) | {(cluster_time / local_time - 1) * 100:+.0f}% | "
         f"{'boxes equal' if same_boxes else 'BOXES DIFFER'}, vectors within {largest:.0e} | {startup:.1f} s |\n"
     )
-    print(table)
-    publish(table, "cluster_overhead", None if args.no_readme else "cluster overhead")
+    publish(table, "cluster_overhead", "cluster overhead", args)
     return 0
 
 

@@ -16,12 +16,11 @@ What it does, all on this machine, in one run:
    faces found, labelled photos where the labelled face was found, BCubed F1 of the default
    clustering, photos per second.
 
-Writes bench/results/cnn_detector.md and the table in README.md between the cnn markers.
+Writes bench/results/cnn_detector.md and the table into docs/ between the cnn markers.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -38,7 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from camera_photos import BUCKETS, bucket_name, make_photos, match, size_of  # noqa: E402
 from encode_speed import bcubed, peak_tree_memory  # noqa: E402
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.encode.local import default_jobs  # noqa: E402
 from faceclust.encode.run import encode_dataset  # noqa: E402
@@ -124,10 +123,9 @@ def labelled_found(faces: list, paths: list[str], root: Path) -> tuple[int, int]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--small", type=int, default=24, help="small photos timed per core (default 24)")
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
     lfw_dev = args.datasets / "lfw_dev"
     jobs = default_jobs()
@@ -221,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = " | ".join(f"{found}/{total}" for found, total in row["buckets"])
             lines.append(f"| {row['method']} | {row['rate']:.2f} | {cells} |")
     table = "\n".join(lines) + "\n"
-    print(table)
-    publish(table, "cnn_detector", None if args.no_readme else "cnn")
+    publish(table, "cnn_detector", "cnn", args)
     return 0
 
 

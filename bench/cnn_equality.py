@@ -10,12 +10,13 @@ large one: this is a check to run on demand, not a test.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from harness import bench_parser  # noqa: E402
 
 from faceclust.errors import ImageLoadError  # noqa: E402
 from faceclust.faces.cnn_detector import FaceDetectorNet  # noqa: E402
@@ -26,7 +27,7 @@ from faceclust.photos.images import find_images, load_rgb  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     import dlib
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, publishes=False)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--upsample", default="0,1", help="comma-separated upsample counts (default 0,1)")
     parser.add_argument("--every", type=int, default=1, help="take every Nth photo (default: all)")

@@ -5,12 +5,11 @@
 Leiden (CPM, three resolutions) and Infomap on each dev set's 20-nearest-neighbour graph (edges
 under 0.6, weight 1 - d / 0.6), with the cannot-link rule and the default minimum group size
 after, scored against the person folders. Needs ``pip install leidenalg infomap`` (not in
-requirements.txt: neither won, README "How the cut is chosen"). Takes about 3 minutes.
+requirements.txt: neither won, docs/quality.md, "How the cut is chosen"). Takes about 3 minutes.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from harness import bench_parser  # noqa: E402
 from quality import DEV_SETS, VARIANTS, encoded  # noqa: E402
 
 from faceclust.clustering import relabel_by_size, split_same_photo_faces  # noqa: E402
@@ -69,7 +69,7 @@ def community_scores(faces: list, root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, publishes=False)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     args = parser.parse_args(argv)
     for name in DEV_SETS:

@@ -15,12 +15,11 @@ What it does, all on this machine:
 6. Times a re-run of encode_faces.py on 1000 unchanged photos.
 7. Reports seconds per face of the embedding step alone (the floor no detection trick removes).
 
-Writes bench/results/encode_speed.md and the table in README.md between the speed markers.
+Writes bench/results/encode_speed.md and the table into docs/ between the speed markers.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.encode.local import default_jobs  # noqa: E402
@@ -197,10 +196,9 @@ def tutorial_memory_command(paths: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--large", type=int, default=40, help="large photos to generate (default 40)")
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
     lfw = args.datasets / "lfw_dev"
     jobs = default_jobs()
@@ -296,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| re-run of encode_faces.py on 1000 unchanged photos, s | - | {rerun_seconds:.2f} |",
     ]
     table = "\n".join(lines) + "\n"
-    print(table)
-    publish(table, "encode_speed", None if args.no_readme else "speed")
+    publish(table, "encode_speed", "speed", args)
     return 0
 
 

@@ -17,12 +17,11 @@ repeats take turns (pickle, .npz, tutorial, and again), so that a slow spell fal
 alike. Each run of ours writes into a new output folder, as a first run does (a re-run leaves
 the montages it would make again as they are, and is faster). Below the table, how fast the
 disk made small files in the runs' folder before and after the runs (bench/disk.py). Writes
-the table into README.md.
+the table into docs/ (harness.publish).
 """
 
 from __future__ import annotations
 
-import argparse
 import compileall
 import sys
 import tempfile
@@ -33,8 +32,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from disk import disk_note, small_file_seconds  # noqa: E402
+from harness import bench_parser, publish  # noqa: E402
 from memory import run_measured  # noqa: E402
-from report import publish  # noqa: E402
 
 DBSCAN_ALONE = """
 import sys, time, numpy as np
@@ -50,12 +49,11 @@ print(time.perf_counter() - started)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--baseline-up-to", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts")
     parser.add_argument("--repeat-up-to", type=int, default=100_000, help="larger sizes run once")
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     from synthetic import save_as_encodings, synthetic_embeddings
 
@@ -132,8 +130,7 @@ def main() -> int:
         runs = f"{len(row['seconds'])} ({max(row['seconds']):.1f})" if len(row["seconds"]) > 1 else "1"
         lines.append(f"| {row['faces']:,} | {what} | {fastest:.1f} | {runs} | {peak} | {ratio} |")
     table = "\n".join(lines) + "\n\n" + disk_note(disk_before, disk_after)
-    print(table)
-    publish(table, "end_to_end", None if args.no_readme else "end to end")
+    publish(table, "end_to_end", "end to end", args)
     return 0
 
 

@@ -21,12 +21,11 @@ What it does, all on this machine:
    seed 1): labelled faces lost, not-faces dropped, others dropped, and how many detections
    were doubted at all (each costs a CNN pass on a 200 px crop).
 
-Writes bench/results/face_check.md and the table in README.md between the face check markers.
+Writes bench/results/face_check.md and the table into docs/ between the face check markers.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import sys
@@ -39,7 +38,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from camera_photos import make_photos  # noqa: E402
 from encode_speed import iou  # noqa: E402
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
@@ -115,10 +114,9 @@ def tally(rows: list, cut: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
 
     jobs: list[tuple[str, int]] = []
@@ -231,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines) + "\n"
     print(table)
     (RESULTS / "face_check_rows.json").write_text(json.dumps(rows_by_group))
-    publish(table, "face_check", None if args.no_readme else "face check")
+    publish(table, "face_check", "face check", args)
     return 0
 
 

@@ -8,12 +8,11 @@ never reached, plus 100 unknown faces; every thumbnail the same real 128 px JPEG
 browser's image decoding is not what is measured) and drives each in headless Chromium
 through Selenium. Times are the page's own (performance.now around the handler, which runs
 synchronously), medians of 5; load is the navigation's domContentLoadedEventEnd, which
-covers parsing the data and the first drawing. Writes the table into README.md.
+covers parsing the data and the first drawing. Writes the table into docs/ (harness.publish).
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -25,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from harness import bench_parser, publish  # noqa: E402
 from headless_chromium import start_chromium  # noqa: E402
-from report import publish  # noqa: E402
 
 from faceclust.outputs.gallery import gallery_data, write_gallery  # noqa: E402
 from faceclust.outputs.thumbnails import THUMBNAIL_SIZE, encode_jpeg  # noqa: E402
@@ -104,9 +103,8 @@ def measure(browser, page: Path) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", default="1000,3000,10000", help="faces per page, comma-separated")
-    parser.add_argument("--no-readme", action="store_true", help="print the table only")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
@@ -130,8 +128,7 @@ def main() -> int:
         cells = " | ".join(f"{timings[name]:.0f}" for name in names)
         lines.append(f"| {size:,} | {page_bytes / 1e6:.1f} MB | {cells} |")
     table = "\n".join(lines) + "\n"
-    print(table)
-    publish(table, "gallery_edit", None if args.no_readme else "gallery edit")
+    publish(table, "gallery_edit", "gallery edit", args)
     return 0
 
 

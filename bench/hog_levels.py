@@ -16,15 +16,13 @@ energy is under a twentieth of the photo's median): the most that skipping flat 
 fine levels could save; and what scanning the copy tile by tile costs, the only way dlib's
 scanner can be kept off a region (tiled_scan_seconds).
 
-Writes bench/results/hog_levels.md and the table in README.md between the hog levels markers.
+Writes bench/results/hog_levels.md and the table into docs/ between the hog levels markers.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, bench_parser, best_of, publish  # noqa: E402
 
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.faces.models import shared_models  # noqa: E402
@@ -43,15 +41,6 @@ LEVELS = 8
 # Tiles of the searched copy for the flat-region bound: 1024 px, overlapping by 160 px (the
 # three finest levels find faces up to 145 px of the photo, 166 px of the copy at 1.14).
 TILE, TILE_OVERLAP = 1024, 160
-
-
-def best_of(function, repeats: int = 2) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def flat_share(gray: np.ndarray) -> float:
@@ -85,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     from threadpoolctl import threadpool_limits
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--photos", type=int, default=4)
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     threadpool_limits(1)
@@ -155,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "the tiles are flat.",
     ]
     table = "\n".join(lines) + "\n"
-    print(table)
-    publish(table, "hog_levels", None if args.no_readme else "hog levels")
+    publish(table, "hog_levels", "hog levels", args)
     return 0
 
 

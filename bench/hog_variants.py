@@ -12,7 +12,7 @@ HOG at the default --min-face-size:
   channel instead of the strongest of three.
 Each variant's faces are matched to the pasted faces (IoU >= 0.3) and counted by size, with
 HOG's seconds (resizing included). Writes bench/results/hog_variants.md and the table in
-README.md between the hog variants markers.
+docs/ between the hog variants markers.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from camera_photos import BUCKETS, bucket_name  # noqa: E402
 from encode_speed import iou  # noqa: E402
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, publish  # noqa: E402
 
 from faceclust.encode.batch import working_image  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402

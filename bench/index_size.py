@@ -6,12 +6,11 @@
 Writes N made-up faces, one photo each, the way a run does (one transaction per photo), into a
 fresh index, then looks every photo up as a re-run would. The earlier JSON-lines journal's size
 is computed from the same records (one line each, base64 float64 vectors, as it wrote them).
-Writes the table into README.md.
+Writes the table into docs/ (harness.publish).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import sys
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from report import publish  # noqa: E402
+from harness import bench_parser, publish  # noqa: E402
 
 from faceclust.library.index import EncodingCache, FileStamp, cache_path  # noqa: E402
 from faceclust.records import Face, ImageResult  # noqa: E402
@@ -52,9 +51,8 @@ def journal_line(result: ImageResult, stamp: FileStamp) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--faces", type=int, default=1_000_000)
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     vectors = rng.normal(scale=0.1, size=(10_000, 128))
@@ -88,8 +86,7 @@ def main() -> int:
         f"| {args.faces:,} | {size / 1e9:.2f} GB | {journal_bytes / 1e9:.2f} GB | "
         f"{write_seconds / args.faces * 1e6:.0f} µs | {read_seconds / args.faces * 1e6:.0f} µs |\n"
     )
-    print(table)
-    publish(table, "index_size", None if args.no_readme else "index size")
+    publish(table, "index_size", "index size", args)
     return 0
 
 

@@ -5,12 +5,11 @@ held-out table of bench/cut_fit.py for each, on the dev sets.
     .venv/bin/python bench/local_scale_variants.py [--datasets ../shared/datasets] [--groups 3 5 7]
 
 Prints the tables (about 2.5 minutes each once bench/quality.py has cached the encodings);
-README.md's "How the cut is chosen" quotes them. Writes nothing.
+docs/quality.md's "How the cut is chosen" quotes them. Writes nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,13 +18,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from cut_fit import held_out_table  # noqa: E402
+from harness import bench_parser  # noqa: E402
 from quality import DEV_SETS, SUBSET_SETS, VARIANTS, encoded  # noqa: E402
 
 from faceclust.clustering import local_scale  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, publishes=False)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--groups", type=int, nargs="+", default=[3, 5, 7])
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ to one of them, in folders of 1,000 links, with a box of 80-480 px. This is the 
 of "a million faces whose paths are links to a few thousand real photos": every montage (25
 faces) and gallery thumbnail (100 per person) crops from a real photo. Runs the whole
 cluster_faces.py command and reports its time and peak memory, the time of the same command
-with --no-gallery, and how many photos it decoded. Writes the table into README.md.
+with --no-gallery, and how many photos it decoded. Writes the table into docs/ (harness.publish).
 
 Links make that case easier than a library: the outputs decode each file once however many
 links lead to it, so 200 photos are decoded for a million faces. ``--library-faces`` adds the
@@ -23,7 +23,6 @@ file, holding each face's thumbnail, which the outputs use instead of decoding t
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -37,8 +36,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from encode_speed import make_large_photos  # noqa: E402
+from harness import RESULTS, bench_parser, publish  # noqa: E402
 from memory import run_measured  # noqa: E402
-from report import RESULTS, publish  # noqa: E402
 from synthetic import synthetic_embeddings  # noqa: E402
 
 from faceclust.library.index import EncodingCache, FileStamp, cache_path  # noqa: E402
@@ -78,12 +77,11 @@ def keep_thumbnails(faces: list[Face], encodings_path: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--faces", default="100000,1000000")
     parser.add_argument("--library-faces", default="10000", help="sizes in the layout of a photo library")
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "datasets" / "lfw_dev")
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     photos = make_large_photos(args.lfw, RESULTS / "output_photos", args.photos, (4000, 3000), seed=1)
     rows = []
@@ -155,8 +153,7 @@ def main() -> int:
             f"| {size:,} | {behind} | {seconds:.1f} s{note} | {peak:,.0f} | {no_gallery:.1f} s | {thumbnails:,} |"
         )
     table = "\n".join(lines) + "\n"
-    print(table)
-    publish(table, "output_stage", None if args.no_readme else "output stage")
+    publish(table, "output_stage", "output stage", args)
     return 0
 
 

@@ -8,19 +8,18 @@ defaults, and flip, ``--framings 1``; plain: ``--no-flip --framings 1``; jitters
 (cached under bench/results/encodings/, keyed by the dataset's file list and settings), clusters
 it with every method at its default parameters and with the tutorial's settings (DBSCAN, eps
 0.5, min_samples 5, no cannot-link), scores each against the person folders, and writes the
-table to bench/results/quality.md and into README.md between the quality markers. Then, with the
+table to bench/results/quality.md and into docs/quality.md between the quality markers. Then, with the
 default encoding, it scores the same clusterings on 30 random subsets of each small dev set's
-people (bench/results/quality_subsets.md, README's subset markers), and fits the adaptive cut's
+people (bench/results/quality_subsets.md, its subset markers), and fits the adaptive cut's
 two numbers with each set left out in turn (bench/cut_fit.py; bench/results/quality_heldout.md,
-README's heldout markers), chooses the centre checks' two shares on each half of lfw_large and
-scores them on every set (bench/centre_fit.py; bench/results/quality_centre.md, README's centre
+its heldout markers), chooses the centre checks' two shares on each half of lfw_large and
+scores them on every set (bench/centre_fit.py; bench/results/quality_centre.md, its centre
 markers), and clusters the four sets pooled into one library, scoring each
-set's people within it (bench/results/quality_pooled.md, README's pooled markers).
+set's people within it (bench/results/quality_pooled.md, its pooled markers).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -36,7 +35,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from centre_fit import centre_table  # noqa: E402
 from cut_fit import held_out_table  # noqa: E402
-from report import RESULTS, publish  # noqa: E402
+from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import DEFAULT_THRESHOLDS, METHODS, FaceClusterer, agglomerative  # noqa: E402
 from faceclust.encode.local import default_jobs  # noqa: E402
@@ -243,10 +242,9 @@ def pooled_table(faces_by_set: dict[str, list], datasets: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--encodings", nargs="+", choices=list(VARIANTS), default=["framed", "flip"])
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
     args = parser.parse_args(argv)
 
     lines = [
@@ -290,23 +288,23 @@ def main(argv: list[str] | None = None) -> int:
         "Otto, Wang and Jain, 2018).",
     ]
     table = "\n".join(lines) + "\n"
-    publish(table, "quality", None if args.no_readme else "quality")
+    publish(table, "quality", "quality", args)
     default_variant = next(name for name, settings in VARIANTS.items() if settings == EncodeSettings())
     faces = {name: encoded(args.datasets / name, VARIANTS[default_variant]) for name in DEV_SETS}
     publish(
         held_out_table({name: faces[name] for name in SUBSET_SETS}, faces["lfw_large"], args.datasets),
         "quality_heldout",
-        None if args.no_readme else "heldout",
+        "heldout",
+        args,
     )
     publish(
         centre_table({name: faces[name] for name in SUBSET_SETS}, faces["lfw_large"], args.datasets),
         "quality_centre",
-        None if args.no_readme else "centre",
+        "centre",
+        args,
     )
-    publish(
-        subset_table(args.datasets, default_variant), "quality_subsets", None if args.no_readme else "subset"
-    )
-    publish(pooled_table(faces, args.datasets), "quality_pooled", None if args.no_readme else "pooled")
+    publish(subset_table(args.datasets, default_variant), "quality_subsets", "subset", args)
+    publish(pooled_table(faces, args.datasets), "quality_pooled", "pooled", args)
     return 0
 
 

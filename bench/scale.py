@@ -20,7 +20,7 @@ to a third from run to run. Peak memory is the most
 the process held while clustering, faces included: the peak is reset (``/proc/self/clear_refs``)
 after the faces are made. The scores are against the synthetic identities (BCubed and pairwise
 F1) and, as ARI, against the tutorial's DBSCAN where it ran. The compact store is timed saving
-the largest size once and loading it three times. The table goes to bench/results/scale.md and into README.md.
+the largest size once and loading it three times. The table goes to bench/results/scale.md and into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from report import publish  # noqa: E402
+from harness import bench_parser, publish  # noqa: E402
 from synthetic import save_as_encodings, synthetic_embeddings  # noqa: E402
 
 CONFIGURATIONS = ("agglomerative", "agglomerative_0.6", "chinese_whispers", "tutorial")
@@ -149,7 +149,7 @@ def _growth(rows: list[dict], key: str, row: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument(
         "--half-sizes",
@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-up-to", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts")
     parser.add_argument("--repeat-up-to", type=int, default=100_000, help="larger sizes run once")
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
     parser.add_argument(
         "--baseline-commit",
         help="also measure the default clustering as it was at this commit (from a git worktree), in the same run",
@@ -261,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         f"of {args.repeat} runs up to {args.repeat_up_to:,} faces, peak memory the largest."
     )
     table = "\n".join(lines).replace("| nan |", "| |") + "\n"
-    print(table)
-    publish(table, "scale", None if args.no_readme else "scale")
+    publish(table, "scale", "scale", args)
     return 0
 
 

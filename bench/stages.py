@@ -12,12 +12,11 @@ gallery are written in a forked child beside the montages (faceclust/runtime/bes
 overlap; the child's CPU time is its own, from the fork. The table shows each file's fastest
 run of ``--repeat``, whole (runs take turns between the files). As bench/end_to_end.py does,
 the bench compiles the package's bytecode first and notes the disk's speed below the table.
-Writes the table into README.md.
+Writes the table into docs/ (harness.publish).
 """
 
 from __future__ import annotations
 
-import argparse
 import compileall
 import json
 import subprocess
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 from disk import disk_note, small_file_seconds  # noqa: E402
-from report import publish  # noqa: E402
+from harness import bench_parser, publish  # noqa: E402
 
 # Runs in the child: the stages wrapped with timers, then the command's own main(). Each stage
 # is appended to a file as it ends, by whichever process ran it: the tables and the gallery are
@@ -108,10 +107,9 @@ def timed_run(encodings: Path, output: Path) -> dict[str, tuple[float, float, fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--faces", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     from synthetic import save_as_encodings, synthetic_embeddings
 
@@ -145,8 +143,7 @@ def main() -> int:
             cells.append(f"{begin:.2f} - {end:.2f}{used}" if begin < end else f"{end:.2f}{used}")
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     table = "\n".join(lines) + "\n\n" + disk_note(disk_before, disk_after)
-    print(table)
-    publish(table, "stages", None if args.no_readme else "stages")
+    publish(table, "stages", "stages", args)
     return 0
 
 
