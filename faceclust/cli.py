@@ -450,7 +450,7 @@ def cluster_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="agglomerative: cluster again on distances scaled by how close strangers come to each "
         "group; better for sets of thousands of people seen a few times each, worse for people "
-        "whose photos vary a lot (README: How the cut is chosen)",
+        "whose photos vary a lot (docs/quality.md: How the cut is chosen)",
     )
     parser.add_argument(
         "--no-cannot-link",

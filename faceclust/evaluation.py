@@ -1,6 +1,6 @@
 """Scoring a clustering against a dataset laid out one folder per person.
 
-Rules (stated in the README and tested):
+Rules (stated in docs/quality.md and tested):
 - a face's identity is the first folder below the dataset root that holds its image; folders
   whose name starts with ``_`` carry no identity, and faces outside the root are not scored;
 - when an image holds several faces, only its largest face is scored (the labelled person);

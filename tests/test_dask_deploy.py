@@ -1,4 +1,4 @@
-"""Encoding on a cluster deployed as the README says: a real ``dask scheduler`` and real
+"""Encoding on a cluster deployed as docs/usage.md says: a real ``dask scheduler`` and real
 ``dask worker`` processes, each from its own environment. A LocalCluster's workers share the
 test's sys.path, so they cannot show a worker that lacks the package; these can."""
 

@@ -130,7 +130,7 @@ def test_three_framings_average_the_face_framed_three_ways_on_dlibs_scale(models
 def test_three_framings_bring_one_persons_faces_closer_than_strangers(models):
     """On the bundled photos of five people: one person's faces lie closer together, against
     the distances between strangers, than with dlib's framing alone (lfw_dev and
-    five_celebrities as well: README, "Three framings")."""
+    five_celebrities as well: docs/quality.md, "Three framings")."""
     people, one, three = [], [], []
     for person in sorted(p.name for p in DATASET.iterdir() if p.is_dir()):
         for path in person_images(person, 6):

@@ -12,7 +12,7 @@ seen in very different photos counts a few times), not photos, so a family
 library of 20,000 photos of ten people keeps the loose cut while a set of the same size with
 thousands of strangers gets the strict one. The cut falls with the logarithm of that count,
 from :data:`CEILING` to :data:`FLOOR`; both numbers of the rule were fitted on the labelled
-dev sets and checked on sets left out of the fit (bench/quality.py; README, "How good are the
+dev sets and checked on sets left out of the fit (bench/quality.py; docs/quality.md, "How good are the
 groups?").
 """
 

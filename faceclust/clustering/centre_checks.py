@@ -17,7 +17,7 @@ default had split 0.30-0.38 (0.48 for one).
   face of a varied group counts in full.
 
 Both shares were chosen on half of lfw_large and checked on the other half and the other dev
-sets (bench/centre_fit.py; README, "Centre checks").
+sets (bench/centre_fit.py; docs/quality.md, "Centre checks").
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class FaceClusterer:
     cannot_link : keep at most one face per photo in a cluster.
     local_scale : agglomerative with the adapted cut only: a second pass on distances weighted
         by how close strangers come to each group (local_scale.py). Better among thousands of
-        people seen a few times each; worse for people whose photos vary a lot (README).
+        people seen a few times each; worse for people whose photos vary a lot (docs/quality.md).
     centre_checks : agglomerative: keep apart two groups whose centres lie far apart, and let
         a face left alone join a group whose centre lies near it (centre_checks.py).
     n_jobs : processes for the neighbour searches that support it.

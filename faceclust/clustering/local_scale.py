@@ -23,7 +23,7 @@ they come says little about strangers (unshrunk, five_celebrities fell from 0.99
 
 Why it is an option and not the default: a person whose photos vary a lot is split by the first
 pass into several groups, which then look to this like crowding strangers, so the second pass
-splits that person further (README, "How the cut is chosen": lfw_large gains 0.025 pairwise F1;
+splits that person further (docs/quality.md, "How the cut is chosen": lfw_large gains 0.025 pairwise F1;
 10,000 synthetic faces drawn like real ones, with a power law of people up to 500 faces each,
 lose 0.036). The two numbers below were set in an earlier trial (which
 took the scale from every distance, not the graph's) and not tuned again;

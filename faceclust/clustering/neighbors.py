@@ -13,7 +13,7 @@ each find 89% of the exact ten nearest in the time one of six probes took to fin
 clustering's BCubed F1 rises from 0.912 to 0.939 (0.943 on the exact graph); the people seen
 a few times gained most (their nearest faces are strangers spread over many cells). At a
 million faces each partition's fixed cost (placing every face among 1,000 centres, splitting
-oversized cells) makes the search about a third slower than one partition's (README, "A
+oversized cells) makes the search about a third slower than one partition's (docs/benchmarks.md, "A
 million faces"). A caller that only needs a face's neighbours out to some distance says so
 (``settled``): a face whose k nearest in the first partition all lie within it is not searched
 again, as whatever nearer faces it missed lie within it too.

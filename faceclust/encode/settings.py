@@ -11,7 +11,7 @@ from ..faces.models import (
 )
 
 # The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
-# photos by bench/camera_photos.py (README, "Small faces").
+# photos by bench/camera_photos.py (docs/benchmarks.md, "Small faces").
 DEFAULT_MIN_FACE_SIZE = 70
 # The smallest face dlib's detectors look for with no upsampling, in pixels of the image they
 # scan: their 80 px window (each upsample halves it). Faces a little smaller are often found

@@ -7,7 +7,7 @@ labelled LFW faces scores under 0.25). So a HOG detection scoring under :data:`D
 is shown to the CNN detector, in a crop around its box scaled so that the face is 100 px; it is
 kept if a CNN window over the box scores more than :data:`CNN_CUT`. No labelled face of the dev
 sets or the camera photos was lost that way, and every not-a-face was dropped
-(bench/face_check.py, README "Faces that are not faces").
+(bench/face_check.py, docs/quality.md, "Faces that are not faces").
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ CHIP_PADDING = 0.25
 # With three framings each face is also embedded framed tighter and looser around the same
 # landmarks (a deterministic scale jitter), and the vectors averaged. Chosen against six
 # other sets of copies (more paddings, rotations by 0.08 rad, shifts by 4%) on the dev sets
-# (README, "Three framings"): it gained as much as any and costs least.
+# (docs/quality.md, "Three framings"): it gained as much as any and costs least.
 FRAMING_PADDINGS = (CHIP_PADDING, 0.15, 0.35)
 # A mean of more copies lies closer to every other face's mean, strangers' included: scaled by
 # this, the median same-person distance on lfw_large half A is what one framing gives, so
@@ -229,7 +229,7 @@ class FaceModels:
         The copy is made in one resize from ``rgb``, not left to dlib's own upsampling of a
         shrunk copy: on the camera photos HOG took 1.93 s a photo that way against 2.10 s, and
         found 6 more of 49 faces of 40-60 px, since a copy shrunk and then enlarged is blurrier
-        than one resized once (bench/hog_variants.py; README, "Small faces").
+        than one resized once (bench/hog_variants.py; docs/benchmarks.md, "Small faces").
         """
         factor = min(1.0, scale) * 2**upsample
         rects, scores, _ = self.hog_detector.run(resized(rgb, factor), 0, 0.0)
