@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from harness import bench_parser, publish  # noqa: E402
 from headless_chromium import start_chromium  # noqa: E402
 
-from faceclust.outputs.gallery import gallery_data, write_gallery  # noqa: E402
+from faceclust.outputs.gallery import write_gallery  # noqa: E402
+from faceclust.outputs.run import ClusteringRun  # noqa: E402
 from faceclust.outputs.thumbnails import THUMBNAIL_SIZE, encode_jpeg  # noqa: E402
 from faceclust.records import Face  # noqa: E402
 
@@ -66,8 +67,7 @@ def write_page(folder: Path, faces_total: int) -> Path:
     labels = np.full(faces_total, -1, dtype=np.int64)
     labels[:clustered] = np.arange(clustered) // GROUP_SIZE
     thumbnails = {i: "thumbs/face.jpg" for i in range(faces_total)}
-    data = gallery_data(folder, faces, labels, {}, thumbnails)
-    return write_gallery(folder, data)
+    return write_gallery(ClusteringRun(faces, labels), folder, thumbnails)
 
 
 def measure(browser, page: Path) -> dict[str, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,22 +20,16 @@ from .evaluation import Scores, score_against_folders
 from .library.index import EncodingCache, StoredThumbnails, cache_path, remove_cache
 from .library.store import load_faces_and_matrix, save_faces
 from .outputs.folders import organize_people
-from .outputs.gallery import GALLERY_NAME, gallery_data, write_gallery
-from .outputs.montages import write_montages
+from .outputs.gallery import GALLERY_NAME, write_gallery
+from .outputs.montages import MontageReport, write_montages
 from .outputs.photo_finder import PhotoFinder
-from .outputs.tables import (
-    CSV_NAME,
-    EVALUATION_NAME,
-    JSON_NAME,
-    cluster_document,
-    document_json,
-    write_clusters_csv,
-)
+from .outputs.run import ClusteringRun
+from .outputs.tables import CSV_NAME, JSON_NAME, write_evaluation, write_tables
 from .photos.images import count_by_suffix, scan_folder
 from .records import Face, ImageResult
 from .runtime.beside import running_beside
 from .runtime.collector import cycle_collector_paused
-from .runtime.fileio import atomic_write_bytes, ensure_folder, held_alone
+from .runtime.fileio import ensure_folder, held_alone
 
 
 def encode_folder(
@@ -174,138 +167,136 @@ def cluster_file(
     # One run at a time writes into an output folder: two would mix their montages and tables,
     # and each would remove the montages of the other's groups as stale.
     with held_alone(folder / OUTPUT_LOCK, f"into {folder}", "give this run another --output folder"):
-        earlier, plan = [], None
-        if corrections is not None:
-            earlier = read_corrections(corrections)
-            plan = plan_corrections(earlier, all_faces)
-            for note in plan.notes:
-                say(f"corrections: {note}")
-        faces, encodings = all_faces, all_encodings
-        if plan is not None:
-            faces, encodings = [all_faces[i] for i in plan.kept], all_encodings[plan.kept]
-        # Past the exact limit, a minute of silence per million faces otherwise.
-        large = len(faces) > EXACT_AGGLOMERATIVE_FACES
-        if large:
-            say(f"clustering {len(faces):,} faces with {clusterer.method}")
-        labels = clusterer.fit_predict(
-            encodings, [face.image_path for face in faces], None if plan is None else plan.links
+        run, plan = _cluster(
+            all_faces, all_encodings, encodings_path, clusterer, names_csv, previous, corrections, say
         )
-        if large:
-            say("writing the montages and tables")
-        left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
-        corrected_names: dict[int, str] = {}
-        if plan is not None:
-            faces, encodings, labels, corrected_names, ignored = _apply_plan(faces, encodings, labels, plan)
-            left_out += [(face, "ignored") for face in ignored]
-        names = inherit_names(faces, labels, previous, encodings=encodings) if previous is not None else {}
-        if names_csv is not None:
-            names.update(read_names_csv(names_csv))
-        # A name the user gave one group in the gallery belongs to that group alone.
-        taken = set(corrected_names.values())
-        names = {label: name for label, name in names.items() if name not in taken}
-        names.update(corrected_names)
-        scores = score_against_folders(faces, labels, evaluate) if evaluate is not None else None
-        locate = PhotoFinder(encodings_path)
-        left_out_by_reason: dict[str, list[Face]] = {}
-        for face, why in left_out:
-            left_out_by_reason.setdefault(why, []).append(face)
-        corrections_report = None
-        if plan is not None:
-            corrections_report = {
-                "file": os.fspath(corrections),
-                "corrections": len(earlier),
-                "applied": plan.applied,
-                "notes": plan.notes,
-            }
-        csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
-
-        def write_tables_and_page(receive: Callable[[], tuple[dict[int, str], dict[int, str]]]) -> None:
-            write_clusters_csv(faces, labels, csv_path)
-            document = cluster_document(
-                faces,
-                labels,
-                names,
-                _settings(clusterer),
-                os.fspath(encodings_path),
-                left_out_by_reason,
-                corrections_report,
-                encodings,
-            )
-            atomic_write_bytes(json_path, document_json(document))
-            del document
-            if gallery:
-                # Once the montages' side has read every photo: which faces got a thumbnail.
-                thumbnails, left_out_thumbnails = receive()
-                data = gallery_data(
-                    folder,
-                    faces,
-                    labels,
-                    names,
-                    thumbnails,
-                    locate,
-                    left_out,
-                    left_out_thumbnails,
-                    [correction.as_dict() for correction in earlier],
-                )
-                write_gallery(folder, data)
-
-        # The tables and the page (Python building rows and dicts) are written beside the
-        # montages (JPEG encoding and file writes, mostly outside the GIL): at a million faces
-        # each took about 15 s on its own. In a process of their own (runtime/beside.py): on threads the
-        # two took turns at the GIL.
-        with running_beside(
-            write_tables_and_page, f"writing {CSV_NAME}, {JSON_NAME} and {GALLERY_NAME}"
-        ) as send:
-            # The thumbnails the encoder kept: photos whose faces all have one are not decoded
-            # again. Opened after the fork: an SQLite connection must not cross one.
-            stored = StoredThumbnails.of(encodings_path)
-            try:
-                report = write_montages(
-                    faces,
-                    labels,
-                    folder,
-                    seed,
-                    locate,
-                    names,
-                    thumbnail_dir=THUMBNAIL_DIR if gallery else None,
-                    left_out=[face for face, _ in left_out],
-                    stored=stored,
-                    on_progress=on_photos,
-                    # Only the page waits for this.
-                    when_read=(
-                        (lambda read: send((read.thumbnails, read.left_out_thumbnails))) if gallery else None
-                    ),
-                )
-            finally:
-                if stored is not None:
-                    stored.close()
-        written = [*report.written, csv_path, json_path]
+        scores = score_against_folders(run.faces, run.labels, evaluate) if evaluate is not None else None
+        report = _write_outputs(run, folder, seed, gallery, on_photos)
+        written = [*report.written, folder / CSV_NAME, folder / JSON_NAME]
         if gallery:
             written.append(folder / GALLERY_NAME)
         if organize is not None:
-            written.append(organize_people(folder, faces, labels, names, organize, locate))
+            written.append(organize_people(run, folder, organize))
         if scores is not None:
-            evaluation_path = folder / EVALUATION_NAME
-            evaluation = {
-                "dataset": os.fspath(evaluate),
-                "settings": _settings(clusterer),
-                "scores": scores.as_dict(),
-            }
-            atomic_write_bytes(evaluation_path, (json.dumps(evaluation, indent=2) + "\n").encode("utf-8"))
-            written.append(evaluation_path)
+            written.append(write_evaluation(folder, os.fspath(evaluate), run.settings, scores.as_dict()))
         return ClusterSummary(
-            faces=len(faces),
-            clusters=len(set(labels.tolist()) - {NOISE}),
-            unknown=int(np.count_nonzero(labels == NOISE)),
+            faces=len(run.faces),
+            clusters=len(set(run.labels.tolist()) - {NOISE}),
+            unknown=int(np.count_nonzero(run.labels == NOISE)),
             written=written,
             unreadable_images=report.unreadable_images,
             scores=scores,
-            names=names,
+            names=run.names,
             threshold=clusterer.threshold_,
             distinct_faces=clusterer.distinct_faces_,
-            left_out=len(left_out),
+            left_out=len(run.left_out),
             correction_notes=[] if plan is None else plan.notes,
         )
+
+
+def _cluster(
+    all_faces: list[Face],
+    all_encodings: np.ndarray,
+    encodings_path: str | os.PathLike[str],
+    clusterer: FaceClusterer,
+    names_csv: str | os.PathLike[str] | None,
+    previous: str | os.PathLike[str] | None,
+    corrections: str | os.PathLike[str] | None,
+    say: Callable[[str], None],
+) -> tuple[ClusteringRun, CorrectionPlan | None]:
+    """The run's groups: the corrections replayed, the faces clustered, the groups named."""
+    earlier, plan = [], None
+    if corrections is not None:
+        earlier = read_corrections(corrections)
+        plan = plan_corrections(earlier, all_faces)
+        for note in plan.notes:
+            say(f"corrections: {note}")
+    faces, encodings = all_faces, all_encodings
+    if plan is not None:
+        faces, encodings = [all_faces[i] for i in plan.kept], all_encodings[plan.kept]
+    # Past the exact limit, a minute of silence per million faces otherwise.
+    large = len(faces) > EXACT_AGGLOMERATIVE_FACES
+    if large:
+        say(f"clustering {len(faces):,} faces with {clusterer.method}")
+    labels = clusterer.fit_predict(
+        encodings, [face.image_path for face in faces], None if plan is None else plan.links
+    )
+    if large:
+        say("writing the montages and tables")
+    left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
+    corrected_names: dict[int, str] = {}
+    if plan is not None:
+        faces, encodings, labels, corrected_names, ignored = _apply_plan(faces, encodings, labels, plan)
+        left_out += [(face, "ignored") for face in ignored]
+    names = inherit_names(faces, labels, previous, encodings=encodings) if previous is not None else {}
+    if names_csv is not None:
+        names.update(read_names_csv(names_csv))
+    # A name the user gave one group in the gallery belongs to that group alone.
+    taken = set(corrected_names.values())
+    names = {label: name for label, name in names.items() if name not in taken}
+    names.update(corrected_names)
+    report = None
+    if plan is not None:
+        report = {
+            "file": os.fspath(corrections),
+            "corrections": len(earlier),
+            "applied": plan.applied,
+            "notes": plan.notes,
+        }
+    run = ClusteringRun(
+        faces,
+        labels,
+        encodings,
+        names,
+        os.fspath(encodings_path),
+        _settings(clusterer),
+        left_out,
+        [correction.as_dict() for correction in earlier],
+        report,
+        PhotoFinder(encodings_path),
+    )
+    return run, plan
+
+
+def _write_outputs(
+    run: ClusteringRun,
+    folder: Path,
+    seed: int,
+    gallery: bool,
+    on_photos: Callable[[int, int], None] | None,
+) -> MontageReport:
+    """The montages here, and the tables and the page beside them; the montages' report."""
+
+    def write_tables_and_page(receive: Callable[[], tuple[dict[int, str], dict[int, str]]]) -> None:
+        write_tables(run, folder)
+        if gallery:
+            # Once the montages' side has read every photo: which faces got a thumbnail.
+            write_gallery(run, folder, *receive())
+
+    # The tables and the page (Python building rows and dicts) are written beside the
+    # montages (JPEG encoding and file writes, mostly outside the GIL): at a million faces
+    # each took about 15 s on its own. In a process of their own (runtime/beside.py): on threads the
+    # two took turns at the GIL.
+    with running_beside(write_tables_and_page, f"writing {CSV_NAME}, {JSON_NAME} and {GALLERY_NAME}") as send:
+        # The thumbnails the encoder kept: photos whose faces all have one are not decoded
+        # again. Opened after the fork: an SQLite connection must not cross one.
+        stored = StoredThumbnails.of(run.encodings_path)
+        try:
+            return write_montages(
+                run,
+                folder,
+                seed,
+                thumbnail_dir=THUMBNAIL_DIR if gallery else None,
+                stored=stored,
+                on_progress=on_photos,
+                # Only the page waits for this.
+                when_read=(
+                    (lambda read: send((read.thumbnails, read.left_out_thumbnails))) if gallery else None
+                ),
+            )
+        finally:
+            if stored is not None:
+                stored.close()
 
 
 def _apply_plan(

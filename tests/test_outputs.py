@@ -16,6 +16,7 @@ from faceclust.outputs.montages import (
     write_montages,
 )
 from faceclust.outputs.photo_finder import PhotoFinder
+from faceclust.outputs.run import ClusteringRun
 from faceclust.outputs.tables import cluster_document, document_json, write_clusters_csv
 from faceclust.outputs.thumbnails import BACKGROUND_RGB, face_tile
 from faceclust.records import Face
@@ -78,7 +79,7 @@ def test_write_montages_writes_one_per_cluster_and_unknown_with_the_right_tile_c
     out.mkdir()
     (out / "face_id_7.jpg").write_bytes(b"stale")
     (out / "holiday.jpg").write_bytes(b"the user's own")
-    report = write_montages(faces, labels, out, seed=0)
+    report = write_montages(ClusteringRun(faces, labels), out, seed=0)
     names = sorted(p.name for p in out.iterdir())
     assert names == ["face_id_0.jpg", "face_id_1.jpg", "holiday.jpg", "unknown_faces.jpg"]
     assert [p.name for p in report.written] == ["face_id_0.jpg", "face_id_1.jpg", "unknown_faces.jpg"]
@@ -94,7 +95,7 @@ def test_write_montages_writes_one_per_cluster_and_unknown_with_the_right_tile_c
 def test_write_montages_reports_photos_that_are_gone(tmp_path, photo_faces):
     faces, labels = photo_faces
     (tmp_path / "p1.jpg").unlink()
-    report = write_montages(faces, labels, tmp_path, seed=0)
+    report = write_montages(ClusteringRun(faces, labels), tmp_path, seed=0)
     assert list(report.unreadable_images) == [str(tmp_path / "p1.jpg")]
     shown = sample_indices(list(range(27)), seed=0)
     from_other_photos = [i for i in shown if not 10 <= i < 20]
@@ -111,7 +112,9 @@ def test_the_thumbnails_are_handed_on_once_every_photo_is_read(tmp_path, photo_f
     def when_read(report) -> None:
         handed.append((dict(report.thumbnails), dict(report.unreadable_images), len(report.written), report))
 
-    report = write_montages(faces, labels, out, seed=0, thumbnail_dir="thumbs", when_read=when_read)
+    report = write_montages(
+        ClusteringRun(faces, labels), out, seed=0, thumbnail_dir="thumbs", when_read=when_read
+    )
     assert len(handed) == 1
     thumbnails, unreadable, written, same = handed[0]
     # Complete when handed on: every face of the two photos there, none of the one gone.
@@ -165,7 +168,7 @@ def test_each_cluster_is_represented_by_its_face_nearest_the_centre_the_first_of
     # Cluster 1's two faces are equally far from their mean: the first is taken.
     encodings[4], encodings[7] = 1.0, -1.0
     faces = [Face(f"p{i}.jpg", (i, i + 1, i + 1, i), encodings[i]) for i in range(len(labels))]
-    document = cluster_document(faces, labels, {}, {}, "x", encodings=encodings)
+    document = cluster_document(ClusteringRun(faces, labels, encodings, encodings_path="x"))
     for cluster in document["clusters"]:
         members = np.flatnonzero(labels == cluster["id"])
         centre = encodings[members].astype(np.float64).mean(axis=0)
@@ -337,7 +340,7 @@ def test_thumbnails_of_large_faces_come_from_a_reduced_decode(tmp_path, monkeypa
         thumbnails, "decode_image", lambda *a, **k: scales.append(k["min_scale"]) or real_decode(*a, **k)
     )
     faces = [Face(str(tmp_path / "big.jpg"), (400, 1600, 1600, 400), np.zeros(128))]
-    report = write_montages(faces, np.array([0]), tmp_path, thumbnail_dir="thumbs")
+    report = write_montages(ClusteringRun(faces, np.array([0])), tmp_path, thumbnail_dir="thumbs")
     assert scales and scales[0] < 0.125  # a 1,200 px face: an eighth is plenty for 128 px
     thumb = cv2.imread(str(tmp_path / report.thumbnails[0]))[:, :, ::-1]
     assert np.allclose(thumb[64, 64], (200, 40, 40), atol=12)  # the face, centred, not a corner
@@ -359,13 +362,8 @@ def test_photos_reached_by_several_links_are_decoded_once(tmp_path, monkeypatch)
     faces = [
         Face(str(tmp_path / "links" / f"copy{i}.jpg"), (100, 300, 300, 100), np.zeros(128)) for i in range(6)
     ]
-    report = write_montages(
-        faces,
-        np.zeros(6, dtype=np.int64),
-        tmp_path,
-        locate=PhotoFinder(tmp_path / "e.pickle"),
-        thumbnail_dir="t",
-    )
+    run = ClusteringRun(faces, np.zeros(6, dtype=np.int64), photos=PhotoFinder(tmp_path / "e.pickle"))
+    report = write_montages(run, tmp_path, thumbnail_dir="t")
     assert decoded == [str(tmp_path / "original.jpg")]
     assert sorted(report.thumbnails) == list(range(6)) and report.unreadable_images == {}
 
@@ -377,8 +375,7 @@ def test_progress_follows_each_photo_read_once_and_not_the_missing_ones(tmp_path
     faces = [Face(str(tmp_path / f"{name}.jpg"), box, np.zeros(128)) for name in ("a", "a", "b", "c", "gone")]
     progress = []
     report = write_montages(
-        faces,
-        np.array([0, 0, 1, 1, -1]),
+        ClusteringRun(faces, np.array([0, 0, 1, 1, -1])),
         tmp_path,
         thumbnail_dir="t",
         on_progress=lambda *p: progress.append(p),
@@ -420,7 +417,7 @@ def test_each_montage_is_made_once_its_photos_are_read_not_after_all_of_them(tmp
 
     monkeypatch.setattr(thumbnails, "decode_image", slow_decode)
     monkeypatch.setattr(montages, "write_remakeable", recording_write)
-    report = write_montages(faces, labels, tmp_path)
+    report = write_montages(ClusteringRun(faces, labels), tmp_path)
     reads = [name for kind, name in events if kind == "read"]
     # Photos are read in the order of the montages that need them, face ID 0 first (two
     # threads read, so neighbours may swap) ...

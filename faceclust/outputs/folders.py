@@ -12,14 +12,11 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 from ..clustering import NOISE
 from ..errors import OutputError
-from ..records import Face
+from .run import ClusteringRun
 
 PEOPLE_DIR = "people"
 MARKER = ".made-by-cluster_faces"
@@ -38,18 +35,12 @@ def folder_name(label: int, names: dict[int, str]) -> str:
     return f"face_id_{label}"
 
 
-def organize_people(
-    output_dir: Path,
-    faces: list[Face],
-    labels: np.ndarray,
-    names: dict[int, str],
-    mode: str = "link",
-    locate: Callable[[str], str] = lambda path: path,
-) -> Path:
-    """Fill ``output_dir/people`` and return it."""
+def organize_people(run: ClusteringRun, folder: Path, mode: str = "link") -> Path:
+    """Fill ``folder/people`` with a folder per person of ``run`` and return it."""
+    faces, labels, names, locate = run.faces, run.labels, run.names, run.photos
     if mode not in ORGANIZE_MODES:
         raise ValueError(f"mode must be one of {ORGANIZE_MODES}, not {mode!r}")
-    people = output_dir / PEOPLE_DIR
+    people = folder / PEOPLE_DIR
     _clear(people)
 
     folders_of: dict[str, set[str]] = {}

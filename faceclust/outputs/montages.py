@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +13,9 @@ import numpy as np
 from ..clustering import NOISE
 from ..errors import ImageLoadError, OutputError
 from ..library.index import StoredThumbnails
-from ..records import Face
 from ..runtime.fileio import write_remakeable
 from ..runtime.threads import map_ahead
-from .photo_finder import PhotoFinder
+from .run import ClusteringRun
 from .thumbnails import background, cut_from_photo, encode_jpeg
 
 TILE_SIZE = 96
@@ -95,77 +94,54 @@ def cluster_title(label: int, count: int, name: str | None = None) -> str:
     return f"Face ID #{label} ({count} {noun})"
 
 
-def write_montages(
-    faces: list[Face],
-    labels: np.ndarray,
-    output_dir: Path,
-    seed: int = 0,
-    locate: PhotoFinder | None = None,
-    names: dict[int, str] | None = None,
-    thumbnail_dir: str | None = None,
-    left_out: Sequence[Face] = (),
-    stored: StoredThumbnails | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-    when_read: Callable[[MontageReport], None] | None = None,
-) -> MontageReport:
-    """Write ``face_id_<N>.jpg`` per cluster and ``unknown_faces.jpg`` for the noise.
+@dataclass
+class _Plan:
+    """Which faces the montages and the gallery show, and the photos to read for them."""
 
-    With ``thumbnail_dir`` (relative to ``output_dir``), the first :data:`GALLERY_FACES` faces
-    of each cluster also get a small JPEG thumbnail there, for the gallery, and so do the
-    first of ``left_out`` (faces that corrections took out of every group). Each photo is
-    decoded once, however many of its faces are shown. ``locate`` finds each stored image path's file
-    (by default as named). With ``stored`` (the encoding index's thumbnails), a photo all of whose
-    faces shown have a thumbnail there is not decoded at all, nor needed: it may have moved.
-    Montages of an earlier run that this run did not write are removed, so the folder never
-    shows face IDs that no longer exist. ``on_progress(done, total)`` follows the photos read
-    (from the index or decoded): called with 0 before the first and after each. ``when_read``
-    gets the report once every photo is read, while the last montages are still being made:
-    its thumbnails and unreadable photos are complete then, its montages not yet.
-    """
-    import cv2
+    members: dict[int, list[int]]
+    # Each group's faces in its montage (a seeded sample), and all faces in some montage.
+    shown: dict[int, list[int]]
+    in_montage: set[int]
+    # Faces that get a gallery thumbnail (none without a gallery).
+    in_gallery: set[int]
+    # Each stored photo's faces to cut: clustered faces by index, left-out ones as -1 - position.
+    wanted: dict[str, list[int]]
 
-    names = names or {}
-    label_of = labels.tolist()
-    members: dict[int, list[int]] = {}
-    for index, label in enumerate(label_of):
-        members.setdefault(label, []).append(index)
+
+def _plan(run: ClusteringRun, seed: int, gallery: bool) -> _Plan:
+    members = run.members()
     shown = {label: sample_indices(indices, seed) for label, indices in members.items()}
     in_montage = {index for indices in shown.values() for index in indices}
     in_gallery = (
-        {index for indices in members.values() for index in gallery_selection(indices)}
-        if thumbnail_dir is not None
-        else set()
+        {index for indices in members.values() for index in gallery_selection(indices)} if gallery else set()
     )
-
     wanted: dict[str, list[int]] = {}
-    for index, face in enumerate(faces):
+    for index, face in enumerate(run.faces):
         if index in in_montage or index in in_gallery:
             wanted.setdefault(face.image_path, []).append(index)
-    # Left-out faces as negative numbers, -1 - position, beside the clustered ones.
-    if thumbnail_dir is not None:
-        for position in gallery_selection(list(range(len(left_out)))):
-            wanted.setdefault(left_out[position].image_path, []).append(-1 - position)
-    report = MontageReport()
-    if thumbnail_dir is not None:
-        (output_dir / thumbnail_dir).mkdir(parents=True, exist_ok=True)
-    tiles: dict[int, np.ndarray] = {}
-    # The photos to decode, each once: paths that are links to one file share its decoding.
-    by_file: dict[str, list[str]] = {}
-    finder = locate or PhotoFinder()
-    for image_path in wanted:
-        if finder.found(image_path):
-            by_file.setdefault(finder.real_file(image_path), []).append(image_path)
-        elif stored is not None:
-            # Its thumbnails may be in the index; cut_faces says "file not found" if not.
-            by_file.setdefault(finder(image_path), []).append(image_path)
-        else:
-            report.unreadable_images[image_path] = "file not found"
+    if gallery:
+        for position in gallery_selection(list(range(len(run.left_out)))):
+            wanted.setdefault(run.left_out[position][0].image_path, []).append(-1 - position)
+    return _Plan(members, shown, in_montage, in_gallery, wanted)
 
-    def cut_faces(file: str, image_paths: list[str]) -> _PhotoCut:
-        """One photo's faces: their thumbnails from the index where it kept them, the rest cut
-        from the photo decoded (or the reason it could not be read)."""
+
+class _Cutter:
+    """Cuts one photo's faces for the montages and the gallery: their thumbnails from the index
+    where it kept them, the rest from the photo decoded once; writes the gallery's thumbnails."""
+
+    def __init__(
+        self, run: ClusteringRun, plan: _Plan, folder: Path, thumbnail_dir: str | None, stored
+    ) -> None:
+        self._run, self._plan, self._folder = run, plan, folder
+        self._thumbnail_dir, self._stored = thumbnail_dir, stored
+
+    def __call__(self, file: str, image_paths: list[str]) -> _PhotoCut:
+        """The faces of ``image_paths`` (the stored paths of one ``file``), or why the photo
+        could not be read."""
+        wanted, faces, left_out = self._plan.wanted, self._run.faces, self._run.left_out
         indices = [index for image_path in image_paths for index in wanted[image_path]]
-        boxes = {index: (left_out[-1 - index] if index < 0 else faces[index]).box for index in indices}
+        boxes = {index: (left_out[-1 - index][0] if index < 0 else faces[index]).box for index in indices}
+        stored = self._stored
         kept = {path: stored.of_photo(path) for path in image_paths} if stored is not None else {}
         # Thumbnails the encoder kept, as JPEG bytes: the photo is decoded only for the others.
         ready = {
@@ -176,9 +152,7 @@ def write_montages(
         }
         cut = _PhotoCut()
         # A thumbnail the index kept but that cannot be read is cut from the photo instead.
-        missing = [
-            index for index in indices if not (index in ready and add_thumbnail(cut, index, ready[index]))
-        ]
+        missing = [index for index in indices if not (index in ready and self._add(cut, index, ready[index]))]
         if not missing:
             return cut
         try:
@@ -187,16 +161,18 @@ def write_montages(
             cut.failure = error.reason
             return cut
         for index, thumbnail in zip(missing, thumbnails, strict=True):
-            add_thumbnail(cut, index, None, thumbnail)
+            self._add(cut, index, None, thumbnail)
         return cut
 
-    def add_thumbnail(
-        cut: _PhotoCut, index: int, jpeg: bytes | None, thumbnail: np.ndarray | None = None
+    def _add(
+        self, cut: _PhotoCut, index: int, jpeg: bytes | None, thumbnail: np.ndarray | None = None
     ) -> bool:
         """Give face ``index`` its montage tile and gallery thumbnail (or a left-out face its
         thumbnail), from the JPEG the index kept or the pixels just cut; False if that JPEG
         cannot be read."""
-        in_this_montage = index >= 0 and index in in_montage
+        import cv2
+
+        in_this_montage = index >= 0 and index in self._plan.in_montage
         # A JPEG starts and ends with its markers; a gallery-only face's bytes go out unread.
         if jpeg is not None and not (jpeg.startswith(b"\xff\xd8") and jpeg.endswith(b"\xff\xd9")):
             return False
@@ -208,23 +184,65 @@ def write_montages(
         if in_this_montage:
             cut.tiles[index] = cv2.resize(thumbnail, (TILE_SIZE, TILE_SIZE), interpolation=cv2.INTER_AREA)
         if index < 0:
-            relative = f"{thumbnail_dir}/left_out_{-1 - index:07d}.jpg"
+            relative = f"{self._thumbnail_dir}/left_out_{-1 - index:07d}.jpg"
             cut.left_out_thumbnails[-1 - index] = relative
-        elif index in in_gallery:
-            relative = f"{thumbnail_dir}/face_{index:07d}.jpg"
+        elif index in self._plan.in_gallery:
+            relative = f"{self._thumbnail_dir}/face_{index:07d}.jpg"
             cut.thumbnails[index] = relative
         else:
             return True
-        write_remakeable(output_dir / relative, jpeg or encode_jpeg(thumbnail))
+        write_remakeable(self._folder / relative, jpeg or encode_jpeg(thumbnail))
         return True
 
-    order = sorted(label for label in shown if label != NOISE) + ([NOISE] if NOISE in shown else [])
+
+def write_montages(
+    run: ClusteringRun,
+    folder: Path,
+    seed: int = 0,
+    thumbnail_dir: str | None = None,
+    stored: StoredThumbnails | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    when_read: Callable[[MontageReport], None] | None = None,
+) -> MontageReport:
+    """Write ``face_id_<N>.jpg`` per group of ``run`` and ``unknown_faces.jpg`` into ``folder``.
+
+    With ``thumbnail_dir`` (relative to ``folder``), the first :data:`GALLERY_FACES` faces of
+    each group also get a small JPEG thumbnail there, for the gallery, and so do the first of
+    the faces corrections left out. Each photo is decoded once, however many of its faces are
+    shown. With ``stored`` (the encoding index's thumbnails), a photo all of whose faces shown
+    have a thumbnail there is not decoded at all, nor needed: it may have moved. Montages of an
+    earlier run that this run did not write are removed, so the folder never shows face IDs
+    that no longer exist. ``on_progress(done, total)`` follows the photos read (from the index
+    or decoded): called with 0 before the first and after each. ``when_read`` gets the report
+    once every photo is read, while the last montages are still being made: its thumbnails and
+    unreadable photos are complete then, its montages not yet.
+    """
+    plan = _plan(run, seed, thumbnail_dir is not None)
+    label_of = run.labels.tolist()
+    report = MontageReport()
+    if thumbnail_dir is not None:
+        (folder / thumbnail_dir).mkdir(parents=True, exist_ok=True)
+    tiles: dict[int, np.ndarray] = {}
+    # The photos to decode, each once: paths that are links to one file share its decoding.
+    by_file: dict[str, list[str]] = {}
+    finder = run.photos
+    for image_path in plan.wanted:
+        if finder.found(image_path):
+            by_file.setdefault(finder.real_file(image_path), []).append(image_path)
+        elif stored is not None:
+            # Its thumbnails may be in the index; the cutter says "file not found" if not.
+            by_file.setdefault(finder(image_path), []).append(image_path)
+        else:
+            report.unreadable_images[image_path] = "file not found"
+    cut_faces = _Cutter(run, plan, folder, thumbnail_dir, stored)
+
+    order = sorted(label for label in plan.shown if label != NOISE) + ([NOISE] if NOISE in plan.shown else [])
 
     def write_montage(label: int) -> Path:
-        title = cluster_title(label, len(members[label]), names.get(label))
+        title = cluster_title(label, len(plan.members[label]), run.names.get(label))
         # Its tiles are let go as it is made: only montages still waiting for photos hold any.
-        montage = build_montage([tiles.pop(i) for i in shown[label] if i in tiles], title)
-        path = output_dir / montage_name(label)
+        montage = build_montage([tiles.pop(i) for i in plan.shown[label] if i in tiles], title)
+        path = folder / montage_name(label)
         write_remakeable(path, encode_jpeg(montage))
         return path
 
@@ -236,7 +254,7 @@ def write_montages(
     # would take 5.8 GB for a million faces in 45,651 groups.
     rank = {label: position for position, label in enumerate(order)}
     needs = {
-        file: {label_of[index] for path in paths for index in wanted[path] if index in in_montage}
+        file: {label_of[index] for path in paths for index in plan.wanted[path] if index in plan.in_montage}
         for file, paths in by_file.items()
     }
     waiting = dict.fromkeys(order, 0)
@@ -288,7 +306,7 @@ def write_montages(
             when_read(report)
         written = {path.name: path for future in made for path in future.result()}
     report.written.extend(written[montage_name(label)] for label in order)
-    _remove_stale_montages(output_dir, {path.name for path in report.written})
+    _remove_stale_montages(folder, {path.name for path in report.written})
     return report
 
 

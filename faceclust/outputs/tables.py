@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from ..clustering.labels import MEANS_CHUNK
 from ..records import Face
 from ..runtime.fileio import atomic_write_bytes
 from .montages import UNKNOWN_MONTAGE, montage_name
+from .run import ClusteringRun
 
 CSV_NAME = "clusters.csv"
 JSON_NAME = "clusters.json"
@@ -32,21 +34,11 @@ def write_clusters_csv(faces: list[Face], labels: np.ndarray, path: Path) -> Non
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
-def cluster_document(
-    faces: list[Face],
-    labels: np.ndarray,
-    names: dict[int, str],
-    settings: dict,
-    encodings_path: str,
-    left_out: dict[str, list[Face]] | None = None,
-    corrections: dict | None = None,
-    encodings: np.ndarray | None = None,
-) -> dict:
-    """The content of clusters.json: every cluster with its faces, representative and centre.
-
-    ``left_out``: faces that corrections took out of every group, by why ("not_a_face",
-    "ignored"); ``corrections``: what the corrections file did, as the run reported it.
-    """
+def cluster_document(run: ClusteringRun) -> dict:
+    """The content of clusters.json: every cluster with its faces, representative and centre,
+    the unknown faces, the faces corrections left out, and what the corrections did."""
+    faces, labels, names, encodings = run.faces, run.labels, run.names, run.encodings
+    left_out = run.left_out_by_reason()
 
     # One entry per face, made once and shared by its cluster's list and, for the face nearest
     # the centre, its "representative": a million faces made one dict each twice before.
@@ -80,11 +72,10 @@ def cluster_document(
         )
     ]
     unknown = np.flatnonzero(labels == NOISE)
-    left_out = left_out or {}
     document = {
         "format": 1,
-        "encodings": encodings_path,
-        "settings": settings,
+        "encodings": run.encodings_path,
+        "settings": run.settings,
         "counts": {
             "faces": len(faces),
             "photos": len({face.image_path for face in faces}),
@@ -103,9 +94,25 @@ def cluster_document(
             for why in LEFT_OUT_REASONS
         },
     }
-    if corrections is not None:
-        document["corrections"] = corrections
+    if run.corrections_report is not None:
+        document["corrections"] = run.corrections_report
     return document
+
+
+def write_tables(run: ClusteringRun, folder: Path) -> list[Path]:
+    """Write clusters.csv and clusters.json into ``folder``; their paths."""
+    csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
+    write_clusters_csv(run.faces, run.labels, csv_path)
+    atomic_write_bytes(json_path, document_json(cluster_document(run)))
+    return [csv_path, json_path]
+
+
+def write_evaluation(folder: Path, dataset: str, settings: dict, scores: dict) -> Path:
+    """Write evaluation.json: the clustering's ``scores`` against ``dataset``'s person folders."""
+    path = folder / EVALUATION_NAME
+    evaluation = {"dataset": dataset, "settings": settings, "scores": scores}
+    atomic_write_bytes(path, (json.dumps(evaluation, indent=2) + "\n").encode("utf-8"))
+    return path
 
 
 def _nearest_the_centre(

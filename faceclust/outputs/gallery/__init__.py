@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import html
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
-
-import numpy as np
 
 from ...clustering import NOISE
 from ...records import Face
 from ...runtime.fileio import atomic_write_bytes
 from ..montages import gallery_selection, montage_name
+from ..run import ClusteringRun
 from ..tables import LEFT_OUT_REASONS, json_bytes
 
 GALLERY_NAME = "index.html"
@@ -72,24 +71,19 @@ def _asset(name: str) -> str:
 
 
 def gallery_data(
-    output_dir: Path,
-    faces: list[Face],
-    labels: np.ndarray,
-    names: dict[int, str],
+    run: ClusteringRun,
+    folder: Path,
     thumbnails: dict[int, str],
-    locate: Callable[[str], str] = lambda path: path,
-    left_out: Sequence[tuple[Face, str]] = (),
     left_out_thumbnails: dict[int, str] | None = None,
-    earlier: Sequence[dict] = (),
 ) -> dict:
     """What the page shows, as JSON-ready data: each group's faces (the first shown), the
-    unknown faces, the faces corrections left out, and the corrections this run applied."""
+    unknown faces, the faces corrections left out, and the corrections this run applied.
+    ``thumbnails`` (by face index) and ``left_out_thumbnails`` (by position in ``run.left_out``)
+    are relative to ``folder``, where the page is written."""
+    faces, names, left_out, locate = run.faces, run.names, run.left_out, run.photos
     left_out_thumbnails = left_out_thumbnails or {}
-    members: dict[int, list[int]] = {}
-    for index, label in enumerate(labels.tolist()):
-        members.setdefault(label, []).append(index)
-
-    href = _href_maker(output_dir)
+    members = run.members()
+    href = _href_maker(folder)
 
     def face_entry(face: Face, thumbnail: str | None) -> dict:
         return {
@@ -120,19 +114,26 @@ def gallery_data(
         if position in shown:
             pools[why]["faces"].append(face_entry(face, left_out_thumbnails.get(position)))
     # Changes made in the page are kept per run, so a new run starts with a clean slate.
-    run = hashlib.sha256(json_bytes([groups, unknown, pools, list(earlier)], sort_keys=True)).hexdigest()[:16]
+    earlier = list(run.corrections)
+    key = hashlib.sha256(json_bytes([groups, unknown, pools, earlier], sort_keys=True)).hexdigest()[:16]
     return {
-        "run": run,
+        "run": key,
         "photos": len({face.image_path for face in faces}),
         "groups": groups,
         "unknown": unknown,
         "left_out": pools,
-        "earlier": list(earlier),
+        "earlier": earlier,
     }
 
 
-def write_gallery(output_dir: Path, data: dict) -> Path:
-    """Write index.html from :func:`gallery_data`'s data."""
+def write_gallery(
+    run: ClusteringRun,
+    folder: Path,
+    thumbnails: dict[int, str],
+    left_out_thumbnails: dict[int, str] | None = None,
+) -> Path:
+    """Write index.html into ``folder``: the page and, inside it, :func:`gallery_data`'s data."""
+    data = gallery_data(run, folder, thumbnails, left_out_thumbnails)
     people = len(data["groups"])
     title = f"{people} people in {data['photos']} photos"
     # In a script element only "</" could end it early; JSON allows "<" escaped inside strings.
@@ -153,6 +154,6 @@ def write_gallery(output_dir: Path, data: dict) -> Path:
         f"<script>{_asset('page.js')}</script>",
         "</body></html>",
     ]
-    path = output_dir / GALLERY_NAME
+    path = folder / GALLERY_NAME
     atomic_write_bytes(path, ("\n".join(parts) + "\n").encode("utf-8"))
     return path
