@@ -16,7 +16,7 @@ PIP_FLAGS := --only-binary=:all: --no-binary=face-recognition-models
 UV_COMPILE := --universal --python-version 3.10 --generate-hashes --only-binary :all: \
 	--no-binary face-recognition-models --custom-compile-command "make lock" --quiet
 
-.PHONY: demo test lint install install-dev browser lock test-latest clean
+.PHONY: demo test lint install install-dev system-tools lock test-latest clean
 
 $(VENV)/.installed: $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -38,17 +38,21 @@ lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# The gallery tests drive index.html in headless Chromium through Selenium and Debian's
-# chromedriver. As root (CI) this installs Debian's chromium and chromium-driver packages when
-# either is missing; otherwise those tests are skipped with a reason.
-browser:
-	@if command -v chromedriver >/dev/null 2>&1 && \
-		{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then :; \
+# Programs the tests drive, from Debian's packages: headless Chromium and its chromedriver for
+# the gallery's tests (through Selenium), and exiftool, the reference reader of XMP, which reads
+# back the sidecars --xmp writes. As root (CI) this installs whichever is missing; otherwise
+# those tests are skipped with a reason.
+system-tools:
+	@missing=""; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || missing="$$missing chromium"; \
+	command -v exiftool >/dev/null 2>&1 || missing="$$missing libimage-exiftool-perl"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	else echo "chromium or chromedriver not found and not root: the browser tests will be skipped"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "missing and not root:$$missing: the tests that need them will be skipped"; fi
 
-test: lint browser
+test: lint system-tools
 	$(PY) -m pytest
 
 # An upgrade is a deliberate step: `make lock`, then `make test`, then commit the two locks.

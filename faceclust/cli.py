@@ -275,6 +275,18 @@ def _print_encode_summary(
             f"({first}{', ...' if len(summary.thumbnails_failed) > 3 else ''}); cluster_faces.py will try "
             "them again"
         )
+    if summary.tags:
+        reread = f"; read again in {_counted(summary.tags_reread, 'photo')}" if summary.tags_reread else ""
+        _say(
+            f"found {_counted(summary.tags, 'named face')} in the metadata of "
+            f"{_counted(summary.tagged_photos, 'photo')}{reread} (cluster_faces.py names them so)"
+        )
+    if summary.tags_refused:
+        _say(f"face tags not read from {_counted(len(summary.tags_refused), 'photo')}:")
+        for path, reason in summary.tags_refused[:UNREADABLE_LISTED]:
+            _say(f"  {path}: {reason}")
+        if len(summary.tags_refused) > UNREADABLE_LISTED:
+            _say(f"  and {len(summary.tags_refused) - UNREADABLE_LISTED} more")
     _print_files_not_encoded(summary)
 
 
@@ -489,6 +501,20 @@ def cluster_parser() -> argparse.ArgumentParser:
         "ignored people); they win over --names and --previous",
     )
     parser.add_argument(
+        "--no-face-tags",
+        dest="face_tags",
+        action="store_false",
+        help="ignore the names other programs (digiKam, Lightroom, Picasa, Windows) left on faces in the "
+        "photos' XMP metadata and sidecars; by default a face so named is named so here, as in the gallery",
+    )
+    parser.add_argument(
+        "--xmp",
+        action="store_true",
+        help="write each named person's faces into an XMP sidecar beside the photo (PHOTO.EXT.xmp, MWG "
+        "face regions and IPTC PersonInImage), for digiKam, Lightroom, darktable, Immich and PhotoPrism; "
+        "an existing sidecar is merged into, the photo never touched",
+    )
+    parser.add_argument(
         "--organize",
         choices=ORGANIZE_MODES,
         nargs="?",
@@ -526,6 +552,17 @@ SCORE_COLUMNS = (
     ("nmi", "NMI"),
     ("ari", "ARI"),
 )
+
+
+def _print_sidecars(report) -> None:
+    _say(
+        f"XMP sidecars: {report.written} written, {report.updated} updated, {report.unchanged} already "
+        f"up to date, {len(report.left_alone)} left alone"
+    )
+    for sidecar, reason in report.left_alone[:UNREADABLE_LISTED]:
+        _say(f"  {sidecar}: {reason}")
+    if len(report.left_alone) > UNREADABLE_LISTED:
+        _say(f"  and {len(report.left_alone) - UNREADABLE_LISTED} more")
 
 
 def _score_row(scores: Scores) -> list[str]:
@@ -594,6 +631,8 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
                 say=_say,
                 corrections=args.corrections,
                 on_photos=photos_read,
+                face_tags=args.face_tags,
+                xmp=args.xmp,
             )
         finally:
             photos_read.close()
@@ -606,8 +645,15 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         print(f"[INFO] # unknown faces: {summary.unknown} (of {summary.faces})")
         if args.corrections is not None:
             print(f"[INFO] # faces left out by corrections (not faces, ignored people): {summary.left_out}")
+        if summary.tag_named:
+            print(
+                f"[INFO] named {_counted(summary.tag_named, 'group')} from face tags already in the photos "
+                "(--no-face-tags ignores them)"
+            )
         for label, name in sorted(summary.names.items()):
             print(f"[INFO] face ID #{label}: {name}")
+        if summary.sidecars is not None:
+            _print_sidecars(summary.sidecars)
         if summary.scores is not None:
             print(
                 f"scores against {args.evaluate} ({summary.scores.faces_scored} faces scored, "

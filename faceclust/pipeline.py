@@ -11,19 +11,26 @@ from pathlib import Path
 import numpy as np
 
 from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
-from .clustering.corrections import CorrectionPlan, plan_corrections, read_corrections
+from .clustering.corrections import (
+    Correction,
+    CorrectionPlan,
+    corrections_from_tags,
+    plan_corrections,
+    read_corrections,
+)
 from .clustering.names import inherit_names, read_names_csv
 from .encode.run import EncodeSummary, add_missing_thumbnails, encode_dataset
 from .encode.settings import EncodeSettings
 from .errors import NoFacesError
 from .evaluation import Scores, score_against_folders
-from .library.index import EncodingCache, StoredThumbnails, cache_path, remove_cache
+from .library.index import EncodingCache, StoredThumbnails, cache_path, remove_cache, stored_face_tags
 from .library.store import load_faces_and_matrix, save_faces
 from .outputs.folders import organize_people
 from .outputs.gallery import GALLERY_NAME, write_gallery
 from .outputs.montages import MontageReport, write_montages
 from .outputs.photo_finder import PhotoFinder
 from .outputs.run import ClusteringRun
+from .outputs.sidecars import SidecarReport, write_sidecars
 from .outputs.tables import CSV_NAME, JSON_NAME, write_evaluation, write_tables
 from .photos.images import count_by_suffix, scan_folder
 from .records import Face, ImageResult
@@ -124,6 +131,9 @@ class ClusterSummary:
     # corrections file could not apply or which of two corrections won.
     left_out: int = 0
     correction_notes: list[str] = field(default_factory=list)
+    # Groups named from face tags other programs left in the photos, and what --xmp wrote.
+    tag_named: int = 0
+    sidecars: SidecarReport | None = None
 
 
 def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], np.ndarray]:
@@ -148,6 +158,8 @@ def cluster_file(
     say: Callable[[str], None] = lambda message: None,
     corrections: str | os.PathLike[str] | None = None,
     on_photos: Callable[[int, int], None] | None = None,
+    face_tags: bool = True,
+    xmp: bool = False,
 ) -> ClusterSummary:
     """Cluster the faces of an encodings file and write every output into ``output_dir``.
 
@@ -161,14 +173,18 @@ def cluster_file(
     scores written to evaluation.json. ``on_photos(done, total)`` follows the photos read for
     the montages and thumbnails. One run at a time writes into an output folder: another that
     holds its lock (:data:`OUTPUT_LOCK`) makes this one raise :class:`OutputError` at once.
+    With ``face_tags``, faces other programs named in the photos' metadata (kept in the
+    encoding index) are named so, as names given in the gallery are, before the corrections.
+    With ``xmp``, every photo with a named face gets an XMP sidecar naming it (outputs/sidecars.py).
     """
     all_faces, all_encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
     # One run at a time writes into an output folder: two would mix their montages and tables,
     # and each would remove the montages of the other's groups as stale.
     with held_alone(folder / OUTPUT_LOCK, f"into {folder}", "give this run another --output folder"):
+        tagged = corrections_from_tags(stored_face_tags(encodings_path), all_faces) if face_tags else []
         run, plan = _cluster(
-            all_faces, all_encodings, encodings_path, clusterer, names_csv, previous, corrections, say
+            all_faces, all_encodings, encodings_path, clusterer, names_csv, previous, corrections, tagged, say
         )
         scores = score_against_folders(run.faces, run.labels, evaluate) if evaluate is not None else None
         report = _write_outputs(run, folder, seed, gallery, on_photos)
@@ -179,6 +195,8 @@ def cluster_file(
             written.append(organize_people(run, folder, organize))
         if scores is not None:
             written.append(write_evaluation(folder, os.fspath(evaluate), run.settings, scores.as_dict()))
+        sidecars = write_sidecars(run) if xmp else None
+        tag_names = {correction.name for correction in tagged}
         return ClusterSummary(
             faces=len(run.faces),
             clusters=len(set(run.labels.tolist()) - {NOISE}),
@@ -191,6 +209,8 @@ def cluster_file(
             distinct_faces=clusterer.distinct_faces_,
             left_out=len(run.left_out),
             correction_notes=[] if plan is None else plan.notes,
+            tag_named=sum(name in tag_names for name in run.names.values()),
+            sidecars=sidecars,
         )
 
 
@@ -202,13 +222,16 @@ def _cluster(
     names_csv: str | os.PathLike[str] | None,
     previous: str | os.PathLike[str] | None,
     corrections: str | os.PathLike[str] | None,
+    tagged: list[Correction],
     say: Callable[[str], None],
 ) -> tuple[ClusteringRun, CorrectionPlan | None]:
-    """The run's groups: the corrections replayed, the faces clustered, the groups named."""
+    """The run's groups: the face tags and corrections replayed, the faces clustered, the
+    groups named."""
     earlier, plan = [], None
     if corrections is not None:
         earlier = read_corrections(corrections)
-        plan = plan_corrections(earlier, all_faces)
+    if corrections is not None or tagged:
+        plan = plan_corrections(earlier, all_faces, tagged)
         for note in plan.notes:
             say(f"corrections: {note}")
     faces, encodings = all_faces, all_encodings
@@ -236,7 +259,7 @@ def _cluster(
     names = {label: name for label, name in names.items() if name not in taken}
     names.update(corrected_names)
     report = None
-    if plan is not None:
+    if corrections is not None:
         report = {
             "file": os.fspath(corrections),
             "corrections": len(earlier),

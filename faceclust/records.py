@@ -46,6 +46,12 @@ class ImageResult:
     # The full-size upright photo's longer side, in pixels; 0 where it was not decoded in this
     # run (skipped, or reused from the cache), for the summary's smallest face looked for.
     longer_side: int = 0
+    # Named faces other programs tagged in the photo's metadata or sidecar (photos/xmp.py), as
+    # (name, box of the upright photo); the sidecars' newest modification time when they were
+    # read (0: none); and why a packet was not read, if one was refused.
+    tags: list[tuple[str, Box]] = field(default_factory=list)
+    sidecar_stamp: int = 0
+    tags_refused: str | None = None
     # Each face's thumbnail as JPEG bytes (outputs/thumbnails.py), in the order of ``faces``; empty
     # where none were cut (reused from the cache, or read from an older index).
     thumbnails: list[bytes] = field(default_factory=list, repr=False)

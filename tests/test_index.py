@@ -158,7 +158,7 @@ def test_a_damaged_index_is_a_clear_error_and_fresh_removes_it(tmp_path):
     assert EncodingCache(cache_path(encodings), "k").photos() == 0
 
 
-def test_an_index_of_version_1_gains_the_thumbnail_column_and_keeps_its_photos(tmp_path):
+def test_an_index_of_version_1_gains_the_thumbnail_and_tag_columns_and_keeps_its_photos(tmp_path):
     path = tmp_path / "enc.pickle.index"
     db = sqlite3.connect(path)
     db.executescript(
@@ -183,12 +183,13 @@ def test_an_index_of_version_1_gains_the_thumbnail_column_and_keeps_its_photos(t
     cache = EncodingCache(path, "k")
     kept = cache.lookup(key, FileStamp(1, 2))
     assert kept is not None and kept.faces[0].box == (1, 9, 8, 2)
+    assert kept.sidecar_stamp == -1 and kept.tags == []  # its face tags never read: the next run does
     assert cache.faces_without_thumbnails([key]) == {key: {0: (1, 9, 8, 2)}}  # for the next run to cut
     b = str(tmp_path / "b.jpg")
     cache.append(ImageResult(b, result(b).faces, thumbnails=[b"jpeg of b"]), FileStamp(3, 4))
     cache.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     # Compared as a set: the order of the keys depends on where the test runs.
     assert set(db.execute("SELECT photo, thumbnail FROM faces").fetchall()) == {
         (key, None),

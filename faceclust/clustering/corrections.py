@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,24 +167,73 @@ class CorrectionPlan:
     applied: int = 0
 
 
-def plan_corrections(corrections: Sequence[Correction], faces: Sequence[Face]) -> CorrectionPlan:
-    """Replay ``corrections`` on ``faces``: which faces go together, apart, or nowhere."""
+def plan_corrections(
+    corrections: Sequence[Correction], faces: Sequence[Face], tagged: Sequence[Correction] = ()
+) -> CorrectionPlan:
+    """Replay ``corrections`` on ``faces``: which faces go together, apart, or nowhere. The
+    names other programs tagged (``tagged``, from :func:`corrections_from_tags`) are replayed
+    first, so that every correction of the user's wins over them."""
+
+    def label(number: int) -> str:
+        if number <= len(tagged):
+            return f"the face tags naming {tagged[number - 1].name}"
+        return f"correction #{number - len(tagged)}"
+
     matcher = _FaceMatcher(faces)
-    replay = _Replay(faces)
+    replay = _Replay(faces, label)
     applied = 0
-    for number, correction in enumerate(corrections, 1):
-        found = matcher.indices(correction.faces, number)
+    for number, correction in enumerate([*tagged, *corrections], 1):
+        # The matcher's notes number the user's corrections as the file does.
+        found = matcher.indices(correction.faces, number - len(tagged))
         if not found:
             continue
-        applied += 1
-        away_from = matcher.indices(correction.away_from, number)
-        to = matcher.indices(correction.to, number)
+        applied += number > len(tagged)
+        away_from = matcher.indices(correction.away_from, number - len(tagged))
+        to = matcher.indices(correction.to, number - len(tagged))
         replay.apply(number, correction, found, away_from, to)
     notes = matcher.notes() + replay.notes
     plan = replay.plan(len(faces))
     plan.notes = notes
     plan.applied = applied
     return plan
+
+
+# A face other programs tagged matches our face in the same photo whose box overlaps the
+# tag's this much (intersection over union), the best first: their regions are drawn by hand or
+# by other detectors, looser or tighter than dlib's boxes (a region half again as wide and tall
+# as the face overlaps it by 0.44).
+TAG_OVERLAP = 0.3
+
+
+def corrections_from_tags(tags: dict[str, list[tuple[str, Box]]], faces: Sequence[Face]) -> list[Correction]:
+    """One ``name`` correction per name that other programs tagged faces of ``faces`` with
+    (``tags``: by photo, each tag's name and box), naming the faces the tags cover: the same
+    name is the same person, as in the gallery. A tag matches at most one face, the face at
+    most one tag."""
+    by_photo: dict[str, list[Face]] = {}
+    for face in faces:
+        by_photo.setdefault(face.image_path, []).append(face)
+    named: dict[str, list[FaceKey]] = {}
+    for photo, photo_tags in tags.items():
+        candidates = by_photo.get(photo, [])
+        pairs = sorted(
+            (
+                (_overlap(face.box, box), number, position)
+                for number, (_, box) in enumerate(photo_tags)
+                for position, face in enumerate(candidates)
+            ),
+            reverse=True,
+        )
+        used_tags, used_faces = set(), set()
+        for overlap, number, position in pairs:
+            if overlap < TAG_OVERLAP:
+                break
+            if number in used_tags or position in used_faces:
+                continue
+            used_tags.add(number)
+            used_faces.add(position)
+            named.setdefault(photo_tags[number][0], []).append((photo, tuple(candidates[position].box)))
+    return [Correction("name", tuple(keys), name) for name, keys in sorted(named.items())]
 
 
 class _FaceMatcher:
@@ -260,8 +309,10 @@ class _Replay:
     which correction did so, to say which one won when a later correction undoes it.
     """
 
-    def __init__(self, faces: Sequence[Face]):
+    def __init__(self, faces: Sequence[Face], label: Callable[[int], str]):
         self.faces = faces
+        # How a note names the correction of a number.
+        self.label = label
         self.tag_of: dict[int, int] = {}
         self.members: dict[int, set[int]] = {}
         self.name: dict[int, str] = {}
@@ -316,7 +367,7 @@ class _Replay:
         earlier = self.joined_by.pop(face, None)
         if len(self.members[tag]) > 1 and earlier is not None:
             self.notes.append(
-                f"correction #{number} {verb} {self._describe(face)}, which correction #{earlier} put "
+                f"{self.label(number)} {verb} {self._describe(face)}, which {self.label(earlier)} put "
                 f"with others: the later one wins"
             )
         self.members[tag].discard(face)
@@ -333,7 +384,7 @@ class _Replay:
         names = list(dict.fromkeys(self.name[tag] for tag in tags if tag in self.name))
         if len(names) > 1:
             self.notes.append(
-                f"correction #{number} puts together people named {' and '.join(names)}: "
+                f"{self.label(number)} puts together people named {' and '.join(names)}: "
                 f"the group is called {names[0]}"
             )
         for tag in tags[1:]:
@@ -354,8 +405,8 @@ class _Replay:
             if face in self.not_faces:
                 earlier = self.not_faces.pop(face)
                 self.notes.append(
-                    f"correction #{number} puts {self._describe(face)} in a group after correction "
-                    f"#{earlier} marked it not a face: the later one wins"
+                    f"{self.label(number)} puts {self._describe(face)} in a group after "
+                    f"{self.label(earlier)} marked it not a face: the later one wins"
                 )
         for face in list(members):
             for other, earlier in list(self.apart.get(face, {}).items()):
@@ -364,8 +415,8 @@ class _Replay:
                     del self.apart[other][face]
                     if face < other:
                         self.notes.append(
-                            f"correction #{number} puts {self._describe(face)} together with "
-                            f"{self._describe(other)}, which correction #{earlier} kept apart: "
+                            f"{self.label(number)} puts {self._describe(face)} together with "
+                            f"{self._describe(other)}, which {self.label(earlier)} kept apart: "
                             "the later one wins"
                         )
         return target

@@ -15,6 +15,7 @@ from ..faces.models import (
 )
 from ..outputs.thumbnails import encode_jpeg, face_tile
 from ..photos.images import DecodedImage, decode_image, resized
+from ..photos.xmp import read_face_tags
 from ..records import Box, Face, ImageResult
 from ..runtime.malloc_tuning import keep_large_blocks_on_the_heap
 from .settings import EncodeSettings
@@ -118,12 +119,17 @@ def encode_batch(
             started = time.perf_counter()
             thumbnails = [encode_jpeg(face_tile(decoded.rgb, box)) for box in found[path]]
             timings[path]["thumbs"] = time.perf_counter() - started
+            # Faces other programs named, read while the photo's metadata is at hand.
+            tagged = read_face_tags(path, decoded.xmp, decoded.orientation, decoded.full_size)
             results[path] = ImageResult(
                 path,
                 faces,
                 rejected=rejected.get(path, 0),
                 longer_side=max(decoded.full_size),
                 thumbnails=thumbnails,
+                tags=tagged.tags,
+                sidecar_stamp=tagged.sidecar_stamp,
+                tags_refused=tagged.refused,
             )
     except (RuntimeError, MemoryError) as error:
         # dlib signals out-of-memory and CUDA failures as RuntimeError; the run goes on

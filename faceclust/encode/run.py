@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ..errors import ImageLoadError
 from ..library.index import EncodingCache, FileStamp
 from ..outputs.thumbnails import cut_from_photo, encode_jpeg
+from ..photos.xmp import face_tags_of, sidecar_stamp
 from ..records import Face, ImageResult
 from ..runtime.threads import map_ahead
 from .local import encode_images
@@ -40,6 +41,13 @@ class EncodeSummary:
     # this run cut, and those it could not read (with why).
     thumbnails_added: int = 0
     thumbnails_failed: list[tuple[str, str]] = field(default_factory=list)
+    # Named faces found in the photos' metadata and sidecars, the photos holding them, the
+    # reused photos whose tags were read again (a sidecar changed, or an older index), and the
+    # packets refused (with why).
+    tags: int = 0
+    tagged_photos: int = 0
+    tags_reread: int = 0
+    tags_refused: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
@@ -48,6 +56,10 @@ class EncodeSummary:
         self.photos_with_rejected += bool(result.rejected)
         for stage, seconds in result.seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        self.tags += len(result.tags)
+        self.tagged_photos += bool(result.tags)
+        if result.tags_refused is not None:
+            self.tags_refused.append((result.image_path, result.tags_refused))
         if result.skip_reason is not None:
             self.skipped.append((result.image_path, result.skip_reason))
         elif result.faces:
@@ -79,6 +91,7 @@ def encode_dataset(
             result = cache.lookup(path, stamps[path])
             if result is not None:
                 reused[path] = result
+    reread = _read_changed_tags(reused, cache, jobs) if cache is not None else 0
     fresh: dict[str, ImageResult] = {}
     todo = [path for path in paths if path not in reused]
     if on_start is not None:
@@ -96,7 +109,7 @@ def encode_dataset(
         if on_result is not None:
             on_result(result)
 
-    summary = EncodeSummary(reused=len(reused))
+    summary = EncodeSummary(reused=len(reused), tags_reread=reread)
     faces: list[Face] = []
     for path in paths:
         result = reused.get(path) or fresh[path]
@@ -104,6 +117,26 @@ def encode_dataset(
         faces.extend(result.faces)
     summary.seconds = time.perf_counter() - started
     return faces, summary
+
+
+def _read_changed_tags(reused: dict[str, ImageResult], cache: EncodingCache, jobs: int) -> int:
+    """Read again the face tags of the reused photos whose sidecars changed since (or that an
+    older index never read tags for), from their headers and sidecars, without encoding them;
+    keep them in ``cache`` and in the results. How many were read."""
+    changed = [path for path, result in reused.items() if result.sidecar_stamp != sidecar_stamp(path)]
+    if not changed:
+        return 0
+    # Threads: reading headers and small files waits on the disk more than it computes.
+    with ThreadPoolExecutor(jobs) as pool:
+        for path, tagged in map_ahead(pool, face_tags_of, changed, 4 * jobs):
+            cache.store_tags(path, tagged.tags, tagged.sidecar_stamp, tagged.refused)
+            result = reused[path]
+            result.tags, result.sidecar_stamp, result.tags_refused = (
+                tagged.tags,
+                tagged.sidecar_stamp,
+                tagged.refused,
+            )
+    return len(changed)
 
 
 def add_missing_thumbnails(

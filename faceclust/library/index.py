@@ -28,7 +28,9 @@ from ..records import EMBEDDING_SIZE, Box, Face, ImageResult
 INDEX_SUFFIX = ".index"
 LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
 # 2: faces gained their thumbnails (an index of version 1 gets the column, empty, when opened).
-SCHEMA_VERSION = 2
+# 3: photos gained the face tags of their metadata (an older index's photos get theirs read on
+# the next run, from the photo's header and sidecars, without encoding them again).
+SCHEMA_VERSION = 3
 LEGACY_FORMAT = 2
 # Photos per transaction when carrying an old journal over or dropping rows.
 BATCH = 10_000
@@ -41,8 +43,16 @@ CREATE TABLE IF NOT EXISTS photos (
     mtime_ns INTEGER NOT NULL,
     settings TEXT NOT NULL,        -- EncodeSettings.cache_key()
     skip TEXT,                     -- why the photo gave no faces, or NULL
-    rejected INTEGER NOT NULL DEFAULT 0
+    rejected INTEGER NOT NULL DEFAULT 0,
+    sidecar_stamp INTEGER NOT NULL DEFAULT -1,  -- its sidecars' newest mtime_ns when read; -1: never
+    tags_refused TEXT              -- why a metadata packet was not read, or NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tags (  -- named faces in a photo's metadata (photos/xmp.py)
+    photo TEXT NOT NULL REFERENCES photos(key) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    top INTEGER NOT NULL, "right" INTEGER NOT NULL, bottom INTEGER NOT NULL, "left" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_by_photo ON tags(photo);
 CREATE TABLE IF NOT EXISTS faces (
     photo TEXT NOT NULL REFERENCES photos(key) ON DELETE CASCADE,
     position INTEGER NOT NULL,     -- the face's place in the photo's detection order
@@ -63,6 +73,11 @@ CREATE INDEX IF NOT EXISTS faces_without_thumbnail ON faces(photo) WHERE thumbna
 """
 # Version 1 had no thumbnails: its faces keep theirs NULL, and the outputs decode those photos.
 UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
+# Versions 1 and 2 read no face tags: their photos are marked never read (-1).
+UPGRADE_FROM_2 = (
+    "ALTER TABLE photos ADD COLUMN sidecar_stamp INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE photos ADD COLUMN tags_refused TEXT;"
+)
 
 
 def cache_path(encodings_path: str | os.PathLike[str]) -> Path:
@@ -119,10 +134,13 @@ class EncodingCache:
             # per photo that only a power cut would need.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):
+            if version not in (0, 1, 2, SCHEMA_VERSION):
                 raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
+            if version in (1, 2):
+                # The older photos table first: the schema's script makes only what is missing.
+                self._db.executescript(UPGRADE_FROM_2)
+            self._db.executescript(SCHEMA)
             if version == 1:
                 self._db.execute(UPGRADE_FROM_1)
             self._db.executescript(INDEXES)
@@ -145,7 +163,9 @@ class EncodingCache:
             return None
         key = _key(path)
         row = self._db.execute(
-            "SELECT size, mtime_ns, settings, skip, rejected FROM photos WHERE key = ?", (key,)
+            "SELECT size, mtime_ns, settings, skip, rejected, sidecar_stamp, tags_refused FROM photos "
+            "WHERE key = ?",
+            (key,),
         ).fetchone()
         if row is None or (row[0], row[1]) != (stamp.size, stamp.mtime_ns) or row[2] != self.settings_key:
             return None
@@ -157,7 +177,39 @@ class EncodingCache:
             if vector.shape != (EMBEDDING_SIZE,):
                 return None  # damaged: encode the photo again
             faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64)))
-        return ImageResult(path, faces, row[3], rejected=row[4])
+        tags = [
+            (name, (top, right, bottom, left))
+            for name, top, right, bottom, left in self._db.execute(
+                'SELECT name, top, "right", bottom, "left" FROM tags WHERE photo = ? ORDER BY rowid', (key,)
+            )
+        ]
+        return ImageResult(
+            path, faces, row[3], rejected=row[4], tags=tags, sidecar_stamp=row[5], tags_refused=row[6]
+        )
+
+    def store_tags(
+        self, path: str, tags: list[tuple[str, Box]], sidecar_stamp: int, refused: str | None
+    ) -> None:
+        """Replace the face tags kept for ``path``, read again from its metadata."""
+        key = _key(path)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "UPDATE photos SET sidecar_stamp = ?, tags_refused = ? WHERE key = ?",
+                (sidecar_stamp, refused, key),
+            )
+            self._db.execute("DELETE FROM tags WHERE photo = ?", (key,))
+            self._insert_tags(key, tags)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+
+    def _insert_tags(self, key: str, tags: list[tuple[str, Box]]) -> None:
+        self._db.executemany(
+            'INSERT INTO tags (photo, name, top, "right", bottom, "left") VALUES (?, ?, ?, ?, ?, ?)',
+            [(key, name, *map(int, box)) for name, box in tags],
+        )
 
     def append(self, result: ImageResult, stamp: FileStamp | None) -> None:
         """Store ``result`` at once, in one transaction, so a killed run keeps it."""
@@ -176,9 +228,11 @@ class EncodingCache:
     ) -> None:
         key = key or _key(result.image_path)
         self._db.execute("DELETE FROM faces WHERE photo = ?", (key,))
+        self._db.execute("DELETE FROM tags WHERE photo = ?", (key,))
         self._db.execute(
-            "INSERT OR REPLACE INTO photos (key, path, size, mtime_ns, settings, skip, rejected) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO photos "
+            "(key, path, size, mtime_ns, settings, skip, rejected, sidecar_stamp, tags_refused) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 result.image_path,
@@ -187,8 +241,11 @@ class EncodingCache:
                 settings_key,
                 result.skip_reason,
                 result.rejected,
+                result.sidecar_stamp,
+                result.tags_refused,
             ),
         )
+        self._insert_tags(key, result.tags)
         thumbnails = result.thumbnails or [None] * len(result.faces)
         self._db.executemany(
             'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail) '
@@ -303,11 +360,35 @@ def _legacy_entry(line: bytes) -> tuple[ImageResult, FileStamp, str, str] | None
                 return None
             faces.append(Face(path, tuple(int(v) for v in box), vector))
         stamp = FileStamp(int(record["size"]), int(record["mtime_ns"]))
-        result = ImageResult(path, faces, skip, rejected=int(record.get("rejected", 0)))
+        # -1: its face tags were never read; the next run reads them.
+        result = ImageResult(path, faces, skip, rejected=int(record.get("rejected", 0)), sidecar_stamp=-1)
         # The key was made absolute when written: relative paths meant the folder of that run.
         return result, stamp, str(record["settings"]), str(record["key"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def stored_face_tags(encodings_path: str | os.PathLike[str]) -> dict[str, list[tuple[str, Box]]]:
+    """The face tags the index beside ``encodings_path`` keeps, by the photo's path as the
+    encodings file names it; empty when there is no index or it keeps none."""
+    path = cache_path(encodings_path)
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                'SELECT p.path, t.name, t.top, t."right", t.bottom, t."left" FROM tags t '
+                "JOIN photos p ON p.key = t.photo ORDER BY t.rowid"
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:  # an index of an older version (no tags table), or damaged
+        return {}
+    tags: dict[str, list[tuple[str, Box]]] = {}
+    for photo, name, *box in rows:
+        tags.setdefault(photo, []).append((name, tuple(box)))
+    return tags
 
 
 class StoredThumbnails:

@@ -21,8 +21,10 @@ from ..errors import ImageLoadError
 
 RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf"})
 
-# LibRaw's flip values and the turn that makes the stored image upright.
+# LibRaw's flip values and the turn that makes the stored image upright, and the EXIF
+# orientation that says the same.
 _TURN = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.Transpose.ROTATE_270}
+_ORIENTATION = {3: 3, 5: 8, 6: 6}
 
 
 class NotRaw(Exception):
@@ -31,8 +33,9 @@ class NotRaw(Exception):
 
 def decode_raw(
     name: str, max_pixels: int, smallest_ratio: Callable[[int], float] | None
-) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """``(rgb, scale, full_size)`` of a camera raw file, as images.decode_image returns them.
+) -> tuple[np.ndarray, float, tuple[int, int], int]:
+    """``(rgb, scale, full_size, orientation)`` of a camera raw file, as images.decode_image returns
+    them (``orientation``: the EXIF orientation its stored image would have).
 
     ``full_size`` is (height, width) of the full-size upright photo (LibRaw's demosaiced
     output). ``smallest_ratio(longer side)`` says how small, relative to that, the result may
@@ -54,18 +57,19 @@ def decode_raw(
             if width * height > max_pixels:
                 raise ImageLoadError(name, f"too large ({width}x{height} pixels, limit {max_pixels:,})")
             full_size = (width, height) if sizes.flip in (5, 6) else (height, width)
+            orientation = _ORIENTATION.get(sizes.flip, 1)
             ratio = 1.0 if smallest_ratio is None else smallest_ratio(max(width, height))
             if smallest_ratio is not None:
                 preview = _preview(raw, sizes.flip)
                 # A little slack: a "full-size" preview is often cropped a few pixels smaller.
                 if preview is not None and preview.shape[1] / full_size[1] >= 0.95 * ratio:
-                    return preview, preview.shape[1] / full_size[1], full_size
+                    return preview, preview.shape[1] / full_size[1], full_size, orientation
             # Half size only where it still holds the pixels asked for.
             rgb = raw.postprocess(half_size=ratio <= 0.5, use_camera_wb=True, output_bps=8)
         except rawpy.LibRawError as error:
             raise ImageLoadError(name, f"corrupt or truncated raw file ({error})") from None
     rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
-    return rgb, rgb.shape[1] / full_size[1], full_size
+    return rgb, rgb.shape[1] / full_size[1], full_size, orientation
 
 
 def _preview(raw, flip: int) -> np.ndarray | None:
@@ -89,3 +93,19 @@ def _preview(raw, flip: int) -> np.ndarray | None:
     if flip in _TURN:
         image = image.transpose(_TURN[flip])
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def raw_header(name: str) -> tuple[int, tuple[int, int], None]:
+    """``(orientation, full_size, None)`` of a camera raw file, without demosaicing it (a raw
+    file keeps its XMP in a sidecar, not inside)."""
+    import rawpy
+
+    try:
+        with rawpy.imread(name) as raw:
+            sizes = raw.sizes
+    except (rawpy.LibRawFileUnsupportedError, rawpy.LibRawIOError) as error:
+        raise NotRaw(str(error)) from None
+    except rawpy.LibRawError as error:
+        raise ImageLoadError(name, f"corrupt or truncated raw file ({error})") from None
+    full_size = (sizes.width, sizes.height) if sizes.flip in (5, 6) else (sizes.height, sizes.width)
+    return _ORIENTATION.get(sizes.flip, 1), full_size, None

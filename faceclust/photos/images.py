@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DatasetError, ImageLoadError
-from .camera_raw import RAW_SUFFIXES, NotRaw, decode_raw
+from .camera_raw import RAW_SUFFIXES, NotRaw, decode_raw, raw_header
 
 JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
 # HEIC/HEIF (iPhones since 2017, many Android phones) through pillow-heif; AVIF by Pillow itself.
@@ -36,6 +36,8 @@ IMAGE_SUFFIXES = (
 # Larger than any camera's photo (a 100-megapixel sensor), small enough that decoding one
 # cannot exhaust memory: an image declaring more is refused before its pixels are read.
 MAX_PIXELS = 120_000_000
+# Sidecars other photo programs keep beside a photo (PHOTO.EXT.xmp, PHOTO.xmp): part of the photo.
+SIDECAR_SUFFIX = ".xmp"
 
 EXIF_ORIENTATION = 0x0112
 
@@ -92,6 +94,8 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
         }
         for name in visible:
             suffix = Path(name).suffix.lower()
+            if suffix == SIDECAR_SUFFIX:
+                continue  # a photo's XMP sidecar: read with the photo (photos/xmp.py)
             if suffix not in IMAGE_SUFFIXES:
                 scan.passed_over[suffix or "(none)"] += 1
             elif suffix in RAW_SUFFIXES and Path(name).stem.lower() in jpeg_stems:
@@ -124,6 +128,9 @@ class DecodedImage:
     rgb: np.ndarray
     scale: float = 1.0
     full_size: tuple[int, int] = (0, 0)  # (height, width) of the full-size upright image
+    # The stored image's EXIF orientation (1: stored upright), and its embedded XMP packet.
+    orientation: int = 1
+    xmp: bytes | None = None
 
 
 def load_rgb(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -181,8 +188,8 @@ def decode_image(
                 if min_side or min_scale
                 else None
             )
-            rgb, scale, full_size = decode_raw(name, max_pixels, limit)
-            return DecodedImage(rgb, scale, full_size)
+            rgb, scale, full_size, orientation = decode_raw(name, max_pixels, limit)
+            return DecodedImage(rgb, scale, full_size, orientation)
         except NotRaw:
             pass  # not a raw LibRaw reads: perhaps a JPEG or TIFF by another name
         except FileNotFoundError:
@@ -202,11 +209,12 @@ def decode_image(
                     image.draft(None, (math.ceil(width * ratio), math.ceil(height * ratio)))
                 scale = image.size[0] / width
                 image.load()
+                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
                 # Orientations 5 to 8 turn the image a quarter: width and height swap.
-                quarter_turn = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+                quarter_turn = orientation in (5, 6, 7, 8)
                 rgb = _to_rgb_array(ImageOps.exif_transpose(image))
                 full_size = (width, height) if quarter_turn else (height, width)
-                return DecodedImage(rgb, scale, full_size)
+                return DecodedImage(rgb, scale, full_size, orientation, embedded_xmp(image))
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
@@ -225,6 +233,35 @@ def decode_image(
         # Pillow reports truncated and corrupt data as OSError ("image file is truncated"),
         # some plugins as SyntaxError or ValueError.
         raise ImageLoadError(name, f"corrupt or truncated ({error})") from None
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[int, tuple[int, int], bytes | None]:
+    """``(orientation, full_size, xmp)`` of a photo, as :func:`decode_image` gives them, from
+    its header alone (no pixels decoded). Raises :class:`ImageLoadError` as it does."""
+    name = os.fspath(path)
+    if Path(name).suffix.lower() in RAW_SUFFIXES:
+        try:
+            return raw_header(name)
+        except NotRaw:
+            pass
+    _register_heif()
+    try:
+        with Image.open(name) as image:
+            width, height = image.size
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            full_size = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+            return orientation, full_size, embedded_xmp(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageLoadError(name, f"not read ({type(error).__name__})") from None
+
+
+def embedded_xmp(image: Image.Image) -> bytes | None:
+    """The XMP packet a photo carries, as Pillow and pillow-heif find it (JPEG's APP1, PNG's
+    iTXt, TIFF's tag 700, WebP's and HEIF's XMP), or None."""
+    packet = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+    if isinstance(packet, str):
+        packet = packet.encode("utf-8")
+    return packet or None
 
 
 def _is_empty(name: str) -> bool:
