@@ -147,6 +147,12 @@ def _description(rdf: ElementTree.Element) -> ElementTree.Element:
     return description
 
 
+def _child(parent: ElementTree.Element, name: str) -> ElementTree.Element:
+    """``parent``'s first ``name`` element, made if it has none."""
+    child = parent.find(tag(name))
+    return ElementTree.SubElement(parent, tag(name)) if child is None else child
+
+
 def _struct(element: ElementTree.Element) -> ElementTree.Element:
     inner = element.find(tag("rdf:Description"))
     return element if inner is None else inner
@@ -169,12 +175,7 @@ def _merge_regions(
             holder, tag("mwg-rs:Regions"), {tag("rdf:parseType"): "Resource"}
         )
     struct = _struct(regions_element)
-    region_list = struct.find(tag("mwg-rs:RegionList"))
-    if region_list is None:
-        region_list = ElementTree.SubElement(struct, tag("mwg-rs:RegionList"))
-    bag = region_list.find(tag("rdf:Bag"))
-    if bag is None:
-        bag = ElementTree.SubElement(region_list, tag("rdf:Bag"))
+    bag = _child(_child(struct, "mwg-rs:RegionList"), "rdf:Bag")
     for li in list(bag):
         if _struct(li).find(tag("faceclust:Source")) is not None:
             bag.remove(li)
@@ -226,9 +227,7 @@ def _merge_names(rdf: ElementTree.Element, names: list[str]) -> None:
         return
     if people is None:
         people = ElementTree.SubElement(description, tag("Iptc4xmpExt:PersonInImage"))
-    bag = people.find(tag("rdf:Bag"))
-    if bag is None:
-        bag = ElementTree.SubElement(people, tag("rdf:Bag"))
+    bag = _child(people, "rdf:Bag")
     for li in list(bag):
         if (li.text or "").strip() in earlier:
             bag.remove(li)
