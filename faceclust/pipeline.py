@@ -10,7 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .clustering import EXACT_AGGLOMERATIVE_FACES, NOISE, FaceClusterer, relabel_by_size, tuning_grid
+from .clustering import (
+    EXACT_AGGLOMERATIVE_FACES,
+    NOISE,
+    REFERENCE_CUT,
+    FaceClusterer,
+    relabel_by_size,
+    tuning_grid,
+)
 from .clustering.corrections import (
     Correction,
     CorrectionPlan,
@@ -19,6 +26,7 @@ from .clustering.corrections import (
     read_corrections,
 )
 from .clustering.names import inherit_names, read_names_csv
+from .clustering.questions import ask
 from .encode.run import EncodeSummary, add_missing_thumbnails, encode_dataset
 from .encode.settings import EncodeSettings
 from .errors import NoFacesError
@@ -248,6 +256,7 @@ def _cluster(
         say("writing the montages and tables")
     left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
     corrected_names: dict[int, str] = {}
+    clustered = faces
     if plan is not None:
         faces, encodings, labels, corrected_names, ignored = _apply_plan(faces, encodings, labels, plan)
         left_out += [(face, "ignored") for face in ignored]
@@ -266,6 +275,10 @@ def _cluster(
             "applied": plan.applied,
             "notes": plan.notes,
         }
+    # What a person could settle that the clustering could not, asked again every run but for
+    # what the corrections already settled.
+    cut = clusterer.threshold_ or REFERENCE_CUT
+    apart = [] if plan is None else _kept_apart(plan, clustered, faces)
     run = ClusteringRun(
         faces,
         labels,
@@ -277,8 +290,25 @@ def _cluster(
         [correction.as_dict() for correction in earlier],
         report,
         PhotoFinder(encodings_path),
+        ask(encodings, labels, cut, apart),
+        cut,
     )
     return run, plan
+
+
+def _kept_apart(
+    plan: CorrectionPlan, clustered: list[Face], faces: list[Face]
+) -> list[tuple[set[int], set[int]]]:
+    """The pairs of face sets the corrections keep apart, in indices of ``faces`` (the faces
+    grouped in the end; ``clustered`` were those the plan's indices name)."""
+    index = {(face.image_path, face.box): position for position, face in enumerate(faces)}
+
+    def positions(group: int) -> set[int]:
+        keys = ((clustered[i].image_path, clustered[i].box) for i in plan.links.groups[group].tolist())
+        return {index[key] for key in keys if key in index}
+
+    pairs = [(positions(first), positions(second)) for first, second in plan.links.apart]
+    return [(first, second) for first, second in pairs if first and second]
 
 
 def _write_outputs(

@@ -233,3 +233,54 @@ def test_two_groups_given_one_name_become_one_in_the_page(browser, tmp_path, mon
     assert len(people) == len(document["clusters"]) - 1
     together = browser.find_element(By.ID, f"face-{first['id']}")
     assert len(together.find_elements(By.CSS_SELECTOR, ".face")) == first["size"] + second["size"]
+
+
+def test_questions_are_answered_by_keyboard_and_the_next_run_keeps_the_answers(
+    browser, tmp_path, monkeypatch
+):
+    from selenium.webdriver.common.by import By
+
+    monkeypatch.chdir(REPO)
+    first = cluster(tmp_path / "first")
+    questions = first["questions"]
+    assert len(questions) >= 3
+    browser.get((tmp_path / "first" / "index.html").resolve().as_uri())
+
+    def press(key: str) -> None:
+        browser.find_element(By.TAG_NAME, "body").send_keys(key)
+
+    def panel():
+        return browser.find_element(By.ID, "ask")
+
+    press("q")
+    wait_for(lambda: panel().is_displayed(), "the questions")
+    assert f"0 of {len(questions)} answered" in panel().text
+    assert len(panel().find_elements(By.CSS_SELECTOR, ".side img")) == len(questions[0]["a"]) + len(
+        questions[0]["b"]
+    )
+    press("y")  # the first: the same person
+    wait_for(lambda: f"1 of {len(questions)} answered" in panel().text, "the first answer")
+    press("n")  # the second: different people
+    wait_for(lambda: f"2 of {len(questions)} answered" in panel().text, "the second answer")
+    press("k")  # the third skipped
+    wait_for(lambda: "1 skipped" in panel().text, "the skip")
+    press("q")
+    wait_for(lambda: not panel().is_displayed(), "the questions closed")
+    status = browser.find_element(By.ID, "status").text
+    assert "2 changes" in status and "not the same person" in status
+
+    browser.find_element(By.ID, "save").click()
+    saved = wait_for(lambda: (browser.downloads / "corrections.json").is_file(), "the download") and (
+        browser.downloads / "corrections.json"
+    )
+    corrections = json.loads(saved.read_text())["corrections"]
+    assert corrections == questions[0]["if_same"] + questions[1]["if_different"]
+
+    second = cluster(tmp_path / "second", "--corrections", str(saved))
+    same = face_keys(questions[0]["a"]) | face_keys(questions[0]["b"])
+    assert any(same <= face_keys(entry["faces"]) for entry in second["clusters"])  # now one group
+    different = (face_keys(questions[1]["a"]), face_keys(questions[1]["b"]))
+    for question in second["questions"]:  # not asked again
+        sides = (face_keys(question["a"]), face_keys(question["b"]))
+        assert not (sides[0] & different[0] and sides[1] & different[1])
+        assert not (sides[0] & different[1] and sides[1] & different[0])

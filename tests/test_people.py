@@ -204,8 +204,12 @@ def test_gallery_shows_a_capped_number_of_faces_per_person(encoded, tmp_path, mo
     document = cluster(encodings, out)
     sizes = [entry["size"] for entry in document["clusters"]] + [document["unknown"]["size"]]
     assert max(sizes) > 2
-    assert len(list((out / "thumbs").iterdir())) == sum(min(size, 2) for size in sizes)
     data = page_data((out / "index.html").read_text())
     parts = data["groups"] + [data["unknown"]]
     assert [part["size"] for part in parts] == sizes
     assert [len(part["faces"]) for part in parts] == [min(size, 2) for size in sizes]
+    # Thumbnails for the faces shown, and for the faces the questions show.
+    shown = {(face["image_path"], tuple(face["box"])) for part in parts for face in part["faces"]}
+    asked = {(face["image_path"], tuple(face["box"])) for q in data["questions"] for face in q["a"] + q["b"]}
+    assert all(face["thumb"] for q in data["questions"] for face in q["a"] + q["b"])
+    assert len(list((out / "thumbs").iterdir())) == len(shown | asked) > sum(min(size, 2) for size in sizes)

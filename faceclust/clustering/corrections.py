@@ -14,6 +14,9 @@ The actions, replayed in order; where two say opposite things about a face, the 
 - ``merge`` (``faces``, optional ``name``): these faces, and the groups they lie in, are one person;
 - ``move`` (``faces``, ``from``, optional ``to``): these faces are not the person of the faces
   in ``from``; they are the person of the faces in ``to``, or nobody known when it is absent;
+- ``apart`` (``faces``, ``from``): these faces are not the person of the faces in ``from``;
+  unlike ``move``, nobody leaves a group (the gallery's answer "different people" to a
+  question about two groups);
 - ``not_a_face`` (``faces``): these detections are not faces: left out of everything;
 - ``ignore`` (``faces``): the person of these faces is left out of groups and montages.
 """
@@ -33,7 +36,7 @@ from . import LinkConstraints
 
 FORMAT = "faceclust-corrections"
 VERSION = 1
-ACTIONS = ("name", "merge", "move", "not_a_face", "ignore")
+ACTIONS = ("name", "merge", "move", "apart", "not_a_face", "ignore")
 # A box matches a face of the same photo whose box overlaps it this much (intersection over
 # union), so a correction survives re-encoding with settings that move boxes a few pixels.
 MATCHING_OVERLAP = 0.5
@@ -60,7 +63,7 @@ class Correction:
         entry: dict = {"action": self.action, "faces": [_face_entry(key) for key in self.faces]}
         if self.name is not None:
             entry["name"] = self.name
-        if self.action == "move":
+        if self.action in ("move", "apart"):
             entry["from"] = [_face_entry(key) for key in self.away_from]
             if self.to:
                 entry["to"] = [_face_entry(key) for key in self.to]
@@ -118,6 +121,10 @@ def _parse_entry(entry: object, where: str) -> Correction:
     if action == "move":
         away_from = _parse_faces(entry.get("from", []), f"{where} (move), from")
         to = _parse_faces(entry.get("to") or [], f"{where} (move), to")
+    if action == "apart":
+        away_from = _parse_faces(entry.get("from"), f"{where} (apart), from")
+        if not away_from:
+            raise CorrectionsError(f"{where} (apart): from names no faces")
     return Correction(action, faces, None if name is None else name.strip(), away_from, to)
 
 
@@ -355,6 +362,22 @@ class _Replay:
                         self.apart.setdefault(other, {})[face] = number
                 if to:
                     self._unite(number, [face, *to])
+        elif action == "apart":
+            for face in found:
+                for other in away:
+                    if other in found:
+                        continue
+                    if self.tag_of.get(face) is not None and self.tag_of.get(face) == self.tag_of.get(other):
+                        self.notes.append(
+                            f"{self.label(number)} keeps {self._describe(face)} apart from "
+                            f"{self._describe(other)}, which an earlier correction put together: the earlier "
+                            "one stands"
+                        )
+                        continue
+                    self._tag(face)
+                    self._tag(other)
+                    self.apart.setdefault(face, {})[other] = number
+                    self.apart.setdefault(other, {})[face] = number
         elif action == "not_a_face":
             for face in found:
                 self._take_out(number, face, "marks not a face")

@@ -113,7 +113,10 @@ def _plan(run: ClusteringRun, seed: int, gallery: bool) -> _Plan:
     shown = {label: sample_indices(indices, seed) for label, indices in members.items()}
     in_montage = {index for indices in shown.values() for index in indices}
     in_gallery = (
-        {index for indices in members.values() for index in gallery_selection(indices)} if gallery else set()
+        {index for indices in members.values() for index in gallery_selection(indices)}
+        | {index for question in run.questions for index in (*question.a, *question.b)}
+        if gallery
+        else set()
     )
     wanted: dict[str, list[int]] = {}
     for index, face in enumerate(run.faces):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..clustering.questions import Question
 from ..records import Face
 from .photo_finder import PhotoFinder
 
@@ -20,6 +21,7 @@ class ClusteringRun:
     faces that corrections took out of every group, each with why ("not_a_face", "ignored").
     ``corrections``: the corrections read, as ``corrections.json`` writes them, and
     ``corrections_report`` what applying them did. ``photos`` finds each stored photo now.
+    ``questions`` (clustering/questions.py) are in indices of ``faces``.
     """
 
     faces: list[Face]
@@ -34,6 +36,9 @@ class ClusteringRun:
     corrections: list[dict] = field(default_factory=list)
     corrections_report: dict | None = None
     photos: PhotoFinder = field(default_factory=PhotoFinder)
+    # "Same person?" questions about these groups, best first, and the cut they were asked at.
+    questions: list[Question] = field(default_factory=list)
+    cut: float | None = None
 
     def members(self) -> dict[int, list[int]]:
         """Each label's face indices, in the faces' order."""

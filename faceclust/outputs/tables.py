@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..clustering import NOISE, cluster_means
 from ..clustering.labels import MEANS_CHUNK
+from ..clustering.questions import corrections_for
 from ..records import Face
 from ..runtime.fileio import atomic_write_bytes
 from .montages import UNKNOWN_MONTAGE, montage_name
@@ -96,7 +98,36 @@ def cluster_document(run: ClusteringRun) -> dict:
     }
     if run.corrections_report is not None:
         document["corrections"] = run.corrections_report
+    document["questions"] = questions_document(run)
     return document
+
+
+def questions_document(run: ClusteringRun, face_entry: Callable[[int], dict] | None = None) -> list[dict]:
+    """The run's questions as clusters.json and the gallery give them: the two sides' faces
+    (``face_entry(index)``; by default the face's photo and box), what each answer does to the
+    groups, in the corrections.json format, the kind and why it is asked."""
+    faces = run.faces
+    if face_entry is None:
+
+        def face_entry(index: int) -> dict:
+            return {"image_path": faces[index].image_path, "box": list(faces[index].box)}
+
+    entries = []
+    for question in run.questions:
+        same, different = corrections_for(question, faces)
+        entries.append(
+            {
+                "kind": question.kind,
+                "why": question.why(run.cut or 0.0),
+                "a": [face_entry(index) for index in question.a],
+                "b": [face_entry(index) for index in question.b],
+                "a_size": question.a_size,
+                "b_size": question.b_size,
+                "if_same": [correction.as_dict() for correction in same],
+                "if_different": [correction.as_dict() for correction in different],
+            }
+        )
+    return entries
 
 
 def write_tables(run: ClusteringRun, folder: Path) -> list[Path]:

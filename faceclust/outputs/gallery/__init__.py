@@ -22,7 +22,7 @@ from ...records import Face
 from ...runtime.fileio import atomic_write_bytes
 from ..montages import gallery_selection, montage_name
 from ..run import ClusteringRun
-from ..tables import LEFT_OUT_REASONS, json_bytes
+from ..tables import LEFT_OUT_REASONS, json_bytes, questions_document
 
 GALLERY_NAME = "index.html"
 
@@ -35,6 +35,7 @@ TOOLBAR = """
 <button id="ignore-selected" type="button" title="leave the selected faces' people out">Ignore person <kbd>i</kbd></button>
 <button id="undo" type="button">Undo <kbd>u</kbd></button>
 <button id="save" type="button">Save corrections.json <kbd>s</kbd></button>
+<button id="questions" type="button" title="answer the questions the clustering could not settle">Questions <kbd>q</kbd></button>
 <span id="status" role="status"></span>
 </div>
 """
@@ -114,6 +115,7 @@ def gallery_data(
         if position in shown:
             pools[why]["faces"].append(face_entry(face, left_out_thumbnails.get(position)))
     # Changes made in the page are kept per run, so a new run starts with a clean slate.
+    questions = questions_document(run, lambda index: face_entry(faces[index], thumbnails.get(index)))
     earlier = list(run.corrections)
     key = hashlib.sha256(json_bytes([groups, unknown, pools, earlier], sort_keys=True)).hexdigest()[:16]
     return {
@@ -123,6 +125,7 @@ def gallery_data(
         "unknown": unknown,
         "left_out": pools,
         "earlier": earlier,
+        "questions": questions,
     }
 
 
@@ -148,6 +151,7 @@ def write_gallery(
         '<div id="counts" class="count"></div>',
         TOOLBAR,
         '<nav id="nav"></nav></header>',
+        '<div id="ask" role="dialog" aria-label="Same person?" hidden></div>',
         '<main id="groups"></main>',
         "<noscript>The faces are drawn by the page's script; clusters.json lists them too.</noscript>",
         f'<script type="application/json" id="gallery-data">{payload}</script>',

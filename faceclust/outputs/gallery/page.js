@@ -133,6 +133,7 @@
         put(key, state.groups.get("not_a_face"));
       }
     }
+    // "apart" changes no group here: the next run keeps those faces out of one group.
   }
 
   // One name, one person, as the next run will have it: groups given the same name are one.
@@ -248,6 +249,98 @@
     render();
   }
 
+  // ---- questions: "same person?", best first ---------------------------------------------
+  // Each answer is a step of corrections the run wrote beside its question, so an answer
+  // undoes and saves like any other change, and a question whose answer is in the history
+  // counts as answered (also after a reload).
+  let asking = false;
+  let asked = 0; // the question on screen
+  const skipped = new Set();
+
+  function answeredQuestions() {
+    const steps = new Set(history.map((step) => JSON.stringify(step)));
+    return new Set(data.questions
+      .map((question, index) => [question, index])
+      .filter(([question]) => steps.has(JSON.stringify(question.if_same)) || steps.has(JSON.stringify(question.if_different)))
+      .map(([, index]) => index));
+  }
+
+  function nextQuestion(from) {
+    const answered = answeredQuestions();
+    for (let index = from; index < data.questions.length; index += 1) {
+      if (!answered.has(index) && !skipped.has(index)) return index;
+    }
+    return -1;
+  }
+
+  function openQuestions(open) {
+    asking = open;
+    if (open) asked = nextQuestion(0);
+    renderQuestion();
+  }
+
+  function answer(same) {
+    const question = data.questions[asked];
+    if (!question) return;
+    const at = asked;
+    commit(same ? question.if_same : question.if_different,
+      same ? "answered: the same person" : "answered: not the same person");
+    asked = nextQuestion(at + 1);
+    renderQuestion();
+  }
+
+  function skipQuestion() {
+    if (asked < 0) return;
+    skipped.add(asked);
+    asked = nextQuestion(asked + 1);
+    renderQuestion();
+  }
+
+  function questionFaces(list) {
+    return element("div", { className: "side" }, ...list.map((face) => {
+      const item = element("figure", {});
+      item.append(face.thumb
+        ? element("img", { src: face.thumb, alt: "face in " + face.image_path, width: 128, height: 128 })
+        : element("span", { className: "missing", textContent: "photo missing" }));
+      if (face.href) item.append(element("a", { href: face.href, textContent: "photo" }));
+      return item;
+    }));
+  }
+
+  function renderQuestion() {
+    const panel = document.getElementById("ask");
+    const answered = answeredQuestions().size;
+    const total = data.questions.length;
+    document.getElementById("questions").textContent = "Questions (" + answered + " of " + total + ")";
+    panel.hidden = !asking;
+    if (!asking) return;
+    const question = data.questions[asked];
+    const button = (id, text, key, handler) => {
+      const node = element("button", { id, type: "button", textContent: text + " " }, element("kbd", { textContent: key }));
+      node.addEventListener("click", handler);
+      return node;
+    };
+    const progress = element("p", { className: "progress",
+      textContent: answered + " of " + total + " answered" + (skipped.size ? ", " + skipped.size + " skipped" : "") });
+    if (!question) {
+      panel.replaceChildren(progress, element("p", { textContent: "No more questions in this run. Save the corrections and run again for more." }),
+        button("ask-close", "Close", "q", () => openQuestions(false)));
+      return;
+    }
+    panel.replaceChildren(
+      progress,
+      element("h2", { textContent: "Same person?" }),
+      element("p", { className: "why", textContent: "Asked because of " + question.why + "." }),
+      questionFaces(question.a),
+      element("p", { className: "versus", textContent: "and" }),
+      questionFaces(question.b),
+      element("div", { className: "answers" },
+        button("ask-same", "Same person", "y", () => answer(true)),
+        button("ask-different", "Different people", "n", () => answer(false)),
+        button("ask-skip", "Skip", "k", skipQuestion),
+        button("ask-close", "Close", "q", () => openQuestions(false))));
+  }
+
   // ---- drawing -------------------------------------------------------------------------
 
   function element(tag, props, ...children) {
@@ -360,6 +453,7 @@
       ...people.map((group) => element("option", { value: group.id, textContent: group.name || groupTitle(group) })));
     if ([...target.options].some((option) => option.value === current)) target.value = current;
     renderSelection();
+    renderQuestion();
   }
 
   function renderSelection() {
@@ -413,11 +507,19 @@
   on("ignore-selected", () => ignoreGroups([...selectionByGroup().keys()]));
   on("undo", undo);
   on("save", save);
+  on("questions", () => openQuestions(!asking));
 
   document.addEventListener("keydown", (event) => {
     const typing = event.target.matches("input, select, textarea");
     if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) { event.preventDefault(); undo(); return; }
     if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (asking) {
+      const answers = { y: () => answer(true), n: () => answer(false), k: skipQuestion, ArrowRight: skipQuestion,
+                        q: () => openQuestions(false), Escape: () => openQuestions(false), u: undo };
+      if (answers[event.key]) { event.preventDefault(); answers[event.key](); }
+      return;
+    }
+    if (event.key === "q") { event.preventDefault(); openQuestions(true); return; }
     const face = event.target.closest && event.target.closest(".face");
     const keys = {
       m: mergeSelected, x: () => moveSelected(null), d: notFaces, u: undo, s: save,
