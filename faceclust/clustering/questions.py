@@ -26,12 +26,12 @@ import numpy as np
 
 from ..records import Face
 from .corrections import Correction
-from .labels import NOISE
+from .labels import MEANS_CHUNK, NOISE, cluster_means
 
 KINDS = ("merge", "split", "lone")
 # Per kind, the logistic chance that the two sides are one person: centre and width, in shares
 # of the cut (bench/questions.py).
-CURVES = {"merge": (1.16, 0.05), "split": (1.12, 0.05), "lone": (1.14, 0.05)}
+CURVES = {"merge": (0.80, 0.08), "split": (1.07, 0.05), "lone": (1.00, 0.04)}
 # Faces shown per side: the ones nearest the side's mean, the most typical.
 SIDE_FACES = 4
 # Groups of this many faces or more are "people" a lone face or small group may belong to.
@@ -43,6 +43,7 @@ MERGE_NEIGHBOURS = 4
 SPLIT_GROUPS = 1000
 SPLIT_SAMPLE = 48
 LONE_TARGETS = 2000
+TYPICAL_AMONG = 2000
 QUESTIONS = 100
 
 
@@ -84,37 +85,56 @@ def p_same(kind: str, distance: np.ndarray | float, cut: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp((np.asarray(distance) / cut - centre) / width))
 
 
-@dataclass
-class _Units:
-    """Groups and lone faces with their size, mean and mean squared distance to the mean."""
+class _Groups:
+    """The clustering's groups and lone faces, each a unit with its size, mean and spread (mean
+    squared distance of its faces to their mean), from one sort and sums: no pass over the faces
+    per group, which at a million faces in 50,000 groups would take minutes."""
 
-    members: list[np.ndarray]
-    sizes: np.ndarray
-    means: np.ndarray
-    spreads: np.ndarray  # mean squared distance of the members to their mean
+    def __init__(self, encodings: np.ndarray, labels: np.ndarray):
+        self.encodings = encodings
+        clustered = labels != NOISE
+        ids, means = cluster_means(encodings, labels)
+        position = np.searchsorted(ids, labels[clustered])
+        sizes = np.bincount(position, minlength=len(ids))
+        squares = np.zeros(len(ids))
+        faces = np.flatnonzero(clustered)
+        for start in range(0, len(faces), MEANS_CHUNK):
+            chunk = faces[start : start + MEANS_CHUNK]
+            rows = np.asarray(encodings[chunk], dtype=np.float64)
+            squares += np.bincount(
+                position[start : start + MEANS_CHUNK], np.sum(rows * rows, axis=1), len(ids)
+            )
+        spreads = np.maximum(squares / np.maximum(sizes, 1) - np.sum(means * means, axis=1), 0.0)
+        # Each group's faces: a slice of one sort of the clustered faces by group.
+        self._order = faces[np.argsort(position, kind="stable")]
+        self._starts = np.r_[0, np.cumsum(sizes)]
+        noise = np.flatnonzero(~clustered)
+        # Units: the groups, then each lone face; largest first within the groups.
+        by_size = np.argsort(-sizes, kind="stable")
+        self.sizes = np.r_[sizes[by_size], np.ones(len(noise), dtype=np.int64)]
+        self.means = np.concatenate([means[by_size], np.asarray(encodings[noise], dtype=np.float64)])
+        self.spreads = np.r_[spreads[by_size], np.zeros(len(noise))]
+        self._group = by_size
+        self._noise = noise
 
-    @classmethod
-    def of(cls, encodings: np.ndarray, members: list[np.ndarray]) -> _Units:
-        sizes = np.array([len(m) for m in members], dtype=np.int64)
-        means = np.stack([encodings[m].mean(axis=0) for m in members]) if members else np.empty((0, 128))
-        spreads = np.array(
-            [
-                float(np.mean(np.sum((encodings[m] - mean) ** 2, axis=1)))
-                for m, mean in zip(members, means, strict=True)
-            ]
-        )
-        return cls(members, sizes, means, spreads)
+    def members(self, unit: int) -> np.ndarray:
+        if unit < len(self._group):
+            group = self._group[unit]
+            return self._order[self._starts[group] : self._starts[group + 1]]
+        return self._noise[unit - len(self._group) : unit - len(self._group) + 1]
 
 
 def _rms_distance(mean_a, spread_a, mean_b, spread_b) -> np.ndarray:
     """The root-mean-square distance between the faces of two sets: from their means and spreads
     (E|x - y|^2 = |mean_a - mean_b|^2 + spread_a + spread_b)."""
-    return np.sqrt(np.sum((mean_a - mean_b) ** 2, axis=-1) + spread_a + spread_b)
+    return np.sqrt(np.maximum(np.sum((mean_a - mean_b) ** 2, axis=-1) + spread_a + spread_b, 0.0))
 
 
 def _typical(encodings: np.ndarray, members: np.ndarray) -> tuple[int, ...]:
-    mean = encodings[members].mean(axis=0)
-    order = np.argsort(np.sum((encodings[members] - mean) ** 2, axis=1), kind="stable")
+    """The faces nearest the side's mean (of a large group, among its first 2,000 faces)."""
+    members = members[:TYPICAL_AMONG]
+    rows = np.asarray(encodings[members], dtype=np.float64)
+    order = np.argsort(np.sum((rows - rows.mean(axis=0)) ** 2, axis=1), kind="stable")
     return tuple(int(i) for i in members[order[:SIDE_FACES]])
 
 
@@ -129,37 +149,31 @@ def ask(
     """The ``limit`` questions of most value about a clustering (``labels`` of ``encodings``,
     cut at ``cut``), best first, leaving out any whose sides a user already said are two
     people (``apart``: pairs of face-index sets kept apart by corrections)."""
-    encodings = np.asarray(encodings, dtype=np.float64)
     labels = np.asarray(labels)
-    groups = [np.flatnonzero(labels == label) for label in np.unique(labels[labels != NOISE])]
-    groups.sort(key=len, reverse=True)
-    people = [g for g in groups if len(g) >= PERSON]
-    small = [g for g in groups if len(g) < PERSON] + [np.array([i]) for i in np.flatnonzero(labels == NOISE)]
+    if not len(labels):
+        return []
+    groups = _Groups(encodings, labels)
+    people = int(np.count_nonzero(groups.sizes >= PERSON))
+    # Of each kind, a few times as many as are asked: some turn out to be settled already.
+    keep = 4 * limit
     candidates = [
-        *_merges(encodings, people[:MERGE_GROUPS], cut),
-        *_splits(encodings, people[:SPLIT_GROUPS], cut, seed),
-        *_lones(encodings, small, people[:LONE_TARGETS], cut),
+        *_merges(groups, people, cut, keep),
+        *_splits(groups, people, cut, seed),
+        *_lones(groups, people, cut, keep),
     ]
     # Ranked first, the faces to show found after: only for the questions asked.
     candidates.sort(key=lambda candidate: -candidate.value)
     asked: list[Question] = []
-    typical: dict[int, tuple[int, ...]] = {}
     for candidate in candidates:
         if len(asked) == limit:
             break
         if _said_apart(apart or [], candidate.a, candidate.b):
             continue
-        sides = []
-        for members in (candidate.a, candidate.b):
-            # A group's typical faces, once however many questions it is in.
-            key = id(members)
-            if key not in typical:
-                typical[key] = _typical(encodings, members)
-            sides.append(typical[key])
         asked.append(
             Question(
                 candidate.kind,
-                *sides,
+                _typical(encodings, candidate.a),
+                _typical(encodings, candidate.b),
                 len(candidate.a),
                 len(candidate.b),
                 candidate.distance,
@@ -191,89 +205,100 @@ class _Candidate:
     value: float
 
 
-def _candidate(
-    kind: str, members_a: np.ndarray, members_b: np.ndarray, distance: float, cut: float
-) -> _Candidate:
-    chance = float(p_same(kind, distance, cut))
+def _values(kind: str, distance: np.ndarray, sizes_a: np.ndarray, sizes_b: np.ndarray, cut: float):
+    chance = p_same(kind, distance, cut)
     # A merge or a lone face changes the groups when the sides are one person; a split, when two.
-    value = len(members_a) * len(members_b) * (1.0 - chance if kind == "split" else chance)
-    return _Candidate(kind, members_a, members_b, float(distance), chance, value)
+    return chance, sizes_a * sizes_b * (1.0 - chance if kind == "split" else chance)
 
 
-def _merges(encodings: np.ndarray, people: list[np.ndarray], cut: float) -> list[_Candidate]:
-    if len(people) < 2:
+def _best(kind, groups: _Groups, first, second, distance, cut: float, keep: int) -> list[_Candidate]:
+    """The ``keep`` candidates of most value among unit pairs ``first``, ``second``."""
+    chance, value = _values(kind, distance, groups.sizes[first], groups.sizes[second], cut)
+    top = np.argsort(-value, kind="stable")[:keep]
+    return [
+        _Candidate(
+            kind,
+            groups.members(first[i]),
+            groups.members(second[i]),
+            float(distance[i]),
+            float(chance[i]),
+            float(value[i]),
+        )
+        for i in top.tolist()
+    ]
+
+
+def _merges(groups: _Groups, people: int, cut: float, keep: int) -> list[_Candidate]:
+    count = min(people, MERGE_GROUPS)
+    if count < 2:
         return []
-    units = _Units.of(encodings, people)
-    k = min(MERGE_NEIGHBOURS, len(people) - 1)
-    squared = np.sum(units.means**2, axis=1)
-    found = []
+    means, k = groups.means[:count], min(MERGE_NEIGHBOURS, count - 1)
+    squared = np.sum(means**2, axis=1)
     pairs: set[tuple[int, int]] = set()
     # The nearest groups of each, by their means, a block of groups at a time.
-    for start in range(0, len(people), 1024):
-        block = units.means[start : start + 1024]
-        distances = squared[start : start + 1024, None] + squared[None, :] - 2 * block @ units.means.T
-        for row, first in enumerate(range(start, start + len(block))):
-            distances[row, first] = np.inf
+    for start in range(0, count, 1024):
+        block = means[start : start + 1024]
+        distances = squared[start : start + 1024, None] + squared[None, :] - 2 * block @ means.T
+        distances[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
         for row, nearest in enumerate(np.argpartition(distances, k - 1, axis=1)[:, :k]):
-            for second in nearest.tolist():
-                pairs.add((min(start + row, second), max(start + row, second)))
-    for first, second in sorted(pairs):
-        distance = _rms_distance(
-            units.means[first], units.spreads[first], units.means[second], units.spreads[second]
-        )
-        found.append(_candidate("merge", people[first], people[second], distance, cut))
-    return found
+            pairs.update((min(start + row, other), max(start + row, other)) for other in nearest.tolist())
+    first, second = np.array(sorted(pairs)).T
+    distance = _rms_distance(means[first], groups.spreads[first], means[second], groups.spreads[second])
+    return _best("merge", groups, first, second, distance, cut, keep)
 
 
-def _splits(encodings: np.ndarray, people: list[np.ndarray], cut: float, seed: int) -> list[_Candidate]:
+def _splits(groups: _Groups, people: int, cut: float, seed: int) -> list[_Candidate]:
     from scipy.cluster.hierarchy import fcluster, linkage
 
+    encodings = groups.encodings
     rng = np.random.default_rng(seed)
     found = []
-    for members in people:
+    for unit in range(min(people, SPLIT_GROUPS)):
+        members = groups.members(unit)
         if len(members) < 2 * 2:
             continue
         sample = members if len(members) <= SPLIT_SAMPLE else rng.choice(members, SPLIT_SAMPLE, replace=False)
-        parts = fcluster(linkage(encodings[sample], method="average"), 2, criterion="maxclust")
+        rows = np.asarray(encodings[sample], dtype=np.float64)
+        parts = fcluster(linkage(rows, method="average"), 2, criterion="maxclust")
         if len(set(parts.tolist())) < 2:
             continue
-        centres = np.stack([encodings[sample[parts == part]].mean(axis=0) for part in (1, 2)])
-        nearest = np.argmin(
-            np.sum((encodings[members][:, None, :] - centres[None, :, :]) ** 2, axis=2), axis=1
-        )
+        centres = np.stack([rows[parts == part].mean(axis=0) for part in (1, 2)])
+        everyone = np.asarray(encodings[members], dtype=np.float64)
+        nearest = np.argmin(np.sum((everyone[:, None, :] - centres[None, :, :]) ** 2, axis=2), axis=1)
         first, second = members[nearest == 0], members[nearest == 1]
         if not len(first) or not len(second):
             continue
         # The larger part first: "a" is the part to keep, "b" the one that may be someone else.
         if len(second) > len(first):
             first, second = second, first
-        units = _Units.of(encodings, [first, second])
-        distance = _rms_distance(units.means[0], units.spreads[0], units.means[1], units.spreads[1])
-        found.append(_candidate("split", first, second, distance, cut))
+        stats = []
+        for part in (first, second):
+            part_rows = np.asarray(encodings[part], dtype=np.float64)
+            mean = part_rows.mean(axis=0)
+            stats.append((mean, float(np.mean(np.sum((part_rows - mean) ** 2, axis=1)))))
+        distance = float(_rms_distance(stats[0][0], stats[0][1], stats[1][0], stats[1][1]))
+        chance, value = _values("split", np.array(distance), np.array(len(first)), np.array(len(second)), cut)
+        found.append(_Candidate("split", first, second, distance, float(chance), float(value)))
     return found
 
 
-def _lones(
-    encodings: np.ndarray, small: list[np.ndarray], people: list[np.ndarray], cut: float
-) -> list[_Candidate]:
-    if not small or not people:
+def _lones(groups: _Groups, people: int, cut: float, keep: int) -> list[_Candidate]:
+    """Each lone face or group of one or two, with the group of people (among the largest) whose
+    faces lie nearest it."""
+    lone = np.flatnonzero(groups.sizes < PERSON)
+    targets = min(people, LONE_TARGETS)
+    if not len(lone) or not targets:
         return []
-    targets = _Units.of(encodings, people)
-    units = _Units.of(encodings, small)
-    squared = np.sum(targets.means**2, axis=1)
-    found = []
-    for start in range(0, len(small), 4096):
-        block = units.means[start : start + 4096]
-        distances = np.sum(block**2, axis=1)[:, None] + squared[None, :] - 2 * block @ targets.means.T
-        # The group whose faces lie nearest on average: its mean distance plus its spread.
-        nearest = np.argmin(distances + targets.spreads[None, :], axis=1)
-        for row, target in enumerate(nearest.tolist()):
-            unit = start + row
-            distance = _rms_distance(
-                units.means[unit], units.spreads[unit], targets.means[target], targets.spreads[target]
-            )
-            found.append(_candidate("lone", small[unit], people[target], distance, cut))
-    return found
+    means, spreads = groups.means[:targets], groups.spreads[:targets]
+    squared = np.sum(means**2, axis=1)
+    nearest = np.empty(len(lone), dtype=np.int64)
+    for start in range(0, len(lone), 4096):
+        block = groups.means[lone[start : start + 4096]]
+        distances = np.sum(block**2, axis=1)[:, None] + squared[None, :] - 2 * block @ means.T
+        # The group whose faces lie nearest on average: its mean's distance plus its spread.
+        nearest[start : start + 4096] = np.argmin(distances + spreads[None, :], axis=1)
+    distance = _rms_distance(groups.means[lone], groups.spreads[lone], means[nearest], spreads[nearest])
+    return _best("lone", groups, lone, nearest, distance, cut, keep)
 
 
 def corrections_for(question: Question, faces: Sequence[Face]) -> tuple[list[Correction], list[Correction]]:

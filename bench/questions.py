@@ -1,0 +1,223 @@
+"""How much the gallery's questions fix: a simulated person answers the first N, held out.
+
+For each set the default clustering runs, then a simulated person answers its first N
+questions (N = 10, 25, 50, 100) from the labels: "same" when the most common person among the
+faces shown on one side is the most common on the other (a side whose faces carry no label,
+strangers in the background, is skipped, as a person who cannot tell would). The answers'
+corrections are applied as cluster_faces.py --corrections applies them, and the groups scored
+(pair F1 / BCubed F1). For comparison, an oracle that knows every label picks the N operations
+(join two groups, or take one person's faces out of a group) that raise pair F1 most, greedily.
+
+The chance curves that rank the questions (clustering/questions.py, CURVES) are fitted on
+lfw_large's half A by maximum likelihood, from every question the default clustering there
+could ask and its labelled answer; half B and the small sets are scored with them, never seen
+in the fit. Then the cost of asking, on 100,000 and a million made-up faces grouped by their
+person. Takes about 3 minutes after the sets are encoded (bench/quality.py's cache).
+Writes the table into docs/quality.md between the questions markers.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cut_fit import split_by_person  # noqa: E402
+from harness import bench_parser, publish  # noqa: E402
+from quality import encoded  # noqa: E402
+from synthetic import synthetic_embeddings  # noqa: E402
+
+from faceclust.clustering import FaceClusterer  # noqa: E402
+from faceclust.clustering.corrections import plan_corrections  # noqa: E402
+from faceclust.clustering.questions import CURVES, KINDS, ask, corrections_for  # noqa: E402
+from faceclust.encode.settings import EncodeSettings  # noqa: E402
+from faceclust.evaluation import score_against_folders, scored_faces  # noqa: E402
+from faceclust.pipeline import _apply_plan  # noqa: E402
+
+ANSWERS = (10, 25, 50, 100)
+SMALL_SETS = ("five_celebrities", "face_recognition_examples", "lfw_dev")
+# Question-asking's cost, on made-up faces as many as a large library's.
+COST_FACES = (100_000, 1_000_000)
+
+
+class LabelledSet:
+    def __init__(self, name: str, faces: list, root: Path):
+        self.name, self.faces, self.root = name, faces, root
+        self.encodings = np.stack([face.encoding for face in faces])
+        self.photos = [face.image_path for face in faces]
+        self.identity = scored_faces(faces, root)
+        self.clusterer = FaceClusterer()
+        self.labels = self.clusterer.fit_predict(self.encodings, self.photos)
+
+    def score(self, labels: np.ndarray, faces: list | None = None) -> tuple[float, float]:
+        scores = score_against_folders(faces or self.faces, labels, self.root)
+        return scores.pairwise_f1, scores.bcubed_f1
+
+    def side(self, indices: tuple[int, ...]) -> str | None:
+        known = [self.identity[i] for i in indices if i in self.identity]
+        return Counter(known).most_common(1)[0][0] if known else None
+
+    def answered(self, questions, count: int) -> tuple[float, float]:
+        """Scores after the first ``count`` questions are answered from the labels."""
+        corrections = []
+        for question in questions[:count]:
+            a, b = self.side(question.a), self.side(question.b)
+            if a is None or b is None:
+                continue
+            same, different = corrections_for(question, self.faces)
+            corrections += same if a == b else different
+        plan = plan_corrections(corrections, self.faces)
+        kept = plan.kept
+        faces = [self.faces[i] for i in kept]
+        clusterer = FaceClusterer()
+        labels = clusterer.fit_predict(self.encodings[kept], [f.image_path for f in faces], plan.links)
+        faces, _, labels, _, _ = _apply_plan(faces, self.encodings[kept], labels, plan)
+        # Faces a correction left out are scored as unknown, as they would be nowhere.
+        left = [self.faces[i] for i in plan.not_faces.tolist()]
+        return self.score(np.r_[labels, np.full(len(left), -1)], faces + left)
+
+
+def oracle(labelled: LabelledSet, steps: int) -> list[tuple[float, float]]:
+    """Scores after each of the ``steps`` best operations (greedy on pair F1) that someone who
+    knows every label could make: join two groups, or take one person's faces out of a group."""
+    labels = labelled.labels.copy()
+    noise = np.flatnonzero(labels == -1)
+    labels[noise] = labels.max() + 1 + np.arange(len(noise))
+    scored = sorted(labelled.identity)
+    people = {index: labelled.identity[index] for index in scored}
+    totals = Counter(people.values())
+    true_pairs = sum(n * (n - 1) / 2 for n in totals.values())
+    results = []
+    for _ in range(steps):
+        cells: dict[int, Counter] = {}
+        for index in scored:
+            cells.setdefault(int(labels[index]), Counter())[people[index]] += 1
+        sizes = {group: sum(cell.values()) for group, cell in cells.items()}
+        together = sum(n * (n - 1) / 2 for cell in cells.values() for n in cell.values())
+        predicted = sum(n * (n - 1) / 2 for n in sizes.values())
+        by_person: dict[str, list[int]] = {}
+        for group, cell in cells.items():
+            for person in cell:
+                by_person.setdefault(person, []).append(group)
+        best, best_f1 = None, 2 * together / (predicted + true_pairs)
+        for groups in by_person.values():
+            for i, first in enumerate(groups):
+                for second in groups[i + 1 :]:
+                    gain = sum(n * cells[second].get(p, 0) for p, n in cells[first].items())
+                    f1 = 2 * (together + gain) / (predicted + sizes[first] * sizes[second] + true_pairs)
+                    if f1 > best_f1:
+                        best, best_f1 = ("join", first, second), f1
+        for group, cell in cells.items():
+            for person, n in cell.items():
+                if n < sizes[group]:
+                    f1 = 2 * together / (predicted - n * (sizes[group] - n) + true_pairs)
+                    if f1 > best_f1:
+                        best, best_f1 = ("out", group, person), f1
+        if best is None:
+            results.append(results[-1] if results else labelled.score(labelled.labels))
+            continue
+        if best[0] == "join":
+            labels[labels == best[2]] = best[1]
+        else:
+            new = labels.max() + 1
+            for index in scored:
+                if labels[index] == best[1] and people[index] == best[2]:
+                    labels[index] = new
+        results.append(labelled.score(labels))
+    return results
+
+
+def fit_curves(labelled: LabelledSet) -> dict[str, tuple[float, float]]:
+    """Per kind, the (centre, width) of the logistic chance of "same" in distance / cut that
+    best fits (maximum likelihood) the labelled answers to every question ``labelled`` raises."""
+    questions = ask(labelled.encodings, labelled.labels, labelled.clusterer.threshold_, limit=10**9)
+    fitted = {}
+    for kind in KINDS:
+        ratios, same = [], []
+        for question in questions:
+            a, b = labelled.side(question.a), labelled.side(question.b)
+            if question.kind == kind and a is not None and b is not None:
+                ratios.append(question.distance / labelled.clusterer.threshold_)
+                same.append(a == b)
+        ratios, same = np.array(ratios), np.array(same)
+        best, best_likelihood = CURVES[kind], -np.inf
+        for centre in np.arange(0.8, 1.6, 0.01):
+            for width in (0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15):
+                p = np.clip(1 / (1 + np.exp((ratios - centre) / width)), 1e-6, 1 - 1e-6)
+                likelihood = float(np.sum(np.where(same, np.log(p), np.log(1 - p))))
+                if likelihood > best_likelihood:
+                    best, best_likelihood = (round(float(centre), 2), width), likelihood
+        fitted[kind] = best
+        print(
+            f"  {kind}: {len(same)} questions, {int(same.sum())} same; fitted centre, width {best}",
+            flush=True,
+        )
+    return fitted
+
+
+def main() -> int:
+    parser = bench_parser(__doc__)
+    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
+    args = parser.parse_args()
+    settings = EncodeSettings()
+    large_root = args.datasets / "lfw_large"
+    half_a, half_b = split_by_person(encoded(large_root, settings), large_root)
+    sets = {"lfw_large A (fitted on)": LabelledSet("lfw_large A", half_a, large_root)}
+    print("fitting the chance curves on lfw_large A", flush=True)
+    fitted = fit_curves(sets["lfw_large A (fitted on)"])
+    CURVES.update(fitted)
+    sets["lfw_large B (held out)"] = LabelledSet("lfw_large B", half_b, large_root)
+    for name in SMALL_SETS:
+        sets[f"{name} (held out)"] = LabelledSet(
+            name, encoded(args.datasets / name, settings), args.datasets / name
+        )
+    lines = [
+        "Pair F1 / BCubed F1 of the default clustering, then after a simulated person answered the first N "
+        "questions, and after the oracle's best N operations. Chance curves fitted on lfw_large A: "
+        + ", ".join(f"{kind} centre {c:.2f} x cut, width {w:.2f}" for kind, (c, w) in fitted.items())
+        + ".",
+        "",
+        "| set | faces | questions | before | "
+        + " | ".join(f"{n} answers" for n in ANSWERS)
+        + " | oracle, 50 | oracle, 100 | 50 answers: share of the oracle's 50 gain (pair F1) |",
+        "|---" * (7 + len(ANSWERS)) + "|",
+    ]
+    for name, labelled in sets.items():
+        started = time.perf_counter()
+        questions = ask(labelled.encodings, labelled.labels, labelled.clusterer.threshold_)
+        before = labelled.score(labelled.labels)
+        after = {n: labelled.answered(questions, n) for n in ANSWERS}
+        best = oracle(labelled, 100)
+        oracle_50, oracle_100 = best[49], best[99]
+        gain = oracle_50[0] - before[0]
+        share = f"{(after[50][0] - before[0]) / gain:.0%}" if gain > 1e-9 else "- (nothing to gain)"
+        cells = [
+            f"{pair:.3f} / {bcubed:.3f}" for pair, bcubed in (before, *after.values(), oracle_50, oracle_100)
+        ]
+        lines.append(
+            f"| {name} | {len(labelled.faces):,} | {len(questions)} | " + " | ".join(cells) + f" | {share} |"
+        )
+        print(lines[-1], f"({time.perf_counter() - started:.0f} s)", flush=True)
+    lines += ["", "| faces (synthetic, grouped by their person) | groups | seconds to ask |", "|---|---|---|"]
+    for count in COST_FACES:
+        encodings, identities = synthetic_embeddings(count, 0)
+        # Each person a group, but people seen once left unknown, as the clustering leaves them.
+        sizes = np.bincount(identities)
+        labels = np.where(sizes[identities] > 1, identities, -1)
+        started = time.perf_counter()
+        ask(encodings, labels, 0.55)
+        seconds = time.perf_counter() - started
+        lines.append(f"| {count:,} | {len(np.unique(labels[labels >= 0])):,} | {seconds:.1f} |")
+        print(lines[-1], flush=True)
+    publish("\n".join(lines) + "\n", "questions", "questions", args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
