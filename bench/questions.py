@@ -35,7 +35,7 @@ from synthetic import synthetic_embeddings  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.clustering.corrections import plan_corrections  # noqa: E402
-from faceclust.clustering.questions import CURVES, KINDS, ask, corrections_for  # noqa: E402
+from faceclust.clustering.questions import CURVES, KINDS, ask, closeness, corrections_for  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import score_against_folders, scored_faces  # noqa: E402
 from faceclust.pipeline import _apply_plan  # noqa: E402
@@ -143,11 +143,13 @@ def fit_curves(labelled: LabelledSet) -> dict[str, tuple[float, float]]:
         for question in questions:
             a, b = labelled.side(question.a), labelled.side(question.b)
             if question.kind == kind and a is not None and b is not None:
-                ratios.append(question.distance / labelled.clusterer.threshold_)
+                ratios.append(
+                    float(closeness(question.distance, labelled.clusterer.threshold_, question.ratio))
+                )
                 same.append(a == b)
         ratios, same = np.array(ratios), np.array(same)
         best, best_likelihood = CURVES[kind], -np.inf
-        for centre in np.arange(0.8, 1.6, 0.01):
+        for centre in np.arange(0.3, 1.6, 0.01):
             for width in (0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15):
                 p = np.clip(1 / (1 + np.exp((ratios - centre) / width)), 1e-6, 1 - 1e-6)
                 likelihood = float(np.sum(np.where(same, np.log(p), np.log(1 - p))))
@@ -180,7 +182,8 @@ def main() -> int:
     lines = [
         "Pair F1 / BCubed F1 of the default clustering, then after a simulated person answered the first N "
         "questions, and after the oracle's best N operations. Chance curves fitted on lfw_large A: "
-        + ", ".join(f"{kind} centre {c:.2f} x cut, width {w:.2f}" for kind, (c, w) in fitted.items())
+        + ", ".join(f"{kind} centre {c:.2f}, width {w:.2f}" for kind, (c, w) in fitted.items())
+        + " (over distance / cut x ratio squared)"
         + ".",
         "",
         "| set | faces | questions | before | "
