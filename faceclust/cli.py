@@ -593,7 +593,7 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tune needs --evaluate DATASET to score against")
 
     def run() -> int:
-        from .pipeline import cluster_file, tune_file
+        from .pipeline import ClusterOptions, cluster_file, tune_file
 
         clusterer = FaceClusterer(
             method=args.method,
@@ -618,21 +618,19 @@ def cluster_main(argv: Sequence[str] | None = None) -> int:
         photos_read = _CountedBar(unit="photo", desc="photos for the montages", disable=None)
 
         try:
-            summary = cluster_file(
-                args.encodings,
-                args.output,
-                clusterer,
-                args.seed,
-                args.evaluate,
-                names_csv=args.names,
-                previous=args.previous,
-                organize=args.organize,
-                gallery=args.gallery,
-                say=_say,
+            options = ClusterOptions(
+                seed=args.seed,
                 corrections=args.corrections,
-                on_photos=photos_read,
                 face_tags=args.face_tags,
+                previous=args.previous,
+                names_csv=args.names,
+                gallery=args.gallery,
+                organize=args.organize,
                 xmp=args.xmp,
+                evaluate=args.evaluate,
+            )
+            summary = cluster_file(
+                args.encodings, args.output, clusterer, options, say=_say, on_photos=photos_read
             )
         finally:
             photos_read.close()

@@ -151,59 +151,72 @@ def _load_nonempty(encodings_path: str | os.PathLike[str]) -> tuple[list[Face], 
     return faces, encodings
 
 
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What a clustering run reads beside the encodings, and which outputs it writes.
+
+    Inputs: ``corrections`` (a corrections.json from the gallery: the clustering keeps what the
+    user said), ``face_tags`` (faces other programs named in the photos' metadata, kept in the
+    encoding index, are named so, as names given in the gallery are, before the corrections),
+    ``previous`` (an earlier run's clusters.json, whose named groups pass their names on) and
+    ``names_csv``; names come from ``previous``, then ``names_csv``, then the corrections, which
+    win. Outputs beside the montages and tables: ``gallery`` (index.html and its thumbnails),
+    ``organize`` ("link" or "copy": ``people/``), ``xmp`` (a sidecar beside every photo with a
+    named face, outputs/sidecars.py), ``evaluate`` (a dataset laid out one folder per person: the
+    clustering scored against it, into evaluation.json). ``seed`` chooses the montages' faces.
+    """
+
+    seed: int = 0
+    corrections: str | os.PathLike[str] | None = None
+    face_tags: bool = True
+    previous: str | os.PathLike[str] | None = None
+    names_csv: str | os.PathLike[str] | None = None
+    gallery: bool = True
+    organize: str | None = None
+    xmp: bool = False
+    evaluate: str | os.PathLike[str] | None = None
+
+
 # Hundreds of thousands of objects made and kept (faces, clusters.json, the gallery): runtime/collector.py.
 @cycle_collector_paused()
 def cluster_file(
     encodings_path: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
     clusterer: FaceClusterer,
-    seed: int = 0,
-    evaluate: str | os.PathLike[str] | None = None,
-    names_csv: str | os.PathLike[str] | None = None,
-    previous: str | os.PathLike[str] | None = None,
-    organize: str | None = None,
-    gallery: bool = True,
+    options: ClusterOptions = ClusterOptions(),
     say: Callable[[str], None] = lambda message: None,
-    corrections: str | os.PathLike[str] | None = None,
     on_photos: Callable[[int, int], None] | None = None,
-    face_tags: bool = True,
-    xmp: bool = False,
 ) -> ClusterSummary:
-    """Cluster the faces of an encodings file and write every output into ``output_dir``.
+    """Cluster the faces of an encodings file and write every output into ``output_dir``: the
+    montages, clusters.csv and clusters.json, and what ``options`` ask for.
 
-    Montages, clusters.csv and clusters.json always; index.html with its face thumbnails
-    unless ``gallery`` is false; ``people/`` with ``organize`` ("link" or "copy"). With
-    ``corrections`` (a corrections.json from the gallery), the clustering keeps what the user
-    said: named and merged faces together, faces taken out apart, not-faces and ignored
-    people out of every group. Names come from a previous run's clusters.json, then from
-    ``names_csv``, then from the corrections, which win. With ``evaluate`` (a dataset laid out
-    one folder per person), the clustering is also scored against those folders and the
-    scores written to evaluation.json. ``on_photos(done, total)`` follows the photos read for
-    the montages and thumbnails. One run at a time writes into an output folder: another that
-    holds its lock (:data:`OUTPUT_LOCK`) makes this one raise :class:`OutputError` at once.
-    With ``face_tags``, faces other programs named in the photos' metadata (kept in the
-    encoding index) are named so, as names given in the gallery are, before the corrections.
-    With ``xmp``, every photo with a named face gets an XMP sidecar naming it (outputs/sidecars.py).
+    The run flows one way: the faces loaded, the corrections replayed, the faces clustered and
+    the groups named into one :class:`ClusteringRun`, then each output written from it by its
+    own writer. ``say`` gets progress messages; ``on_photos(done, total)`` follows the photos
+    read for the montages and thumbnails. One run at a time writes into an output folder:
+    another that holds its lock (:data:`OUTPUT_LOCK`) makes this one raise
+    :class:`OutputError` at once.
     """
     all_faces, all_encodings = _load_nonempty(encodings_path)
     folder = ensure_folder(output_dir)
     # One run at a time writes into an output folder: two would mix their montages and tables,
     # and each would remove the montages of the other's groups as stale.
     with held_alone(folder / OUTPUT_LOCK, f"into {folder}", "give this run another --output folder"):
-        tagged = corrections_from_tags(stored_face_tags(encodings_path), all_faces) if face_tags else []
-        run, plan = _cluster(
-            all_faces, all_encodings, encodings_path, clusterer, names_csv, previous, corrections, tagged, say
+        tagged = (
+            corrections_from_tags(stored_face_tags(encodings_path), all_faces) if options.face_tags else []
         )
+        run, plan = _cluster(all_faces, all_encodings, encodings_path, clusterer, options, tagged, say)
+        evaluate = options.evaluate
         scores = score_against_folders(run.faces, run.labels, evaluate) if evaluate is not None else None
-        report = _write_outputs(run, folder, seed, gallery, on_photos)
+        report = _write_outputs(run, folder, options.seed, options.gallery, on_photos)
         written = [*report.written, folder / CSV_NAME, folder / JSON_NAME]
-        if gallery:
+        if options.gallery:
             written.append(folder / GALLERY_NAME)
-        if organize is not None:
-            written.append(organize_people(run, folder, organize))
+        if options.organize is not None:
+            written.append(organize_people(run, folder, options.organize))
         if scores is not None:
             written.append(write_evaluation(folder, os.fspath(evaluate), run.settings, scores.as_dict()))
-        sidecars = write_sidecars(run) if xmp else None
+        sidecars = write_sidecars(run) if options.xmp else None
         tag_names = {correction.name for correction in tagged}
         return ClusterSummary(
             faces=len(run.faces),
@@ -227,14 +240,13 @@ def _cluster(
     all_encodings: np.ndarray,
     encodings_path: str | os.PathLike[str],
     clusterer: FaceClusterer,
-    names_csv: str | os.PathLike[str] | None,
-    previous: str | os.PathLike[str] | None,
-    corrections: str | os.PathLike[str] | None,
+    options: ClusterOptions,
     tagged: list[Correction],
     say: Callable[[str], None],
 ) -> tuple[ClusteringRun, CorrectionPlan | None]:
     """The run's groups: the face tags and corrections replayed, the faces clustered, the
-    groups named."""
+    groups named, the questions asked."""
+    corrections, previous, names_csv = options.corrections, options.previous, options.names_csv
     earlier, plan = [], None
     if corrections is not None:
         earlier = read_corrections(corrections)

@@ -276,7 +276,7 @@ def test_the_cycle_collector_is_off_while_a_file_is_clustered_and_back_after(tmp
 def test_the_tables_come_out_the_same_beside_the_montages_either_way(tmp_path, monkeypatch, fork):
     from faceclust.clustering import FaceClusterer
     from faceclust.library.store import save_faces
-    from faceclust.pipeline import cluster_file
+    from faceclust.pipeline import ClusterOptions, cluster_file
     from faceclust.runtime import beside
 
     rng = np.random.default_rng(0)
@@ -287,7 +287,9 @@ def test_the_tables_come_out_the_same_beside_the_montages_either_way(tmp_path, m
     ]
     save_faces(tmp_path / "e.pickle", faces)
     monkeypatch.setattr(beside, "FORK", fork)
-    summary = cluster_file(tmp_path / "e.pickle", tmp_path / "out", FaceClusterer(), gallery=False)
+    summary = cluster_file(
+        tmp_path / "e.pickle", tmp_path / "out", FaceClusterer(), ClusterOptions(gallery=False)
+    )
     assert summary.clusters == 3
     rows = list(csv.reader((tmp_path / "out" / "clusters.csv").open()))
     assert rows[1:] == [[f"gone/p{i}.jpg", "0", "50", "50", "0", str(rows[1 + i % 3][5])] for i in range(12)]
