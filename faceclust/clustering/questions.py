@@ -9,13 +9,13 @@ Three kinds, each about two small sets of faces shown to a person:
 
 Each is ranked by the face pairs its answer would set right, expected: the pairs between the
 two sides, times the chance that the answer changes something (that a merge's or a lone
-face's sides are one person, that a split's parts are two). That chance is a logistic curve of
-the distance between the two sides, as a share of the clustering's cut, weighed by how much
-nearer each other they lie than either lies to any other group (a ratio test), one per kind, fitted by
-bench/questions.py on half of lfw_large and checked on the other half and the small sets
-(docs/quality.md, "Questions"). The distance is the root-mean-square distance between the two
-sides' faces, which each side's mean and spread give at no cost: a million faces' questions take
-a few seconds, on the exact path and the graph path alike.
+face's sides are one person, that a split's parts are two). That chance is a logistic curve,
+one per kind, of the distance between the two sides as a share of the clustering's cut,
+weighed by how much nearer each other they lie than either lies to any other group (a ratio
+test); bench/questions.py fits the curves on half of lfw_large and checks them on the other
+half and the small sets (docs/quality.md, "Questions"). The distance is the root-mean-square
+distance between the two sides' faces, which each side's mean and spread give at no cost: a
+million faces' questions take seconds, whichever path clustered them.
 """
 
 from __future__ import annotations
