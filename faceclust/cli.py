@@ -263,6 +263,11 @@ def _print_encode_summary(
             f"{_counted(summary.raw_with_jpeg, 'raw file')} encoded once, as the JPEG of the same name "
             "beside them"
         )
+    if summary.live_photos:
+        _say(
+            f"{_counted(summary.live_photos, 'Live Photo movie')} left to the photo of the same name "
+            "beside them (the still is encoded; videos are not searched for faces yet)"
+        )
     if summary.thumbnails_added:
         _say(
             f"cut the face thumbnails of {_counted(summary.thumbnails_added, 'photo')} encoded before "

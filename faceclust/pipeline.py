@@ -90,6 +90,7 @@ def encode_folder(
             faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start, scheduler)
             summary.passed_over = dict(sorted(scan.passed_over.items()))
             summary.raw_with_jpeg = len(scan.raw_with_jpeg)
+            summary.live_photos = len(scan.live_photos)
             if not faces:
                 dropped = (
                     f" ({summary.rejected} detections were dropped as not faces; --keep-unlikely-faces keeps them)"

@@ -170,26 +170,32 @@ def test_a_dng_preview_large_enough_is_used_instead_of_demosaicing(tmp_path):
     assert decode_image(path, min_side=max(full.full_size) - 10).scale == 1.0
 
 
-def test_raw_and_jpeg_of_one_name_are_one_photo_and_other_files_are_counted(tmp_path, capsys):
+def test_raw_and_jpeg_and_live_photos_of_one_name_are_one_photo_and_other_files_are_counted(tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
     shutil.copy(FACE_PHOTO, photos / "IMG_0003.JPG")
     write_dng(photos / "IMG_0003.dng", np.asarray(upright()))
     write_dng(photos / "IMG_0004.dng", np.asarray(upright()))  # raw alone: encoded
+    # Live Photos: the movie beside its still, a JPEG or a HEIC, is part of that photo.
+    (photos / "IMG_0003.MOV").write_bytes(b"x")
+    stored_turned(photos / "IMG_0006.HEIC", quality=90)
+    (photos / "IMG_0006.mov").write_bytes(b"x")
     for name in ("clip.mov", "clip2.MOV", "notes.txt", "README"):
         (photos / name).write_bytes(b"x")
     (photos / ".hidden.mov").write_bytes(b"x")  # hidden files are not counted
     scan = scan_folder(photos)
-    assert [Path(p).name for p in scan.images] == ["IMG_0003.JPG", "IMG_0004.dng"]
+    assert [Path(p).name for p in scan.images] == ["IMG_0003.JPG", "IMG_0004.dng", "IMG_0006.HEIC"]
     assert [Path(p).name for p in scan.raw_with_jpeg] == ["IMG_0003.dng"]
+    assert [Path(p).name for p in scan.live_photos] == ["IMG_0003.MOV", "IMG_0006.mov"]
     assert dict(scan.passed_over) == {".mov": 2, ".txt": 1, "(none)": 1}
 
     argv = ["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1"]
     assert encode_main(argv) == 0
     err = capsys.readouterr().err
     assert "1 raw file encoded once, as the JPEG of the same name beside them" in err
+    assert "2 Live Photo movies left to the photo of the same name beside them" in err
     assert "passed over 4 files not of an image type this tool reads ((none): 1, .mov: 2, .txt: 1)" in err
-    assert "2 images read" in err and "2 faces found" in err
+    assert "3 images read" in err and "3 faces found" in err
     assert encode_main([*argv, "--strict"]) == 1
     assert "--strict: 4 files were skipped or passed over" in capsys.readouterr().err
 

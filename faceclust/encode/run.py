@@ -32,6 +32,7 @@ class EncodeSummary:
     # files left to the JPEG of the same name beside them (filled in by pipeline.encode_folder).
     passed_over: dict[str, int] = field(default_factory=dict)
     raw_with_jpeg: int = 0
+    live_photos: int = 0
     # The longest side of the photos decoded in this run (0: none was).
     largest_side: int = 0
     # Detections dropped as not faces, and the photos they were in.

@@ -38,6 +38,8 @@ IMAGE_SUFFIXES = (
 MAX_PIXELS = 120_000_000
 # Sidecars other photo programs keep beside a photo (PHOTO.EXT.xmp, PHOTO.xmp): part of the photo.
 SIDECAR_SUFFIX = ".xmp"
+# A Live Photo's movie, beside its still of the same name.
+LIVE_PHOTO_SUFFIX = ".mov"
 
 EXIF_ORIENTATION = 0x0112
 
@@ -52,13 +54,16 @@ class FolderScan:
 
     ``passed_over`` counts the files whose suffix is not an image this tool reads, by suffix
     (``"(none)"`` for no suffix); ``raw_with_jpeg`` lists the camera raw files left out because a
-    JPEG of the same name lies beside them (RAW+JPEG shooting: one photo, shown as the JPEG).
+    JPEG of the same name lies beside them (RAW+JPEG shooting: one photo, shown as the JPEG);
+    ``live_photos`` the movies of Live Photos, a ``.mov`` beside a HEIC or JPEG of the same name
+    (the iPhone's few seconds around a photo: one photo, shown as the still).
     Hidden files and folders and macOS ``._*`` resource forks are neither, and not counted.
     """
 
     images: list[str] = field(default_factory=list)
     passed_over: Counter = field(default_factory=Counter)
     raw_with_jpeg: list[str] = field(default_factory=list)
+    live_photos: list[str] = field(default_factory=list)
 
 
 def find_images(root: str | os.PathLike[str]) -> list[str]:
@@ -92,11 +97,16 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
         jpeg_stems = {
             Path(name).stem.lower() for name in visible if Path(name).suffix.lower() in JPEG_SUFFIXES
         }
+        still_stems = jpeg_stems | {
+            Path(name).stem.lower() for name in visible if Path(name).suffix.lower() in HEIF_SUFFIXES
+        }
         for name in visible:
             suffix = Path(name).suffix.lower()
             if suffix == SIDECAR_SUFFIX:
                 continue  # a photo's XMP sidecar: read with the photo (photos/xmp.py)
-            if suffix not in IMAGE_SUFFIXES:
+            if suffix == LIVE_PHOTO_SUFFIX and Path(name).stem.lower() in still_stems:
+                scan.live_photos.append(os.path.join(dirpath, name))
+            elif suffix not in IMAGE_SUFFIXES:
                 scan.passed_over[suffix or "(none)"] += 1
             elif suffix in RAW_SUFFIXES and Path(name).stem.lower() in jpeg_stems:
                 scan.raw_with_jpeg.append(os.path.join(dirpath, name))
@@ -104,6 +114,7 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
                 scan.images.append(os.path.join(dirpath, name))
     scan.images.sort()
     scan.raw_with_jpeg.sort()
+    scan.live_photos.sort()
     return scan
 
 
