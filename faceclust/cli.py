@@ -69,6 +69,7 @@ def _detect_size(text: str) -> int:
 
 
 UNREADABLE_LISTED = 5  # photos named when the montages cannot read some
+TAGS_SAID = 100  # photos whose face tags are read again before the run says why it waits
 
 
 def _program(script: str) -> str:
@@ -83,7 +84,7 @@ def _say(message: str) -> None:
 
 class _CountedBar:
     """A progress bar on stderr driven by ``(done, total)`` calls: made when ``done`` is 0,
-    advanced by one on each call after."""
+    advanced by one on each call after, closed when ``done`` reaches ``total``."""
 
     def __init__(self, **options):
         self._options = options
@@ -97,6 +98,8 @@ class _CountedBar:
             self._bar = tqdm(total=total, file=sys.stderr, **self._options)
         else:
             self._bar.update(1)
+        if done == total:
+            self.close()
 
     def close(self) -> None:
         if self._bar is not None:
@@ -370,6 +373,15 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             bar[0].update(1)
 
         thumbnails_bar = _CountedBar(unit="img", disable=args.quiet)
+        tags_bar = _CountedBar(unit="img", disable=args.quiet)
+
+        def reading_tags(done: int, total: int) -> None:
+            if done == 0 and total >= TAGS_SAID:
+                _say(
+                    f"reading the face tags of {total} photos again (sidecars changed, or an index from "
+                    "before tags were read): headers and sidecars only, no encoding"
+                )
+            tags_bar(done, total)
 
         def cutting_thumbnails(done: int, total: int) -> None:
             if done == 0:
@@ -391,6 +403,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 args.fresh,
                 args.scheduler,
                 cutting_thumbnails,
+                reading_tags,
             )
         except NoFacesError as error:
             if error.summary is not None:
@@ -400,6 +413,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             if bar:
                 bar[0].close()
             thumbnails_bar.close()
+            tags_bar.close()
         _print_encode_summary(summary, args.encodings, args.profile, settings)
         passed_over = sum(summary.passed_over.values())
         if args.strict and (summary.skipped or passed_over):

@@ -57,6 +57,7 @@ def encode_folder(
     fresh: bool = False,
     scheduler: str | None = None,
     on_thumbnails: Callable[[int, int], None] | None = None,
+    on_tags: Callable[[int, int], None] | None = None,
 ) -> EncodeSummary:
     """Encode every image below ``dataset`` and write the faces to ``encodings_path``.
 
@@ -65,7 +66,8 @@ def encode_folder(
     ``fresh``. ``on_start`` gets the number of images to encode and the number reused. With
     ``scheduler`` (a Dask scheduler's address), the cluster's workers do the encoding.
     Photos reused from an index written before face thumbnails were kept get theirs cut here,
-    on ``jobs`` local threads (``on_thumbnails(done, total)`` follows). The encodings file is
+    on ``jobs`` local threads (``on_thumbnails(done, total)`` follows), and reused photos whose
+    face tags must be read again get them read (``on_tags(done, total)``). The encodings file is
     replaced only when the run finds at least one face, so pointing the tool at the wrong
     folder never wipes a good file. One run at a time writes an encodings file: another that
     holds its lock (:func:`lock_path`) makes this one raise :class:`OutputError` at once.
@@ -87,7 +89,9 @@ def encode_folder(
             remove_cache(encodings_path)
         cache = EncodingCache(cache_path(encodings_path), settings.cache_key())
         try:
-            faces, summary = encode_dataset(paths, settings, jobs, on_result, cache, on_start, scheduler)
+            faces, summary = encode_dataset(
+                paths, settings, jobs, on_result, cache, on_start, scheduler, on_tags
+            )
             summary.passed_over = dict(sorted(scan.passed_over.items()))
             summary.raw_with_jpeg = len(scan.raw_with_jpeg)
             summary.live_photos = len(scan.live_photos)

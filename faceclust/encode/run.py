@@ -76,6 +76,7 @@ def encode_dataset(
     cache: EncodingCache | None = None,
     on_start: Callable[[int, int], None] | None = None,
     scheduler: str | None = None,
+    on_tags: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Face], EncodeSummary]:
     """Encode ``paths`` and return all faces in path order with a summary of the run.
 
@@ -83,6 +84,8 @@ def encode_dataset(
     reused, and every new result is added to it the moment it arrives. ``on_result`` sees only
     the images encoded in this run. With ``scheduler`` (a Dask scheduler's address) the
     images are encoded by that cluster's workers instead of ``jobs`` local processes.
+    Reused photos whose face tags are to be read again (their sidecars changed, or an older
+    index never read them) are read first; ``on_tags(done, total)`` follows them.
     """
     started = time.perf_counter()
     stamps = {path: FileStamp.of(path) for path in paths}
@@ -92,7 +95,7 @@ def encode_dataset(
             result = cache.lookup(path, stamps[path])
             if result is not None:
                 reused[path] = result
-    reread = _read_changed_tags(reused, cache, jobs) if cache is not None else 0
+    reread = _read_changed_tags(reused, cache, jobs, on_tags) if cache is not None else 0
     fresh: dict[str, ImageResult] = {}
     todo = [path for path in paths if path not in reused]
     if on_start is not None:
@@ -120,16 +123,23 @@ def encode_dataset(
     return faces, summary
 
 
-def _read_changed_tags(reused: dict[str, ImageResult], cache: EncodingCache, jobs: int) -> int:
+def _read_changed_tags(
+    reused: dict[str, ImageResult],
+    cache: EncodingCache,
+    jobs: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Read again the face tags of the reused photos whose sidecars changed since (or that an
     older index never read tags for), from their headers and sidecars, without encoding them;
     keep them in ``cache`` and in the results. How many were read."""
     changed = [path for path, result in reused.items() if result.sidecar_stamp != sidecar_stamp(path)]
     if not changed:
         return 0
+    if on_progress is not None:
+        on_progress(0, len(changed))
     # Threads: reading headers and small files waits on the disk more than it computes.
     with ThreadPoolExecutor(jobs) as pool:
-        for path, tagged in map_ahead(pool, face_tags_of, changed, 4 * jobs):
+        for done, (path, tagged) in enumerate(map_ahead(pool, face_tags_of, changed, 4 * jobs), 1):
             cache.store_tags(path, tagged.tags, tagged.sidecar_stamp, tagged.refused)
             result = reused[path]
             result.tags, result.sidecar_stamp, result.tags_refused = (
@@ -137,6 +147,8 @@ def _read_changed_tags(reused: dict[str, ImageResult], cache: EncodingCache, job
                 tagged.sidecar_stamp,
                 tagged.refused,
             )
+            if on_progress is not None:
+                on_progress(done, len(changed))
     return len(changed)
 
 
