@@ -8,9 +8,10 @@ loads the models once (the per-process cache of :func:`faceclust.faces.models.sh
 is set up as a local worker is (one BLAS and one OpenCV thread, glibc's thresholds:
 :mod:`faceclust.runtime.malloc_tuning`), so the vectors and the speed are the same.
 
-Before any work goes out, every worker and the scheduler are asked what they run (:func:`check_cluster`): one
-that cannot import this package, or runs another version of it, of dlib or of numpy, stops the
-run with an error naming it and the fix, instead of failing every batch it is given. A worker
+Before any work goes out, every worker and the scheduler are asked what they run
+(:func:`check_cluster`): one that cannot import this package, or runs another version of it, of
+dlib or of numpy, stops the run with an error naming it and the fix, instead of failing every
+batch it is given. A worker
 that joins during the run is asked too, before the next batch goes out.
 
 Work goes out a bounded number of batches at a time, and results stream back as they
@@ -60,10 +61,11 @@ def check_cluster(client, joined: list[str] | None = None) -> list[str]:
     expected = eval(PROBE, {})
     answers: dict[str, object] = {}
     if joined is None:
+        scheduler = f"the scheduler {client.scheduler.address}"
         try:
-            answers[f"the scheduler {client.scheduler.address}"] = client.run_on_scheduler(eval, PROBE, {})
+            answers[scheduler] = client.run_on_scheduler(eval, PROBE, {})
         except Exception as error:  # raised there, by the import
-            answers[f"the scheduler {client.scheduler.address}"] = error
+            answers[scheduler] = error
     workers = client.run(eval, PROBE, {}, workers=joined, on_error="return")
     answers.update((f"worker {address}", answer) for address, answer in sorted(workers.items()))
     problems = []
