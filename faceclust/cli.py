@@ -22,7 +22,7 @@ from .clustering import (
 from .clustering.adaptive_cut import CEILING, FLOOR
 from .encode.local import default_jobs
 from .encode.run import EncodeSummary
-from .encode.settings import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, EncodeSettings
+from .encode.settings import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, VIDEO_EVERY, VIDEO_FACES, EncodeSettings
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
 from .faces.models import DETECTION_METHODS, FRAMINGS
@@ -183,6 +183,21 @@ def encode_parser() -> argparse.ArgumentParser:
         f"the default before (default: {FRAMINGS[-1]})",
     )
     parser.add_argument(
+        "--video-every",
+        type=_positive_float,
+        default=VIDEO_EVERY,
+        metavar="SECONDS",
+        help="search a video for faces about this often, in its keyframes where it has them that often "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--video-faces",
+        type=_bounded_int(1),
+        default=VIDEO_FACES,
+        metavar="N",
+        help="keep at most this many faces of each person of a video, the clearest (default: %(default)s)",
+    )
+    parser.add_argument(
         "--exact",
         action="store_true",
         help="compute exactly what the tutorial computes with face_recognition 1.3.0 (its boxes, "
@@ -233,6 +248,16 @@ def _print_encode_summary(
         f"{summary.images} images read{reused}, {summary.images_with_faces} with faces, "
         f"{summary.faces} faces found in {summary.seconds:.1f} s; wrote {encodings}"
     )
+    if summary.videos:
+        searched = (
+            f": {summary.video_seconds / 60:.1f} minutes searched in {_counted(summary.frames_searched, 'frame')}"
+            if summary.frames_searched
+            else ""
+        )
+        _say(
+            f"{_counted(summary.videos, 'video')} among them{searched} (one about every "
+            f"{settings.video_every:g} s; each person's {settings.video_faces} clearest faces of a video kept)"
+        )
     if summary.largest_side:
         # Photos up to this size are searched whole (--detect-size 0: every photo).
         whole = DETECT_FLOOR if settings.detect_size is None else settings.detect_size
@@ -269,7 +294,7 @@ def _print_encode_summary(
     if summary.live_photos:
         _say(
             f"{_counted(summary.live_photos, 'Live Photo movie')} left to the photo of the same name "
-            "beside them (the still is encoded; videos are not searched for faces yet)"
+            "beside them (one photo: the still is encoded)"
         )
     if summary.thumbnails_added:
         _say(
@@ -339,6 +364,9 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         if given:
             parser.error(f"--exact fixes how faces are found and embedded; leave out {', '.join(given)}")
 
+    if not 0.1 <= args.video_every <= 600:
+        parser.error(f"--video-every must be between 0.1 and 600 seconds, not {args.video_every:g}")
+
     def run() -> int:
         from tqdm import tqdm
 
@@ -356,21 +384,34 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 args.min_face_size or DEFAULT_MIN_FACE_SIZE,
                 args.check_faces is not False,
                 args.framings or FRAMINGS[-1],
+                video_every=args.video_every,
+                video_faces=args.video_faces,
             )
         )
         bar: list[tqdm] = []
         faces_found = 0
 
-        def start(total: int, reused: int) -> None:
+        weight: dict[str, int] = {}
+
+        def start(total: int, reused: int, frames: dict[str, int]) -> None:
             if reused:
                 _say(f"{reused} images unchanged since the last run are reused; {total} to encode")
-            bar.append(tqdm(total=total, unit="img", disable=args.quiet or total == 0, file=sys.stderr))
+            # A video counts as the frames it is searched at, each about a photo's work, so
+            # that the time left stays honest with minutes of video among the photos.
+            weight.update(frames)
+            units = total - len(frames) + sum(frames.values())
+            if frames and not args.quiet:
+                _say(
+                    f"{_counted(len(frames), 'video')} among them, searched every {settings.video_every:g} s: "
+                    f"{_counted(sum(frames.values()), 'frame')}, each counted as an image"
+                )
+            bar.append(tqdm(total=units, unit="img", disable=args.quiet or units == 0, file=sys.stderr))
 
         def advance(result) -> None:
             nonlocal faces_found
             faces_found += len(result.faces)
             bar[0].set_postfix(faces=faces_found, refresh=False)
-            bar[0].update(1)
+            bar[0].update(weight.get(result.image_path, 1))
 
         thumbnails_bar = _CountedBar(unit="img", disable=args.quiet)
         tags_bar = _CountedBar(unit="img", disable=args.quiet)

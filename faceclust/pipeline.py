@@ -52,7 +52,7 @@ def encode_folder(
     encodings_path: str | os.PathLike[str],
     settings: EncodeSettings,
     jobs: int = 1,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, dict[str, int]], None] | None = None,
     on_result: Callable[[ImageResult], None] | None = None,
     fresh: bool = False,
     scheduler: str | None = None,
@@ -63,7 +63,8 @@ def encode_folder(
 
     Images encoded by an earlier (finished or interrupted) run with the same settings and
     unchanged since are taken from the encoding cache beside the encodings file, unless
-    ``fresh``. ``on_start`` gets the number of images to encode and the number reused. With
+    ``fresh``. ``on_start`` gets the number of images to encode, the number reused and the frames each
+    video to encode will be searched at. With
     ``scheduler`` (a Dask scheduler's address), the cluster's workers do the encoding.
     Photos reused from an index written before face thumbnails were kept get theirs cut here,
     on ``jobs`` local threads (``on_thumbnails(done, total)`` follows), and reused photos whose
@@ -87,7 +88,7 @@ def encode_folder(
     ):
         if fresh:
             remove_cache(encodings_path)
-        cache = EncodingCache(cache_path(encodings_path), settings.cache_key())
+        cache = EncodingCache(cache_path(encodings_path), settings.cache_key(), settings.video_cache_key())
         try:
             faces, summary = encode_dataset(
                 paths, settings, jobs, on_result, cache, on_start, scheduler, on_tags
@@ -267,7 +268,7 @@ def _cluster(
     if large:
         say(f"clustering {len(faces):,} faces with {clusterer.method}")
     labels = clusterer.fit_predict(
-        encodings, [face.image_path for face in faces], None if plan is None else plan.links
+        encodings, [face.frame for face in faces], None if plan is None else plan.links
     )
     if large:
         say("writing the montages and tables")
@@ -318,10 +319,10 @@ def _kept_apart(
 ) -> list[tuple[set[int], set[int]]]:
     """The pairs of face sets the corrections keep apart, in indices of ``faces`` (the faces
     grouped in the end; ``clustered`` were those the plan's indices name)."""
-    index = {(face.image_path, face.box): position for position, face in enumerate(faces)}
+    index = {face.key: position for position, face in enumerate(faces)}
 
     def positions(group: int) -> set[int]:
-        keys = ((clustered[i].image_path, clustered[i].box) for i in plan.links.groups[group].tolist())
+        keys = (clustered[i].key for i in plan.links.groups[group].tolist())
         return {index[key] for key in keys if key in index}
 
     pairs = [(positions(first), positions(second)) for first, second in plan.links.apart]

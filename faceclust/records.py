@@ -9,6 +9,9 @@ import numpy as np
 # (top, right, bottom, left) in pixels of the EXIF-oriented image, clipped to it; the same
 # convention as face_recognition, so that boxes in old pickles mean what they always meant.
 Box = tuple[int, int, int, int]
+# What names one face across runs, in corrections and questions: its file, its box, and for a
+# face in a video the second of the frame it was seen in (None for a photo).
+FaceKey = tuple[str, Box, "float | None"]
 
 EMBEDDING_SIZE = 128
 
@@ -17,16 +20,48 @@ EMBEDDING_SIZE = 128
 # child that reads them (runtime/beside.py) copies fewer pages of them.
 @dataclass(frozen=True, slots=True)
 class Face:
-    """One face: the image it was found in, where, and its 128-d embedding (float64)."""
+    """One face: the image it was found in, where, and its 128-d embedding (float64).
+
+    A face in a video names the video as its ``image_path``, and ``time`` is the second of the
+    frame it was seen in (the box is in that frame, turned upright); None for a photo.
+    """
 
     image_path: str
     box: Box
     encoding: np.ndarray = field(repr=False)
+    time: float | None = None
+
+    @property
+    def key(self) -> FaceKey:
+        return (self.image_path, tuple(self.box), self.time)
+
+    def entry(self) -> dict:
+        """The face as the JSON files name it: :func:`key_entry` of its key."""
+        entry: dict = {"image_path": self.image_path, "box": list(self.box)}
+        if self.time is not None:
+            entry["time"] = self.time
+        return entry
+
+    @property
+    def frame(self) -> str:
+        """The picture the face was seen in: its photo, or its video's frame. No two faces of
+        one frame are the same person (the cannot-link rule); a video's frames may all show one."""
+        return self.image_path if self.time is None else f"{self.image_path}#t={self.time:.3f}"
 
     @property
     def area(self) -> int:
         top, right, bottom, left = self.box
         return (bottom - top) * (right - left)
+
+
+def key_entry(key: FaceKey) -> dict:
+    """A face as the JSON files name it (clusters.json, corrections.json): ``image_path`` and
+    ``box``, and ``time`` for a face in a video."""
+    path, box, time = key
+    entry: dict = {"image_path": path, "box": [int(value) for value in box]}
+    if time is not None:
+        entry["time"] = time
+    return entry
 
 
 @dataclass
@@ -52,6 +87,9 @@ class ImageResult:
     tags: list[tuple[str, Box]] = field(default_factory=list)
     sidecar_stamp: int = 0
     tags_refused: str | None = None
+    # A video's length in seconds and the frames searched (0 for a photo, or reused).
+    video_seconds: float = 0.0
+    frames_searched: int = 0
     # Each face's thumbnail as JPEG bytes (outputs/thumbnails.py), in the order of ``faces``; empty
     # where none were cut (reused from the cache, or read from an older index).
     thumbnails: list[bytes] = field(default_factory=list, repr=False)

@@ -145,17 +145,19 @@ def test_a_folder_of_only_broken_files_says_why_each_one_failed(tmp_path, portra
         (photos / f"cut{number}.jpg").write_bytes(data[: len(data) // (2 + number)])
     (photos / "notes.jpg").write_text("a text file named .jpg\n")
     (photos / "clip.mov").write_bytes(b"\0" * 10)
+    (photos / "notes.txt").write_text("a text file\n")
     assert encode_main(["-i", str(photos), "-e", str(tmp_path / "e.pickle"), "-q", "-j", "1"]) == 3
     err = capsys.readouterr().err
-    assert "passed over 1 file not of an image type this tool reads (.mov: 1)" in err
-    assert "skipped 4 files (3 corrupt or truncated, 1 not an image):" in err
+    assert "passed over 1 file not of an image type this tool reads (.txt: 1)" in err
+    assert "skipped 5 files (3 corrupt or truncated, 1 not a readable video, 1 not an image):" in err
     for number in range(3):
         assert f"{photos / f'cut{number}.jpg'}: corrupt or truncated" in err
     assert f"{photos / 'notes.jpg'}: not an image" in err
+    assert f"{photos / 'clip.mov'}: not a readable video" in err
     assert (
         err.rstrip()
         .splitlines()[-1]
-        .startswith("error: no faces found in the 4 images of " + str(photos) + " (4 could not be read)")
+        .startswith("error: no faces found in the 5 images of " + str(photos) + " (5 could not be read)")
     )
     assert not (tmp_path / "e.pickle").exists()
 

@@ -94,7 +94,7 @@ def faces_of(photos: int, per_photo: int = 1) -> list[Face]:
 
 
 def key(face: Face) -> tuple:
-    return (face.image_path, face.box)
+    return face.key
 
 
 def test_merged_then_taken_out_the_later_wins_and_says_so():
@@ -191,9 +191,13 @@ def test_ignore_marks_the_group_and_keeps_it_apart_from_named_people():
 def test_stale_photos_and_moved_boxes_are_reported_and_skipped_never_fatal():
     faces = faces_of(3)
     top, right, bottom, left = faces[0].box
-    nudged = (faces[0].image_path, (top + 3, right + 2, bottom + 3, left + 2))  # re-encoded: a few pixels off
-    elsewhere = (faces[1].image_path, (400, 500, 500, 400))  # that photo has no face there
-    gone = ("p/deleted.jpg", (1, 2, 3, 4))
+    nudged = (
+        faces[0].image_path,
+        (top + 3, right + 2, bottom + 3, left + 2),
+        None,
+    )  # re-encoded: a few pixels off
+    elsewhere = (faces[1].image_path, (400, 500, 500, 400), None)  # that photo has no face there
+    gone = ("p/deleted.jpg", (1, 2, 3, 4), None)
     plan = plan_corrections(
         [Correction("name", (nudged, gone), name="Anna"), Correction("name", (elsewhere,), name="Bob")], faces
     )
@@ -218,10 +222,12 @@ FACE = {"image_path": "a.jpg", "box": [1, 5, 4, 2]}
 
 def test_corrections_round_trip_through_the_documented_format():
     corrections = [
-        Correction("name", (("a.jpg", (1, 5, 4, 2)),), name="Anna"),
-        Correction("move", (("b.jpg", (1, 5, 4, 2)),), away_from=(("a.jpg", (1, 5, 4, 2)),)),
-        Correction("move", (("b.jpg", (1, 5, 4, 2)),), away_from=(), to=(("a.jpg", (1, 5, 4, 2)),)),
-        Correction("not_a_face", (("c.jpg", (0, 9, 9, 0)),)),
+        Correction("name", (("a.jpg", (1, 5, 4, 2), None),), name="Anna"),
+        Correction("move", (("b.jpg", (1, 5, 4, 2), None),), away_from=(("a.jpg", (1, 5, 4, 2), None),)),
+        Correction(
+            "move", (("b.jpg", (1, 5, 4, 2), None),), away_from=(), to=(("a.jpg", (1, 5, 4, 2), None),)
+        ),
+        Correction("not_a_face", (("c.jpg", (0, 9, 9, 0), None),)),
     ]
     assert parse_corrections(json.loads(json.dumps(corrections_document(corrections)))) == corrections
 

@@ -128,10 +128,10 @@ def test_clusters_csv_has_one_row_per_face(tmp_path, photo_faces):
     write_clusters_csv(faces, labels, tmp_path / "clusters.csv")
     with open(tmp_path / "clusters.csv", newline="") as stream:
         rows = list(csv.reader(stream))
-    assert rows[0] == ["image_path", "top", "right", "bottom", "left", "cluster_id"]
+    assert rows[0] == ["image_path", "top", "right", "bottom", "left", "cluster_id", "time"]
     assert len(rows) == 31
-    assert rows[1] == [faces[0].image_path, "5", "18", "35", "2", "0"]
-    assert rows[-1][-1] == "-1"
+    assert rows[1] == [faces[0].image_path, "5", "18", "35", "2", "0", ""]  # no time: a photo's face
+    assert rows[-1][-2] == "-1"
 
 
 def test_photo_finder_falls_back_to_the_encodings_folder(tmp_path, monkeypatch):
@@ -292,7 +292,9 @@ def test_the_tables_come_out_the_same_beside_the_montages_either_way(tmp_path, m
     )
     assert summary.clusters == 3
     rows = list(csv.reader((tmp_path / "out" / "clusters.csv").open()))
-    assert rows[1:] == [[f"gone/p{i}.jpg", "0", "50", "50", "0", str(rows[1 + i % 3][5])] for i in range(12)]
+    assert rows[1:] == [
+        [f"gone/p{i}.jpg", "0", "50", "50", "0", str(rows[1 + i % 3][5]), ""] for i in range(12)
+    ]
     document = json.loads((tmp_path / "out" / "clusters.json").read_text())
     assert [cluster["size"] for cluster in document["clusters"]] == [4, 4, 4]
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [

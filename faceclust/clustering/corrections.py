@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceclustError
-from ..records import Box, Face
+from ..records import Box, Face, FaceKey, key_entry
 from . import LinkConstraints
 
 FORMAT = "faceclust-corrections"
@@ -41,8 +41,6 @@ ACTIONS = ("name", "merge", "move", "apart", "not_a_face", "ignore")
 # union), so a correction survives re-encoding with settings that move boxes a few pixels.
 MATCHING_OVERLAP = 0.5
 LISTED = 3  # photos named in a note before "and N more"
-
-FaceKey = tuple[str, Box]
 
 
 class CorrectionsError(FaceclustError):
@@ -60,18 +58,14 @@ class Correction:
     to: tuple[FaceKey, ...] = ()
 
     def as_dict(self) -> dict:
-        entry: dict = {"action": self.action, "faces": [_face_entry(key) for key in self.faces]}
+        entry: dict = {"action": self.action, "faces": [key_entry(key) for key in self.faces]}
         if self.name is not None:
             entry["name"] = self.name
         if self.action in ("move", "apart"):
-            entry["from"] = [_face_entry(key) for key in self.away_from]
+            entry["from"] = [key_entry(key) for key in self.away_from]
             if self.to:
-                entry["to"] = [_face_entry(key) for key in self.to]
+                entry["to"] = [key_entry(key) for key in self.to]
         return entry
-
-
-def _face_entry(key: FaceKey) -> dict:
-    return {"image_path": key[0], "box": list(key[1])}
 
 
 def read_corrections(path: str | os.PathLike[str]) -> list[Correction]:
@@ -135,17 +129,19 @@ def _parse_faces(value: object, where: str) -> tuple[FaceKey, ...]:
     for face in value:
         path = face.get("image_path") if isinstance(face, dict) else None
         box = face.get("box") if isinstance(face, dict) else None
+        time = face.get("time") if isinstance(face, dict) else None
         if (
             not isinstance(path, str)
             or not isinstance(box, list)
             or len(box) != 4
             or not all(isinstance(value, int) and not isinstance(value, bool) for value in box)
+            or not (time is None or (isinstance(time, int | float) and not isinstance(time, bool)))
         ):
             raise CorrectionsError(
-                f'{where}: each face must be {{"image_path": text, "box": [top, right, bottom, left]}}, '
-                f"not {json.dumps(face)[:120]}"
+                f'{where}: each face must be {{"image_path": text, "box": [top, right, bottom, left]}} '
+                f'(and "time": seconds, for a face in a video), not {json.dumps(face)[:120]}'
             )
-        keys.append((path, (box[0], box[1], box[2], box[3])))
+        keys.append((path, (box[0], box[1], box[2], box[3]), None if time is None else float(time)))
     return tuple(keys)
 
 
@@ -219,7 +215,8 @@ def corrections_from_tags(tags: dict[str, list[tuple[str, Box]]], faces: Sequenc
     most one tag."""
     by_photo: dict[str, list[Face]] = {}
     for face in faces:
-        by_photo.setdefault(face.image_path, []).append(face)
+        if face.time is None:  # tags name regions of photos, not of a video's frames
+            by_photo.setdefault(face.image_path, []).append(face)
     named: dict[str, list[FaceKey]] = {}
     for photo, photo_tags in tags.items():
         candidates = by_photo.get(photo, [])
@@ -239,26 +236,31 @@ def corrections_from_tags(tags: dict[str, list[tuple[str, Box]]], faces: Sequenc
                 continue
             used_tags.add(number)
             used_faces.add(position)
-            named.setdefault(photo_tags[number][0], []).append((photo, tuple(candidates[position].box)))
+            named.setdefault(photo_tags[number][0], []).append(candidates[position].key)
     return [Correction("name", tuple(keys), name) for name, keys in sorted(named.items())]
 
 
 class _FaceMatcher:
-    """Finds the face a key names: same photo, same box or the one overlapping it most."""
+    """Finds the face a key names: same photo (or video frame), same box or the one overlapping
+    it most."""
 
     def __init__(self, faces: Sequence[Face]):
-        self.by_photo: dict[str, list[tuple[Box, int]]] = {}
+        self.by_frame: dict[tuple[str, float | None], list[tuple[Box, int]]] = {}
+        self.photos = {face.image_path for face in faces}
         for index, face in enumerate(faces):
-            self.by_photo.setdefault(face.image_path, []).append((tuple(face.box), index))
+            self.by_frame.setdefault((face.image_path, face.time), []).append((tuple(face.box), index))
         self.missing_photos: dict[str, set[int]] = {}
         self.missing_faces: dict[str, set[int]] = {}
 
     def indices(self, keys: Sequence[FaceKey], number: int) -> list[int]:
         found = []
-        for path, box in keys:
-            candidates = self.by_photo.get(path)
-            if candidates is None:
+        for path, box, time in keys:
+            if path not in self.photos:
                 self.missing_photos.setdefault(path, set()).add(number)
+                continue
+            candidates = self.by_frame.get((path, time))
+            if candidates is None:
+                self.missing_faces.setdefault(path, set()).add(number)
                 continue
             best = max(candidates, key=lambda candidate: _overlap(candidate[0], box))
             if best[0] != box and _overlap(best[0], box) < MATCHING_OVERLAP:

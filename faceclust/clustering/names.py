@@ -59,7 +59,7 @@ def inherit_names(
     members: dict[int, set[tuple]] = {}
     for face, label in zip(faces, labels.tolist(), strict=True):
         if label != NOISE:
-            members.setdefault(label, set()).add((face.image_path, tuple(face.box)))
+            members.setdefault(label, set()).add(face.key)
 
     names: dict[int, str] = {}
     taken: set[int] = set()
@@ -111,7 +111,10 @@ def _named_clusters(path: str | os.PathLike[str]) -> list[dict]:
             clusters.append(
                 {
                     "name": str(cluster["name"]),
-                    "faces": {(face["image_path"], tuple(face["box"])) for face in cluster["faces"]},
+                    "faces": {
+                        (face["image_path"], tuple(face["box"]), face.get("time"))
+                        for face in cluster["faces"]
+                    },
                     "centroid": None if centroid is None else np.asarray(centroid, dtype=np.float64),
                 }
             )

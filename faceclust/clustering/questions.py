@@ -356,8 +356,8 @@ def corrections_for(question: Question, faces: Sequence[Face]) -> tuple[list[Cor
     faces (and so their groups) together; "different" keeps them apart, which also keeps the
     question from being asked again. For a merge the faces stay where they are (``apart``); for a
     split or a lone face, the faces that may be someone else leave the group (``move``)."""
-    a = tuple((faces[i].image_path, tuple(faces[i].box)) for i in question.a)
-    b = tuple((faces[i].image_path, tuple(faces[i].box)) for i in question.b)
+    a = tuple(faces[i].key for i in question.a)
+    b = tuple(faces[i].key for i in question.b)
     same = [Correction("merge", a + b)]
     if question.kind == "merge":
         different = [Correction("apart", a, away_from=b)]

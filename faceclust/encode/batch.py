@@ -1,4 +1,6 @@
-"""One batch of image files to faces: decode, detect, embed, cut thumbnails (in any worker)."""
+"""One batch of image files to faces: decode, detect, embed, cut thumbnails (in any worker).
+
+A video in the batch is encoded on its own by encode/video.py."""
 
 from __future__ import annotations
 
@@ -7,24 +9,20 @@ import time
 import numpy as np
 
 from ..errors import ImageLoadError
-from ..faces.face_check import likely_faces
 from ..faces.models import (
     FaceModels,
     boxes_to_original,
     shared_models,
 )
 from ..outputs.thumbnails import encode_jpeg, face_tile
-from ..photos.images import DecodedImage, decode_image, resized
+from ..photos.images import DecodedImage, decode_image
+from ..photos.video import is_video
 from ..photos.xmp import read_face_tags
 from ..records import Box, Face, ImageResult
 from ..runtime.malloc_tuning import keep_large_blocks_on_the_heap
+from .detection import find_faces, working_image
 from .settings import EncodeSettings
-
-
-def working_image(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
-    """``rgb`` shrunk by ``scale`` (at most 1: never enlarged) for detection, and the scale used."""
-    scale = min(1.0, scale)
-    return resized(rgb, scale), scale
+from .video import encode_video
 
 
 def encode_image(path: str, settings: EncodeSettings, models: FaceModels | None = None) -> ImageResult:
@@ -49,6 +47,10 @@ def encode_batch(
     search_scale: dict[str, float] = {}
     timings: dict[str, dict[str, float]] = {path: {} for path in paths}
     for path in paths:
+        if is_video(path):
+            results[path] = encode_video(path, settings, models)
+            timings[path] = results[path].seconds
+            continue
         started = time.perf_counter()
         try:
             min_side, min_scale = settings.decode_limits()
@@ -75,20 +77,9 @@ def encode_batch(
                 timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
             for path, scale in search_scale.items():
-                started = time.perf_counter()
-                rgb = loaded[path].rgb
-                if settings.exact:  # dlib upsamples the photo itself, as face_recognition lets it
-                    found[path] = models.detect(rgb, "hog", settings.upsample)
-                    timings[path]["detect"] = time.perf_counter() - started
-                    continue
-                scored = models.detect_hog_scored(rgb, settings.upsample, scale)
-                timings[path]["detect"] = time.perf_counter() - started
-                found[path] = [box for box, _ in scored]
-                if settings.check_faces:
-                    # Judged on the decoded pixels: the detection copy may be too coarse.
-                    started = time.perf_counter()
-                    found[path], rejected[path] = likely_faces(models.cnn_net, rgb, scored)
-                    timings[path]["check"] = time.perf_counter() - started
+                found[path], rejected[path] = find_faces(
+                    loaded[path].rgb, scale, settings, models, timings[path]
+                )
         # Every photo's chips first, then the network over all of them at once: it runs faster
         # on the faces of several small photos than on one or two at a time.
         chips: dict[str, np.ndarray] = {}

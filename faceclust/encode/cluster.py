@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from ..errors import FaceclustError
-from ..records import Face, ImageResult
+from ..records import ImageResult
 from .batch import encode_batch, prepare_worker_process
 from .settings import EncodeSettings
 
@@ -174,5 +174,5 @@ def encode_images_on_cluster(
 def _named_as(result: ImageResult, path: str) -> ImageResult:
     if result.image_path == path:
         return result
-    faces = [Face(path, face.box, face.encoding) for face in result.faces]
+    faces = [dataclasses.replace(face, image_path=path) for face in result.faces]
     return dataclasses.replace(result, image_path=path, faces=faces)

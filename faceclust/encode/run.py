@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ..errors import ImageLoadError
 from ..library.index import EncodingCache, FileStamp
 from ..outputs.thumbnails import cut_from_photo, encode_jpeg
+from ..photos.video import duration_of, is_video, planned_samples
 from ..photos.xmp import face_tags_of, sidecar_stamp
 from ..records import Face, ImageResult
 from ..runtime.threads import map_ahead
@@ -23,6 +24,10 @@ class EncodeSummary:
 
     images: int = 0
     reused: int = 0  # images whose result came from the cache of an earlier run
+    # Videos among the images, the seconds of video searched in this run and the frames.
+    videos: int = 0
+    video_seconds: float = 0.0
+    frames_searched: int = 0
     images_with_faces: int = 0
     faces: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -52,6 +57,9 @@ class EncodeSummary:
 
     def add(self, result: ImageResult) -> None:
         self.images += 1
+        self.videos += is_video(result.image_path)
+        self.video_seconds += result.video_seconds
+        self.frames_searched += result.frames_searched
         self.largest_side = max(self.largest_side, result.longer_side)
         self.rejected += result.rejected
         self.photos_with_rejected += bool(result.rejected)
@@ -74,7 +82,7 @@ def encode_dataset(
     jobs: int = 1,
     on_result: Callable[[ImageResult], None] | None = None,
     cache: EncodingCache | None = None,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, dict[str, int]], None] | None = None,
     scheduler: str | None = None,
     on_tags: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Face], EncodeSummary]:
@@ -86,6 +94,10 @@ def encode_dataset(
     images are encoded by that cluster's workers instead of ``jobs`` local processes.
     Reused photos whose face tags are to be read again (their sidecars changed, or an older
     index never read them) are read first; ``on_tags(done, total)`` follows them.
+    ``on_start(to_encode, reused, frames)`` is told, before the first result, how many files
+    are to be encoded, how many were reused, and for each video among them the frames it will
+    be searched at (from its header): a progress bar counts those, not files, so that its time
+    left stays honest with minutes of video among the photos.
     """
     started = time.perf_counter()
     stamps = {path: FileStamp.of(path) for path in paths}
@@ -99,7 +111,7 @@ def encode_dataset(
     fresh: dict[str, ImageResult] = {}
     todo = [path for path in paths if path not in reused]
     if on_start is not None:
-        on_start(len(todo), len(reused))
+        on_start(len(todo), len(reused), _frames_to_search(todo, settings, jobs))
     if scheduler is not None:
         from .cluster import encode_images_on_cluster
 
@@ -121,6 +133,21 @@ def encode_dataset(
         faces.extend(result.faces)
     summary.seconds = time.perf_counter() - started
     return faces, summary
+
+
+def _frames_to_search(paths: list[str], settings: EncodeSettings, jobs: int) -> dict[str, int]:
+    """The frames each video among ``paths`` will be searched at, read from their headers (1
+    for one whose header cannot be read: it is skipped at once)."""
+    videos = [path for path in paths if is_video(path)]
+
+    def frames(path: str) -> int:
+        try:
+            return planned_samples(duration_of(path), settings.video_every)
+        except ImageLoadError:
+            return 1
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return dict(zip(videos, pool.map(frames, videos), strict=True))
 
 
 def _read_changed_tags(

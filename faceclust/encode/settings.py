@@ -23,6 +23,10 @@ DETECTABLE_FACE = 80
 DETECT_FLOOR = 1024
 # dlib's aligned face chip: a face larger than this gains nothing from more pixels.
 CHIP_SIZE = 150
+# A video is searched about every this many seconds (keyframes where it has them that often),
+# and keeps at most this many faces of each person it shows: bench/videos.py.
+VIDEO_EVERY = 2.0
+VIDEO_FACES = 8
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class EncodeSettings:
     ``framings`` 3 embeds each face framed as dlib frames it, tighter and looser, and averages
     the vectors (:data:`faceclust.faces.models.FRAMING_PADDINGS`); 1 is dlib's framing alone.
     ``exact`` computes what the tutorial computes with face_recognition (:meth:`tutorial`).
+    A video is searched in a frame about every ``video_every`` seconds, and the faces of one
+    person in it are collapsed to the ``video_faces`` clearest (encode/video.py).
     """
 
     detection_method: str = "hog"
@@ -48,6 +54,8 @@ class EncodeSettings:
     check_faces: bool = True
     framings: int = FRAMINGS[-1]
     exact: bool = False
+    video_every: float = VIDEO_EVERY
+    video_faces: int = VIDEO_FACES
 
     @classmethod
     def tutorial(cls, detection_method: str = "hog", upsample: int = 1) -> EncodeSettings:
@@ -70,6 +78,10 @@ class EncodeSettings:
                 f"detect_size must be 0 (full resolution) or at least 64, not {self.detect_size}"
             )
         check_framings(self.framings)
+        if not 0.1 <= self.video_every <= 600:
+            raise ValueError(f"video_every must be between 0.1 and 600 seconds, not {self.video_every}")
+        if not 1 <= self.video_faces <= 1000:
+            raise ValueError(f"video_faces must be between 1 and 1000, not {self.video_faces}")
         if not 10 <= self.min_face_size <= 10_000:
             raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
         if self.exact and (
@@ -96,6 +108,10 @@ class EncodeSettings:
             # The older rule's key, unchanged: caches written under it stay valid.
             return f"{base}/size{self.detect_size}{copies}/v1"
         return f"{base}/min{self.min_face_size}{copies}/v2"
+
+    def video_cache_key(self) -> str:
+        """Names these settings for a video: the photo's settings and how it was sampled."""
+        return f"{self.cache_key()}/video{self.video_every:g}s/keep{self.video_faces}/v1"
 
     @property
     def detectable_face(self) -> float:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputError
+from ..photos.video import is_video
 from ..records import EMBEDDING_SIZE, Box, Face, ImageResult
 
 INDEX_SUFFIX = ".index"
@@ -30,7 +31,8 @@ LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
 # 2: faces gained their thumbnails (an index of version 1 gets the column, empty, when opened).
 # 3: photos gained the face tags of their metadata (an older index's photos get theirs read on
 # the next run, from the photo's header and sidecars, without encoding them again).
-SCHEMA_VERSION = 3
+# 4: faces gained the second of the video frame they were seen in (NULL for a photo's).
+SCHEMA_VERSION = 4
 LEGACY_FORMAT = 2
 # Photos per transaction when carrying an old journal over or dropping rows.
 BATCH = 10_000
@@ -59,6 +61,7 @@ CREATE TABLE IF NOT EXISTS faces (
     top INTEGER NOT NULL, "right" INTEGER NOT NULL, bottom INTEGER NOT NULL, "left" INTEGER NOT NULL,
     vector BLOB NOT NULL,          -- 128 little-endian float32
     thumbnail BLOB,                -- a JPEG of the face (outputs/thumbnails.py), or NULL
+    time REAL,                     -- in a video, the second of the frame it was seen in; else NULL
     PRIMARY KEY (photo, position)
 ) WITHOUT ROWID;
 """
@@ -73,6 +76,8 @@ CREATE INDEX IF NOT EXISTS faces_without_thumbnail ON faces(photo) WHERE thumbna
 """
 # Version 1 had no thumbnails: its faces keep theirs NULL, and the outputs decode those photos.
 UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
+# Versions 1 to 3 knew no videos.
+UPGRADE_FROM_3 = "ALTER TABLE faces ADD COLUMN time REAL"
 # Versions 1 and 2 read no face tags: their photos are marked never read (-1).
 UPGRADE_FROM_2 = (
     "ALTER TABLE photos ADD COLUMN sidecar_stamp INTEGER NOT NULL DEFAULT -1;"
@@ -123,9 +128,12 @@ def _vector_blob(encoding: np.ndarray) -> bytes:
 class EncodingCache:
     """The index of one encodings file, opened for a run under one settings key."""
 
-    def __init__(self, path: str | os.PathLike[str], settings_key: str):
+    def __init__(self, path: str | os.PathLike[str], settings_key: str, video_key: str | None = None):
         self.path = Path(path)
         self.settings_key = settings_key
+        # Videos are encoded under settings of their own too (how often frames are sampled):
+        # changing those redoes the videos, not the photos.
+        self.video_key = video_key or settings_key
         try:
             # Autocommit: each photo's rows go in one explicit transaction.
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -135,7 +143,7 @@ class EncodingCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, 2, SCHEMA_VERSION):
+            if version not in (0, 1, 2, 3, SCHEMA_VERSION):
                 raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
             if version in (1, 2):
                 # The older photos table first: the schema's script makes only what is missing.
@@ -143,6 +151,8 @@ class EncodingCache:
             self._db.executescript(SCHEMA)
             if version == 1:
                 self._db.execute(UPGRADE_FROM_1)
+            if version in (1, 2, 3):
+                self._db.execute(UPGRADE_FROM_3)
             self._db.executescript(INDEXES)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
@@ -167,16 +177,21 @@ class EncodingCache:
             "WHERE key = ?",
             (key,),
         ).fetchone()
-        if row is None or (row[0], row[1]) != (stamp.size, stamp.mtime_ns) or row[2] != self.settings_key:
+        if (
+            row is None
+            or (row[0], row[1]) != (stamp.size, stamp.mtime_ns)
+            or row[2] != self._settings_of(path)
+        ):
             return None
         faces = []
-        for top, right, bottom, left, blob in self._db.execute(
-            'SELECT top, "right", bottom, "left", vector FROM faces WHERE photo = ? ORDER BY position', (key,)
+        for top, right, bottom, left, blob, time in self._db.execute(
+            'SELECT top, "right", bottom, "left", vector, time FROM faces WHERE photo = ? ORDER BY position',
+            (key,),
         ):
             vector = np.frombuffer(blob, dtype="<f4")
             if vector.shape != (EMBEDDING_SIZE,):
                 return None  # damaged: encode the photo again
-            faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64)))
+            faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64), time))
         tags = [
             (name, (top, right, bottom, left))
             for name, top, right, bottom, left in self._db.execute(
@@ -217,7 +232,7 @@ class EncodingCache:
             return
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._store(result, stamp, self.settings_key)
+            self._store(result, stamp, self._settings_of(result.image_path))
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
             self._rollback()
@@ -248,13 +263,16 @@ class EncodingCache:
         self._insert_tags(key, result.tags)
         thumbnails = result.thumbnails or [None] * len(result.faces)
         self._db.executemany(
-            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail, time) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (key, position, *map(int, face.box), _vector_blob(face.encoding), thumbnail)
+                (key, position, *map(int, face.box), _vector_blob(face.encoding), thumbnail, face.time)
                 for position, (face, thumbnail) in enumerate(zip(result.faces, thumbnails, strict=True))
             ],
         )
+
+    def _settings_of(self, path: str) -> str:
+        return self.video_key if is_video(path) else self.settings_key
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -268,7 +286,7 @@ class EncodingCache:
             stale = [
                 key
                 for key, settings in self._db.execute("SELECT key, settings FROM photos")
-                if key not in keep or settings != self.settings_key
+                if key not in keep or settings != self._settings_of(key)
             ]
             for start in range(0, len(stale), BATCH):
                 self._db.execute("BEGIN IMMEDIATE")
@@ -426,18 +444,22 @@ class StoredThumbnails:
         with self._lock:
             return self._db.execute(sql, parameters).fetchall()
 
-    def of_photo(self, image_path: str) -> dict[Box, bytes]:
+    def of_photo(self, image_path: str) -> dict[tuple[Box, float | None], bytes]:
         """The stored thumbnails of the faces of ``image_path`` (as the encodings file names
-        it), by box; empty when it has none or the index cannot be read."""
+        it), by box and time (None for a photo's faces); empty when it has none or the index
+        cannot be read."""
         try:
             rows = self._query(
-                'SELECT f.top, f."right", f.bottom, f."left", f.thumbnail FROM photos p '
+                'SELECT f.top, f."right", f.bottom, f."left", f.time, f.thumbnail FROM photos p '
                 "JOIN faces f ON f.photo = p.key WHERE p.path = ? AND f.thumbnail IS NOT NULL",
                 (image_path,),
             )
         except sqlite3.Error:
             return {}
-        return {(top, right, bottom, left): thumbnail for top, right, bottom, left, thumbnail in rows}
+        return {
+            ((top, right, bottom, left), time): thumbnail
+            for top, right, bottom, left, time, thumbnail in rows
+        }
 
     def close(self) -> None:
         if self._db is not None:

@@ -2,11 +2,13 @@
 
 On disk it stays what the original ``encode_faces.py`` wrote, so old files and old tools keep
 working: a list of ``{"imagePath": str, "loc": (top, right, bottom, left), "encoding":
-ndarray(128,)}`` dicts. Inside the program the records are :class:`~faceclust.records.Face`.
+ndarray(128,)}`` dicts. A face found in a video has one key more, ``"time"``: the second of the
+frame it was seen in (``imagePath`` is the video's path). Inside the program the records are :class:`~faceclust.records.Face`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import operator
 import os
@@ -166,9 +168,26 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
     good = finite & (top >= 0) & (top < bottom) & (left >= 0) & (left < right)
     if not good.all():
         raise invalid(int(np.argmin(good)))
+    times = _times(data)
+    if times is None:
+        raise invalid(next(index for index in range(len(data)) if _times(data[index : index + 1]) is None))
     with cycle_collector_paused():
-        faces = list(map(Face, paths, map(tuple, box_array.tolist()), matrix))
+        faces = list(map(Face, paths, map(tuple, box_array.tolist()), matrix, times))
     return faces, matrix
+
+
+def _times(data: list[dict]) -> list[float | None] | None:
+    """Each record's ``"time"`` (a face in a video) or None (a photo's); None if one is not a
+    finite number of seconds, at least 0."""
+    times = list(map(operator.methodcaller("get", "time"), data))
+    present = [time for time in times if time is not None]
+    if not present:
+        return times
+    if not all(isinstance(time, float | int) and not isinstance(time, bool) for time in present):
+        return None
+    if not (np.isfinite(present).all() and min(present) >= 0):
+        return None
+    return [None if time is None else float(time) for time in times]
 
 
 def _columns(data: list) -> tuple[tuple, tuple, tuple] | None:
@@ -218,12 +237,15 @@ def _record_to_face(record: object) -> Face:
     vector = encoding.astype(np.float64)
     if not np.isfinite(vector).all():
         raise ValueError("encoding holds NaN or infinite values")
-    return Face(image_path, (top, right, bottom, left), vector)
+    time = record.get("time")
+    if time is not None and _times([record]) is None:
+        raise ValueError("time must be a number of seconds, at least 0")
+    return Face(image_path, (top, right, bottom, left), vector, None if time is None else float(time))
 
 
 def faces_to_records(faces: list[Face]) -> list[dict]:
     """The tutorial's list of dicts for ``faces``."""
-    return [
+    records = [
         {
             "imagePath": face.image_path,
             "loc": tuple(int(value) for value in face.box),
@@ -231,6 +253,10 @@ def faces_to_records(faces: list[Face]) -> list[dict]:
         }
         for face in faces
     ]
+    for record, face in zip(records, faces, strict=True):
+        if face.time is not None:
+            record["time"] = face.time
+    return records
 
 
 def save_faces(path: str | os.PathLike[str], faces: list[Face]) -> None:
@@ -245,7 +271,8 @@ def save_faces(path: str | os.PathLike[str], faces: list[Face]) -> None:
 
 # The compact store: one .npz (a zip of .npy arrays, no pickle inside) with the embeddings as
 # an (n, 128) float32 matrix, the boxes as (n, 4) int32, and the image paths as a table of
-# unique paths (UTF-8, joined) with per-face indices into it. Half the size of the pickle and
+# unique paths (UTF-8, joined) with per-face indices into it; ``times`` (float64, NaN for a
+# photo's face) only when some face was seen in a video. Half the size of the pickle and
 # read in one go; float32 keeps 7 significant digits, far finer than the distances used.
 NPZ_SUFFIX = ".npz"
 NPZ_FORMAT = 1
@@ -267,6 +294,15 @@ def _npz_bytes(faces: list[Face]) -> bytes:
         path_index=path_index,
         path_bytes=np.frombuffer(b"".join(encoded), dtype=np.uint8),
         path_offsets=offsets,
+        **(
+            {
+                "times": np.array(
+                    [np.nan if face.time is None else face.time for face in faces], dtype=np.float64
+                )
+            }
+            if any(face.time is not None for face in faces)
+            else {}
+        ),
     )
     return buffer.getvalue()
 
@@ -335,6 +371,12 @@ def _load_npz(name: str) -> tuple[list[Face], np.ndarray]:
             raise ValueError("an image path is empty")
         if count and (path_index.min() < 0 or path_index.max() >= len(paths)):
             raise ValueError("a path index is out of range")
+        times = arrays.get("times")
+        if times is not None:
+            if times.shape != (count,) or times.dtype.kind != "f" or (times[~np.isnan(times)] < 0).any():
+                raise ValueError("the times are damaged")
+            if np.isinf(times).any():
+                raise ValueError("a time is infinite")
     except (KeyError, ValueError, IndexError, UnicodeDecodeError) as error:
         raise EncodingsFileError(f"{name} is not a valid compact encodings file ({error})") from None
     # Each face's encoding is a read-only row of the stored matrix, in its own precision
@@ -342,4 +384,10 @@ def _load_npz(name: str) -> tuple[list[Face], np.ndarray]:
     vectors = encodings
     box_rows = map(tuple, boxes.tolist())
     with cycle_collector_paused():
-        return list(map(Face, map(paths.__getitem__, path_index.tolist()), box_rows, vectors)), vectors
+        faces = list(map(Face, map(paths.__getitem__, path_index.tolist()), box_rows, vectors))
+    if times is not None:
+        faces = [
+            face if time != time else dataclasses.replace(face, time=time)  # NaN: a photo's face
+            for face, time in zip(faces, times.tolist(), strict=True)
+        ]
+    return faces, vectors

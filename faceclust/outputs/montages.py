@@ -143,15 +143,15 @@ class _Cutter:
         could not be read."""
         wanted, faces, left_out = self._plan.wanted, self._run.faces, self._run.left_out
         indices = [index for image_path in image_paths for index in wanted[image_path]]
-        boxes = {index: (left_out[-1 - index][0] if index < 0 else faces[index]).box for index in indices}
+        found = {index: left_out[-1 - index][0] if index < 0 else faces[index] for index in indices}
         stored = self._stored
         kept = {path: stored.of_photo(path) for path in image_paths} if stored is not None else {}
         # Thumbnails the encoder kept, as JPEG bytes: the photo is decoded only for the others.
         ready = {
-            index: kept[image_path][boxes[index]]
+            index: kept[image_path][(found[index].box, found[index].time)]
             for image_path in kept
             for index in wanted[image_path]
-            if boxes[index] in kept[image_path]
+            if (found[index].box, found[index].time) in kept[image_path]
         }
         cut = _PhotoCut()
         # A thumbnail the index kept but that cannot be read is cut from the photo instead.
@@ -159,7 +159,9 @@ class _Cutter:
         if not missing:
             return cut
         try:
-            thumbnails = cut_from_photo(file, [boxes[index] for index in missing])
+            thumbnails = cut_from_photo(
+                file, [found[index].box for index in missing], [found[index].time for index in missing]
+            )
         except ImageLoadError as error:
             cut.failure = error.reason
             return cut

@@ -64,10 +64,11 @@ def write_sidecars(run: ClusteringRun) -> SidecarReport:
     named: dict[str, list[tuple[str, Box]]] = {}
     for face, label in zip(run.faces, run.labels.tolist(), strict=True):
         name = run.names.get(label) if label != NOISE else None
-        if name:
+        if name and face.time is None:
             named.setdefault(face.image_path, []).append((name, face.box))
     report = SidecarReport()
-    for image_path in sorted({face.image_path for face in run.faces}):
+    # Face regions name areas of a still: a video's faces (each of one frame) are not written.
+    for image_path in sorted({face.image_path for face in run.faces if face.time is None}):
         faces = named.get(image_path, [])
         photo = run.photos(image_path)
         sidecar = sidecar_of(photo)

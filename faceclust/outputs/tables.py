@@ -21,7 +21,8 @@ from .run import ClusteringRun
 CSV_NAME = "clusters.csv"
 JSON_NAME = "clusters.json"
 EVALUATION_NAME = "evaluation.json"
-CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id")
+# time: the second of a video's frame the face was seen in; empty for a photo.
+CSV_HEADER = ("image_path", "top", "right", "bottom", "left", "cluster_id", "time")
 # Why a correction took a face out of every group and montage.
 LEFT_OUT_REASONS = ("not_a_face", "ignored")
 
@@ -32,7 +33,7 @@ def write_clusters_csv(faces: list[Face], labels: np.ndarray, path: Path) -> Non
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for face, label in zip(faces, labels.tolist(), strict=True):
-        writer.writerow((face.image_path, *face.box, label))
+        writer.writerow((face.image_path, *face.box, label, "" if face.time is None else face.time))
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
@@ -44,7 +45,7 @@ def cluster_document(run: ClusteringRun) -> dict:
 
     # One entry per face, made once and shared by its cluster's list and, for the face nearest
     # the centre, its "representative": a million faces made one dict each twice before.
-    entries = [{"image_path": face.image_path, "box": list(face.box)} for face in faces]
+    entries = [face.entry() for face in faces]
     if encodings is None:
         encodings = np.stack([face.encoding for face in faces]) if faces else np.empty((0, 128))
     ids, means = cluster_means(encodings, labels)
@@ -91,10 +92,7 @@ def cluster_document(run: ClusteringRun) -> dict:
             "montage": UNKNOWN_MONTAGE if len(unknown) else None,
             "faces": [entries[i] for i in unknown.tolist()],
         },
-        "left_out": {
-            why: [{"image_path": face.image_path, "box": list(face.box)} for face in left_out.get(why, [])]
-            for why in LEFT_OUT_REASONS
-        },
+        "left_out": {why: [face.entry() for face in left_out.get(why, [])] for why in LEFT_OUT_REASONS},
     }
     if run.corrections_report is not None:
         document["corrections"] = run.corrections_report
@@ -110,7 +108,7 @@ def questions_document(run: ClusteringRun, face_entry: Callable[[int], dict] | N
     if face_entry is None:
 
         def face_entry(index: int) -> dict:
-            return {"image_path": faces[index].image_path, "box": list(faces[index].box)}
+            return faces[index].entry()
 
     entries = []
     for question in run.questions:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import OutputError
 from ..photos.images import decode_image
+from ..photos.video import frame_at, is_video
 from ..records import Box
 
 THUMBNAIL_SIZE = 128  # face thumbnails of the gallery page, and the montages' tiles' source
@@ -55,9 +56,17 @@ def face_tile(rgb: np.ndarray, box: Box, size: int = THUMBNAIL_SIZE) -> np.ndarr
     return cv2.resize(square, (size, size), interpolation=interpolation)
 
 
-def cut_from_photo(path: str | os.PathLike[str], boxes: Sequence[Box]) -> list[np.ndarray]:
+def cut_from_photo(
+    path: str | os.PathLike[str], boxes: Sequence[Box], times: Sequence[float | None] | None = None
+) -> list[np.ndarray]:
     """The thumbnails of the faces at ``boxes`` (pixels of the full-size upright photo), from the
-    photo decoded as reduced as they allow; raises ImageLoadError when it cannot be read."""
+    photo decoded as reduced as they allow; raises ImageLoadError when it cannot be read. In a
+    video, ``times`` say which frame each face is in (each frame decoded once)."""
+    if is_video(path):
+        frames = {time: frame_at(os.fspath(path), time or 0.0) for time in dict.fromkeys(times or [0.0])}
+        return [
+            face_tile(frames[time], box) for box, time in zip(boxes, times or [0.0] * len(boxes), strict=True)
+        ]
     decoded = decode_image(path, min_scale=_thumbnail_scale(boxes))
     return [face_tile(decoded.rgb, _scaled_box(box, decoded.scale)) for box in boxes]
 

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DatasetError, ImageLoadError
 from .camera_raw import RAW_SUFFIXES, NotRaw, decode_raw, raw_header
+from .video import VIDEO_SUFFIXES
 
 JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
 # HEIC/HEIF (iPhones since 2017, many Android phones) through pillow-heif; AVIF by Pillow itself.
@@ -50,7 +51,7 @@ BACKGROUND = (255, 255, 255)
 
 @dataclass
 class FolderScan:
-    """What a dataset folder holds: the images to encode, and what is not encoded.
+    """What a dataset folder holds: the images (photos and videos) to encode, and what is not.
 
     ``passed_over`` counts the files whose suffix is not an image this tool reads, by suffix
     (``"(none)"`` for no suffix); ``raw_with_jpeg`` lists the camera raw files left out because a
@@ -106,7 +107,7 @@ def scan_folder(root: str | os.PathLike[str]) -> FolderScan:
                 continue  # a photo's XMP sidecar: read with the photo (photos/xmp.py)
             if suffix == LIVE_PHOTO_SUFFIX and Path(name).stem.lower() in still_stems:
                 scan.live_photos.append(os.path.join(dirpath, name))
-            elif suffix not in IMAGE_SUFFIXES:
+            elif suffix not in IMAGE_SUFFIXES and suffix not in VIDEO_SUFFIXES:
                 scan.passed_over[suffix or "(none)"] += 1
             elif suffix in RAW_SUFFIXES and Path(name).stem.lower() in jpeg_stems:
                 scan.raw_with_jpeg.append(os.path.join(dirpath, name))

@@ -87,12 +87,13 @@ def gallery_data(
     href = _href_maker(folder)
 
     def face_entry(face: Face, thumbnail: str | None) -> dict:
-        return {
-            "image_path": face.image_path,
-            "box": list(face.box),
-            "thumb": None if thumbnail is None else quote(thumbnail),
-            "href": href(locate(face.image_path)),
-        }
+        entry = face.entry()
+        entry["thumb"] = None if thumbnail is None else quote(thumbnail)
+        # A face in a video opens the video at its second (a media fragment, which browsers
+        # honour on file:// links too).
+        at = "" if face.time is None else f"#t={face.time:.3f}"
+        entry["href"] = href(locate(face.image_path)) + at
+        return entry
 
     def part(indices: list[int]) -> dict:
         return {

@@ -9,7 +9,13 @@
   const STORE = "faceclust-corrections:" + data.run;
   const THUMB = 96;
   const POOL_SECTIONS = { unknown: "unknown", ignored: "ignored-people", not_a_face: "not-faces" };
-  const keyOf = (face) => face.image_path + "\n" + face.box.join(",");
+  const keyOf = (face) => face.image_path + "\n" + face.box.join(",") + (face.time == null ? "" : "\n" + face.time);
+  // A face in a video: the video's name and the second it is seen at ("clip.mp4 at 0:12.5").
+  const clock = (seconds) => Math.floor(seconds / 60) + ":" + (seconds % 60 < 10 ? "0" : "") + +(seconds % 60).toFixed(1);
+  const where = (face) => face.time == null ? face.image_path : face.image_path + " at " + clock(face.time);
+  const opens = (face) => face.time == null ? "photo" : "video " + clock(face.time);
+  const record = (face) => face.time == null ? { image_path: face.image_path, box: face.box }
+    : { image_path: face.image_path, box: face.box, time: face.time };
 
   // Every face the page shows, by key: its record as the file names it, and its element.
   const faces = new Map();
@@ -161,7 +167,7 @@
     render();
   }
 
-  const faceRecords = (keys) => keys.map((key) => ({ image_path: faces.get(key).image_path, box: faces.get(key).box }));
+  const faceRecords = (keys) => keys.map((key) => record(faces.get(key)));
 
   function commit(step, note) {
     if (!step.length) return;
@@ -300,9 +306,9 @@
     return element("div", { className: "side" }, ...list.map((face) => {
       const item = element("figure", {});
       item.append(face.thumb
-        ? element("img", { src: face.thumb, alt: "face in " + face.image_path, width: 128, height: 128 })
+        ? element("img", { src: face.thumb, alt: "face in " + where(face), width: 128, height: 128 })
         : element("span", { className: "missing", textContent: "photo missing" }));
-      if (face.href) item.append(element("a", { href: face.href, textContent: "photo" }));
+      if (face.href) item.append(element("a", { href: face.href, textContent: opens(face) }));
       return item;
     }));
   }
@@ -353,16 +359,17 @@
   function faceElement(key) {
     if (elements.has(key)) return elements.get(key);
     const face = faces.get(key);
-    const node = element("div", { className: "face", tabIndex: 0, title: face.image_path });
+    const node = element("div", { className: "face", tabIndex: 0, title: where(face) });
     node.setAttribute("role", "checkbox");
     node.dataset.key = key;
     if (face.thumb) {
-      node.append(element("img", { src: face.thumb, alt: "face in " + face.image_path, loading: "lazy",
+      node.append(element("img", { src: face.thumb, alt: "face in " + where(face), loading: "lazy",
                                    width: THUMB, height: THUMB }));
     } else {
       node.append(element("span", { className: "missing", textContent: "photo missing" }));
     }
-    if (face.href) node.append(element("a", { className: "open", href: face.href, textContent: "photo", title: "open the photo (o)" }));
+    if (face.href) node.append(element("a", { className: "open", href: face.href, textContent: opens(face),
+                                              title: "open the " + (face.time == null ? "photo" : "video at this second") + " (o)" }));
     elements.set(key, node);
     return node;
   }
