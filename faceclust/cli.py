@@ -407,11 +407,18 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 )
             bar.append(tqdm(total=units, unit="img", disable=args.quiet or units == 0, file=sys.stderr))
 
+        counted: dict[str, int] = {}
+
+        def advance_part(part) -> None:
+            # A part of a long video: its frames now, the rest of the video's count with it.
+            counted[part.image_path] = counted.get(part.image_path, 0) + part.frames_searched
+            bar[0].update(part.frames_searched)
+
         def advance(result) -> None:
             nonlocal faces_found
             faces_found += len(result.faces)
             bar[0].set_postfix(faces=faces_found, refresh=False)
-            bar[0].update(weight.get(result.image_path, 1))
+            bar[0].update(max(0, weight.get(result.image_path, 1) - counted.pop(result.image_path, 0)))
 
         thumbnails_bar = _CountedBar(unit="img", disable=args.quiet)
         tags_bar = _CountedBar(unit="img", disable=args.quiet)
@@ -445,6 +452,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 args.scheduler,
                 cutting_thumbnails,
                 reading_tags,
+                advance_part,
             )
         except NoFacesError as error:
             if error.summary is not None:

@@ -58,6 +58,7 @@ def encode_folder(
     scheduler: str | None = None,
     on_thumbnails: Callable[[int, int], None] | None = None,
     on_tags: Callable[[int, int], None] | None = None,
+    on_part: Callable[[ImageResult], None] | None = None,
 ) -> EncodeSummary:
     """Encode every image below ``dataset`` and write the faces to ``encodings_path``.
 
@@ -91,7 +92,7 @@ def encode_folder(
         cache = EncodingCache(cache_path(encodings_path), settings.cache_key(), settings.video_cache_key())
         try:
             faces, summary = encode_dataset(
-                paths, settings, jobs, on_result, cache, on_start, scheduler, on_tags
+                paths, settings, jobs, on_result, cache, on_start, scheduler, on_tags, on_part
             )
             summary.passed_over = dict(sorted(scan.passed_over.items()))
             summary.raw_with_jpeg = len(scan.raw_with_jpeg)

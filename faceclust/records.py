@@ -87,9 +87,13 @@ class ImageResult:
     tags: list[tuple[str, Box]] = field(default_factory=list)
     sidecar_stamp: int = 0
     tags_refused: str | None = None
-    # A video's length in seconds and the frames searched (0 for a photo, or reused).
+    # A video's length in seconds and the frames searched (0 for a photo, or reused); for a
+    # part of a long video encoded apart, the part's (start, end) seconds, and each face's
+    # clarity (encode/video.py), by which the parts' faces are chosen from when joined.
     video_seconds: float = 0.0
     frames_searched: int = 0
+    part: tuple[float, float] | None = None
+    clarity: list[float] = field(default_factory=list, repr=False)
     # Each face's thumbnail as JPEG bytes (outputs/thumbnails.py), in the order of ``faces``; empty
     # where none were cut (reused from the cache, or read from an older index).
     thumbnails: list[bytes] = field(default_factory=list, repr=False)

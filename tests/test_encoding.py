@@ -322,7 +322,7 @@ def test_a_failure_of_the_machine_or_cluster_is_not_kept_and_is_tried_again(tmp_
     photo.write_bytes(jpeg_bytes(noise_image(64, 64)))
     cache = EncodingCache(tmp_path / "index", EncodeSettings().cache_key())
     failed = ImageResult(str(photo), skip_reason="failed on the cluster (KilledWorker: ...)", retry=True)
-    monkeypatch.setattr(run, "encode_images", lambda paths, settings, jobs: iter([failed]))
+    monkeypatch.setattr(run, "encode_images", lambda paths, settings, jobs, *_: iter([failed]))
     _, summary = run.encode_dataset([str(photo)], EncodeSettings(), cache=cache)
     assert summary.skipped == [(str(photo), failed.skip_reason)]
     # Not in the index: the next run encodes the photo instead of reusing the failure.

@@ -17,6 +17,8 @@ from PIL import Image
 
 from faceclust.cli import cluster_main, encode_main
 from faceclust.clustering.corrections import Correction, plan_corrections
+from faceclust.encode import video as video_module
+from faceclust.encode.local import encode_images
 from faceclust.encode.settings import EncodeSettings
 from faceclust.encode.video import encode_video
 from faceclust.library.store import load_faces, save_faces
@@ -244,3 +246,26 @@ def test_faces_of_videos_keep_their_times_in_both_stores_and_in_corrections(tmp_
     assert correction.as_dict()["faces"] == [{"image_path": "v.mp4", "box": [1, 20, 21, 2], "time": 4.5}]
     plan = plan_corrections([correction], faces)
     assert plan.kept.tolist() == [0, 1]
+
+
+def test_a_long_video_is_encoded_in_parts_joined_into_one_result(tmp_path, monkeypatch, models):
+    path = str(clip(tmp_path / "long.mp4", seconds=6.0))
+    settings = EncodeSettings(video_every=1.0, video_faces=3)
+    whole = encode_video(path, settings, models)
+    monkeypatch.setattr(video_module, "PART_SECONDS", 2.0)  # parts of 0-2, 2-4 and 4- s
+    parts = []
+    [joined] = encode_images([path], settings, jobs=1, durations={path: 6.0}, on_part=parts.append)
+    assert [part.part[0] for part in parts] == [0.0, 2.0, 4.0] and parts[-1].part[1] == float("inf")
+    assert joined.part is None and joined.image_path == path
+    assert joined.frames_searched == sum(part.frames_searched for part in parts) == whole.frames_searched
+
+    # The same people, each with the same number of faces, as the video encoded whole.
+    def per_time(result):
+        return sorted(face.time for face in result.faces)
+
+    assert len(joined.faces) == len(whole.faces) == 6  # two people, three faces each
+    assert len(joined.thumbnails) == len(joined.faces)
+    assert len(set(per_time(joined))) >= 3
+    vectors = np.array([face.encoding for face in joined.faces])
+    distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
+    assert (np.sort(distances, axis=1)[:, 1:3] < 0.3).all()  # each face has its person's two others near

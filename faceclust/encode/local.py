@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from ..faces.models import (
@@ -14,6 +15,7 @@ from ..faces.models import (
 from ..records import ImageResult
 from .batch import encode_batch, prepare_worker_process
 from .settings import EncodeSettings
+from .video import VideoPart, encode_video, join_parts, video_parts
 
 # Images handed to a worker at once with the CNN detector on a CUDA build of dlib, which
 # detects a batch in one call.
@@ -69,28 +71,76 @@ def _batches(paths: list[str], settings: EncodeSettings) -> Iterator[list[str]]:
         yield batch
 
 
-def encode_images(paths: Iterable[str], settings: EncodeSettings, jobs: int = 1) -> Iterator[ImageResult]:
+def _work(
+    paths: list[str], settings: EncodeSettings, durations: dict[str, float]
+) -> list[list[str] | VideoPart]:
+    """What the workers take, in order: batches of files, and the parts of each long video."""
+    work: list[list[str] | VideoPart] = []
+    for batch in _batches(paths, settings):
+        if len(batch) == 1 and batch[0] in durations:
+            work.extend(video_parts(batch[0], durations[batch[0]]))
+        else:
+            work.append(batch)
+    return work
+
+
+def _encode(item: list[str] | VideoPart, settings: EncodeSettings) -> list[ImageResult]:
+    if isinstance(item, VideoPart):
+        return [encode_video(item.path, settings, start=item.start, end=item.end)]
+    return encode_batch(item, settings)
+
+
+def encode_images(
+    paths: Iterable[str],
+    settings: EncodeSettings,
+    jobs: int = 1,
+    durations: dict[str, float] | None = None,
+    on_part: Callable[[ImageResult], None] | None = None,
+) -> Iterator[ImageResult]:
     """Yield one :class:`ImageResult` per path, in the order of ``paths``.
 
-    With ``jobs > 1`` the work runs in that many processes, each loading the models once.
+    With ``jobs > 1`` the work runs in that many processes, each loading the models once. A
+    video whose length ``durations`` gives is encoded in parts (encode/video.py) that the
+    workers share; ``on_part`` sees each part's result as it arrives, before the video's.
     """
-    batches = list(_batches(list(paths), settings))
-    jobs = max(1, min(jobs, len(batches)))
+    work = _work(list(paths), settings, durations or {})
+    jobs = max(1, min(jobs, len(work)))
     if jobs == 1:
         from threadpoolctl import threadpool_limits
 
-        for batch in batches:
-            # One BLAS thread, as in each worker: two threads split the network's matrix
-            # products differently and change the last bits of the vectors, which then would
-            # depend on --jobs. Limited per batch, so the caller's own work between is not.
-            with threadpool_limits(1):
-                results = encode_batch(batch, settings)
-            yield from results
+        def one_by_one() -> Iterator[list[ImageResult]]:
+            for item in work:
+                # One BLAS thread, as in each worker: two threads split the network's matrix
+                # products differently and change the last bits of the vectors, which then
+                # would depend on --jobs. Limited per item, so the caller's work between is not.
+                with threadpool_limits(1):
+                    results = _encode(item, settings)
+                yield results
+
+        yield from _joined(one_by_one(), settings, on_part)
         return
     # spawn, not fork: the parent may hold threads (progress bar, BLAS) that fork would copy
     # mid-lock, and each worker loads its own models anyway.
     context = multiprocessing.get_context("spawn")
     with context.Pool(jobs, initializer=_start_worker) as pool:
-        work = partial(encode_batch, settings=settings)
-        for results in pool.imap(work, batches):
-            yield from results
+        yield from _joined(pool.imap(partial(_encode, settings=settings), work), settings, on_part)
+
+
+def _joined(
+    batches: Iterable[list[ImageResult]],
+    settings: EncodeSettings,
+    on_part: Callable[[ImageResult], None] | None,
+) -> Iterator[ImageResult]:
+    """The results, with the parts of each video (consecutive, in order) joined into one."""
+    parts: list[ImageResult] = []
+    for results in batches:
+        for result in results:
+            if result.part is None:
+                yield result
+                continue
+            if on_part is not None:
+                on_part(result)
+            parts.append(result)
+            if result.part[1] == math.inf:  # the video's last part
+                yield join_parts(parts, settings.video_faces)
+                parts = []

@@ -85,6 +85,7 @@ def encode_dataset(
     on_start: Callable[[int, int, dict[str, int]], None] | None = None,
     scheduler: str | None = None,
     on_tags: Callable[[int, int], None] | None = None,
+    on_part: Callable[[ImageResult], None] | None = None,
 ) -> tuple[list[Face], EncodeSummary]:
     """Encode ``paths`` and return all faces in path order with a summary of the run.
 
@@ -97,7 +98,8 @@ def encode_dataset(
     ``on_start(to_encode, reused, frames)`` is told, before the first result, how many files
     are to be encoded, how many were reused, and for each video among them the frames it will
     be searched at (from its header): a progress bar counts those, not files, so that its time
-    left stays honest with minutes of video among the photos.
+    left stays honest with minutes of video among the photos. ``on_part`` sees the result of
+    each part of a long video as it is done (encode/video.py), before the video's own.
     """
     started = time.perf_counter()
     stamps = {path: FileStamp.of(path) for path in paths}
@@ -110,14 +112,18 @@ def encode_dataset(
     reread = _read_changed_tags(reused, cache, jobs, on_tags) if cache is not None else 0
     fresh: dict[str, ImageResult] = {}
     todo = [path for path in paths if path not in reused]
+    durations = _durations(todo, jobs)
     if on_start is not None:
-        on_start(len(todo), len(reused), _frames_to_search(todo, settings, jobs))
+        frames = {
+            path: planned_samples(duration, settings.video_every) for path, duration in durations.items()
+        }
+        on_start(len(todo), len(reused), frames)
     if scheduler is not None:
         from .cluster import encode_images_on_cluster
 
         results = encode_images_on_cluster(todo, settings, scheduler)
     else:
-        results = encode_images(todo, settings, jobs)
+        results = encode_images(todo, settings, jobs, durations, on_part)
     for result in results:
         if cache is not None and not result.retry:
             cache.append(result, stamps[result.image_path])
@@ -135,19 +141,19 @@ def encode_dataset(
     return faces, summary
 
 
-def _frames_to_search(paths: list[str], settings: EncodeSettings, jobs: int) -> dict[str, int]:
-    """The frames each video among ``paths`` will be searched at, read from their headers (1
-    for one whose header cannot be read: it is skipped at once)."""
+def _durations(paths: list[str], jobs: int) -> dict[str, float]:
+    """The length in seconds of each video among ``paths``, from their headers (0 for one whose
+    header cannot be read or does not say: it is encoded whole, and skipped if unreadable)."""
     videos = [path for path in paths if is_video(path)]
 
-    def frames(path: str) -> int:
+    def duration(path: str) -> float:
         try:
-            return planned_samples(duration_of(path), settings.video_every)
+            return duration_of(path)
         except ImageLoadError:
-            return 1
+            return 0.0
 
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        return dict(zip(videos, pool.map(frames, videos), strict=True))
+        return dict(zip(videos, pool.map(duration, videos), strict=True))
 
 
 def _read_changed_tags(

@@ -7,10 +7,17 @@ frame), and each group keeps its ``video_faces`` clearest: sharpest and most fro
 also favours the largest, as a small face's chip is a blurred enlargement. Only those are
 embedded fully (every framing, mirrored); the grouping uses one chip per face, a sixth of the
 cost. Memory stays bounded however long the video: a group holds its best few chips only.
+
+A video longer than :data:`PART_SECONDS` is encoded in parts, which the workers share (a minute
+of video on two cores takes about half the time) and after each of which the progress bar
+moves; :func:`join_parts` groups the parts' faces again, on their full vectors, and keeps each
+person's clearest.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +36,26 @@ from .settings import EncodeSettings
 # since a wrong merge here loses a person for good, while a person split here is joined again
 # by the clustering.
 SAME_PERSON = 0.4
+# A video is encoded in parts of this many seconds when longer than one and a half of them.
+PART_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class VideoPart:
+    """Seconds ``start`` to before ``end`` of a video: one worker's share of it."""
+
+    path: str
+    start: float
+    end: float
+
+
+def video_parts(path: str, duration: float) -> list[VideoPart]:
+    """The parts a video of ``duration`` seconds is encoded in: one for a short video."""
+    if duration <= 1.5 * PART_SECONDS:
+        return [VideoPart(path, 0.0, math.inf)]
+    count = math.ceil(duration / PART_SECONDS)
+    edges = [index * duration / count for index in range(count)] + [math.inf]
+    return [VideoPart(path, start, end) for start, end in itertools.pairwise(edges)]
 
 
 @dataclass
@@ -70,11 +97,12 @@ def encode_video(
     path: str,
     settings: EncodeSettings,
     models: FaceModels | None = None,
-    on_frame=None,
+    start: float = 0.0,
+    end: float = math.inf,
 ) -> ImageResult:
-    """Find the people of one video: up to ``settings.video_faces`` faces each, with the second
-    of the frame each was seen in; a video that cannot be read is skipped with the reason.
-    ``on_frame(sampled)`` is called after each frame searched."""
+    """Find the people of one video (or of its seconds ``start`` to ``end``): up to
+    ``settings.video_faces`` faces each, with the second of the frame each was seen in; a video
+    that cannot be read is skipped with the reason."""
     models = models or shared_models()
     timings: dict[str, float] = {}
     sampling = VideoSampling()
@@ -83,7 +111,7 @@ def encode_video(
     longest = 0
     try:
         started = time.perf_counter()
-        for frame in sample_frames(path, settings.video_every, sampling):
+        for frame in sample_frames(path, settings.video_every, sampling, start, end):
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - started
             rgb = frame.rgb
             longest = max(longest, *rgb.shape[:2])
@@ -101,11 +129,9 @@ def encode_video(
                     )
                     _assign(people, candidate, vector, settings.video_faces)
                 timings["embed"] = timings.get("embed", 0.0) + time.perf_counter() - started
-            if on_frame is not None:
-                on_frame(sampling.sampled)
             started = time.perf_counter()
     except ImageLoadError as error:
-        return ImageResult(path, skip_reason=error.reason, seconds=timings)
+        return ImageResult(path, skip_reason=error.reason, seconds=timings, part=_part(start, end))
     kept = sorted(
         (candidate for person in people for candidate in person.best),
         key=lambda candidate: (candidate.time, candidate.box[3], candidate.box[0]),
@@ -133,7 +159,73 @@ def encode_video(
         seconds=timings,
         video_seconds=sampling.duration,
         frames_searched=sampling.sampled,
+        part=_part(start, end),
+        clarity=[candidate.quality for candidate in kept],
     )
+
+
+def _part(start: float, end: float) -> tuple[float, float] | None:
+    return None if start == 0 and end == math.inf else (start, end)
+
+
+def join_parts(parts: list[ImageResult], keep: int) -> ImageResult:
+    """One video's result from those of its parts, in order: their faces grouped again by
+    person on the full vectors (never two of one frame), each person's ``keep`` clearest kept.
+    A part that could not be read loses its seconds only; if none could, the video is skipped
+    with the first part's reason."""
+    path = parts[0].image_path
+    read = [part for part in parts if part.skip_reason is None]
+    seconds: dict[str, float] = {}
+    for part in parts:
+        for stage, value in part.seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + value
+    if not read:
+        first = parts[0]
+        return ImageResult(
+            path, skip_reason=first.skip_reason, retry=any(p.retry for p in parts), seconds=seconds
+        )
+    faces = [(face, clarity, thumbnail) for part in read for face, clarity, thumbnail in _with_clarity(part)]
+    people: list[list[tuple[Face, float, bytes]]] = []
+    means: list[np.ndarray] = []
+    # The clearest first: each person's mean is of their clearest faces.
+    for entry in sorted(faces, key=lambda entry: -entry[1]):
+        face = entry[0]
+        best, best_distance = None, SAME_PERSON
+        for number, (members, mean) in enumerate(zip(people, means, strict=True)):
+            if any(member.time == face.time for member, _, _ in members):
+                continue
+            distance = float(np.linalg.norm(mean - face.encoding))
+            if distance < best_distance:
+                best, best_distance = number, distance
+        if best is None:
+            people.append([entry])
+            means.append(np.asarray(face.encoding, dtype=np.float64))
+        elif len(people[best]) < keep:
+            people[best].append(entry)
+            means[best] = np.mean([member.encoding for member, _, _ in people[best]], axis=0)
+    kept = sorted(
+        (entry for members in people for entry in members),
+        key=lambda entry: (entry[0].time, entry[0].box[3], entry[0].box[0]),
+    )
+    return ImageResult(
+        path,
+        [face for face, _, _ in kept],
+        rejected=sum(part.rejected for part in parts),
+        longer_side=max(part.longer_side for part in parts),
+        thumbnails=[thumbnail for _, _, thumbnail in kept]
+        if all(p.thumbnails or not p.faces for p in read)
+        else [],
+        seconds=seconds,
+        video_seconds=max(part.video_seconds for part in parts),
+        frames_searched=sum(part.frames_searched for part in parts),
+        clarity=[clarity for _, clarity, _ in kept],
+    )
+
+
+def _with_clarity(part: ImageResult) -> list[tuple[Face, float, bytes]]:
+    clarity = part.clarity or [0.0] * len(part.faces)
+    thumbnails = part.thumbnails or [b""] * len(part.faces)
+    return list(zip(part.faces, clarity, thumbnails, strict=True))
 
 
 def _assign(people: list[_Person], candidate: _Candidate, vector: np.ndarray, keep: int) -> None:

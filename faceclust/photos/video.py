@@ -104,7 +104,7 @@ def _duration(container, stream) -> float:
 def planned_samples(duration: float, every: float) -> int:
     """How many frames a video of ``duration`` seconds is searched at, sampled ``every``
     seconds (at least one; at most :data:`MAX_SAMPLES`)."""
-    return max(1, min(MAX_SAMPLES, math.ceil(duration / every))) if duration > 0 else 1
+    return max(1, min(MAX_SAMPLES, math.ceil(duration / step_for(duration, every)))) if duration > 0 else 1
 
 
 def upright(frame) -> np.ndarray:
@@ -115,10 +115,17 @@ def upright(frame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
-def sample_frames(path: str, every: float, sampling: VideoSampling | None = None) -> Iterator[Frame]:
+def sample_frames(
+    path: str,
+    every: float,
+    sampling: VideoSampling | None = None,
+    start: float = 0.0,
+    end: float = math.inf,
+) -> Iterator[Frame]:
     """The frames of the video at ``path`` to search for faces, upright, in time order: about
     one every ``every`` seconds (spread further for a video longer than :data:`MAX_SAMPLES`
-    such steps), keyframes where the video has them often enough.
+    such steps), keyframes where the video has them often enough; only those from ``start``
+    to before ``end`` seconds (a part of a long video, encode/video.py).
 
     Raises ImageLoadError when the file is not a video FFmpeg reads, or breaks before any frame
     could be decoded; a video that breaks later gives the frames before the break.
@@ -129,17 +136,19 @@ def sample_frames(path: str, every: float, sampling: VideoSampling | None = None
     container, stream = _open(path)
     try:
         sampling.duration = _duration(container, stream)
-        if sampling.duration > every * MAX_SAMPLES:
-            every = sampling.duration / MAX_SAMPLES
+        every = step_for(sampling.duration, every)
         # Keyframes only: FFmpeg skips decoding the frames between them.
         stream.codec_context.skip_frame = "NONKEY"
         stream.thread_type = "AUTO"
+        _seek(container, stream, start)
         taken: list[float] = []
         try:
             for frame in container.decode(stream):
                 time = _time(frame)
-                if time is None or (taken and time < taken[-1] + 0.75 * every):
+                if time is None or time < start or (taken and time < taken[-1] + 0.75 * every):
                     continue
+                if time >= end:
+                    break
                 taken.append(time)
                 sampling.sampled += 1
                 yield Frame(time, upright(frame))
@@ -149,33 +158,47 @@ def sample_frames(path: str, every: float, sampling: VideoSampling | None = None
             return  # the frames before the break are what there is
     finally:
         container.close()
-    end = max(sampling.duration, taken[-1] if taken else 0.0)
-    gaps = _gaps(taken, end, every)
+    stop = min(end, max(sampling.duration, taken[-1] if taken else 0.0))
+    gaps = _gaps(taken, start, stop, every)
     if gaps:
-        yield from _fill(path, gaps, every, sampling)
+        yield from _fill(path, gaps, every, sampling, end)
     elif not taken:
         raise ImageLoadError(path, "no frame could be decoded")
+
+
+def step_for(duration: float, every: float) -> float:
+    """The sampling step for a video of ``duration`` seconds: ``every``, or longer for a video
+    longer than :data:`MAX_SAMPLES` such steps."""
+    return max(every, duration / MAX_SAMPLES)
+
+
+def _seek(container, stream, start: float) -> None:
+    """To the keyframe at or before ``start`` seconds (nothing to do at 0)."""
+    if start > 0 and stream.time_base is not None:
+        container.seek(int(start / stream.time_base), stream=stream, backward=True)
 
 
 def _time(frame) -> float | None:
     return None if frame.time is None else round(float(frame.time), 3)
 
 
-def _gaps(taken: list[float], end: float, every: float) -> list[tuple[float, float]]:
-    """The stretches between the frames taken (and before the first, after the last) longer
-    than one and a half steps: where the keyframes were too far apart."""
-    edges = [-every / 2, *taken, end + every / 2]
+def _gaps(taken: list[float], start: float, end: float, every: float) -> list[tuple[float, float]]:
+    """The stretches between the frames taken (and from ``start`` to the first, from the last
+    to ``end``) longer than one and a half steps: where the keyframes were too far apart."""
+    edges = [start - every / 2, *taken, end + every / 2]
     return [(start, stop) for start, stop in itertools.pairwise(edges) if stop - start > 1.5 * every]
 
 
 def _fill(
-    path: str, gaps: list[tuple[float, float]], every: float, sampling: VideoSampling
+    path: str, gaps: list[tuple[float, float]], every: float, sampling: VideoSampling, end: float
 ) -> Iterator[Frame]:
-    """Frames inside ``gaps``, one every ``every`` seconds, from a full decode of the video."""
+    """Frames inside ``gaps``, one every ``every`` seconds and before ``end``, from a full
+    decode of the video."""
     import av
 
     container, stream = _open(path)
     stream.thread_type = "AUTO"
+    _seek(container, stream, gaps[0][0])
     gap = 0
     wanted = gaps[0][0] + every
     try:
@@ -187,7 +210,7 @@ def _fill(
             while gap < len(gaps) and time > gaps[gap][1] - every / 2:
                 gap += 1
                 wanted = gaps[gap][0] + every if gap < len(gaps) else math.inf
-            if gap == len(gaps):
+            if gap == len(gaps) or time >= end:
                 break
             if time >= wanted:
                 sampling.sampled += 1
@@ -209,9 +232,7 @@ def frame_at(path: str, time: float) -> np.ndarray:
     container, stream = _open(path)
     try:
         stream.thread_type = "AUTO"
-        if time > 0 and stream.time_base is not None:
-            # To the keyframe at or before it, then forward.
-            container.seek(int(time / stream.time_base), stream=stream, backward=True)
+        _seek(container, stream, time)  # to the keyframe at or before it, then forward
         last = None
         for frame in container.decode(stream):
             last = frame
