@@ -40,6 +40,7 @@ from faceclust.encode.local import encode_images  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.encode.video import encode_video  # noqa: E402
 from faceclust.faces.models import shared_models  # noqa: E402
+from faceclust.photos.video import duration_of  # noqa: E402
 
 # (name, width, height, codec, seconds, bits per second)
 CLIPS = (
@@ -206,11 +207,19 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-    # The set on 2 workers, as a library is encoded: work per minute of video on 2 cores.
+    # As encode_faces.py runs on 2 cores: the minute of 1080p H.264 alone (its two parts on the
+    # two workers), and the whole set, as a library is encoded.
     paths = [clips[name]["file"] for name, *_ in CLIPS]
-    total_minutes = sum(seconds for *_, seconds, _ in CLIPS) / 60
+    durations = {path: duration_of(path) for path in paths}
+    target = clips["1080p H.264"]["file"]
     started = time.perf_counter()
-    for _ in encode_images(paths, EncodeSettings(), jobs=2):
+    for _ in encode_images([target], EncodeSettings(), 2, {target: durations[target]}):
+        pass
+    one_minute = (time.perf_counter() - started) * 60 / durations[target]
+    decode_one = decode_all(target, "pyav", True) * 60 / durations[target]
+    total_minutes = sum(durations.values()) / 60
+    started = time.perf_counter()
+    for _ in encode_images(paths, EncodeSettings(), 2, durations):
         pass
     two_cores = (time.perf_counter() - started) / total_minutes
     decode_set = sum(decode_all(path, "pyav", True) for path in paths) / total_minutes
@@ -233,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['kept']} | {row['found']} of {row['people']} | {row['false']} |"
         )
     lines += [
+        "",
+        f"The minute of 1080p H.264 alone, as encode_faces.py encodes it on 2 cores (two parts, one per "
+        f"worker): **{one_minute:.1f} s**, against {decode_one:.1f} s to decode every frame into RGB with "
+        f"PyAV ({one_minute / decode_one:.2f} of it; the target is 0.67 or less).",
         "",
         f"All {len(paths)} clips ({total_minutes:.2f} minutes) encoded at the default step on 2 workers: "
         f"**{two_cores:.1f} s per minute of video**, against {decode_set:.1f} s to decode every frame "
