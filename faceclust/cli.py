@@ -139,7 +139,8 @@ def encode_parser() -> argparse.ArgumentParser:
         "--detection-method",
         choices=DETECTION_METHODS,
         default="hog",
-        help="face detector: hog (fast, CPU) or cnn (accurate, slow without a GPU) (default: %(default)s)",
+        help="face detector: hog (dlib's, fast), cnn (dlib's, finds turned faces, slow without a GPU) or "
+        "yunet (libfacedetection's small CNN: finds small faces fast, for camera photos) (default: %(default)s)",
     )
     parser.add_argument(
         "--min-face-size",
@@ -361,6 +362,8 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             "--keep-unlikely-faces": args.check_faces is not None,
         }
         given = [flag for flag, is_given in fixed.items() if is_given]
+        if args.detection_method == "yunet":
+            parser.error("--exact computes face_recognition's boxes, with dlib's detectors: hog or cnn")
         if given:
             parser.error(f"--exact fixes how faces are found and embedded; leave out {', '.join(given)}")
 

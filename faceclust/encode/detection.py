@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ..faces.face_check import likely_faces
+from ..faces.face_check import YUNET_DOUBTFUL_BELOW, likely_faces
 from ..faces.models import FaceModels, boxes_to_original
 from ..photos.images import resized
 from ..records import Box
@@ -30,6 +30,15 @@ def find_faces(
         boxes = models.detect_cnn_batch([image], settings.upsample)[0]
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
         return boxes_to_original(boxes, scale, *rgb.shape[:2]), 0
+    if settings.detection_method == "yunet":
+        scored = models.detect_yunet_scored(rgb, scale)
+        timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
+        if not settings.check_faces:
+            return [box for box, _ in scored], 0
+        started = time.perf_counter()
+        boxes, rejected = likely_faces(models.cnn_net, rgb, scored, YUNET_DOUBTFUL_BELOW)
+        timings["check"] = timings.get("check", 0.0) + time.perf_counter() - started
+        return boxes, rejected
     if settings.exact:  # dlib upsamples the photo itself, as face_recognition lets it
         boxes = models.detect(rgb, "hog", settings.upsample)
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started

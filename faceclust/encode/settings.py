@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..faces.models import (
     DETECTION_METHODS,
@@ -18,6 +18,12 @@ DEFAULT_MIN_FACE_SIZE = 70
 # too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
 # searched at 7/8 size was missed where 40 and 50 px ones were found.
 DETECTABLE_FACE = 80
+# YuNet (--detection-method yunet) finds 99.6% of lfw_dev's faces shrunk to 20 px (dlib's box,
+# in the image it searches), 97.8% at 16 px, 79.5% at 12 (bench/yunet_fit.py); it searches no
+# copy smaller than YUNET_FLOOR px on its longer side: below it the network is cheap (0.08 s for
+# 640x480) and its boxes coarser.
+YUNET_SMALLEST = 20
+YUNET_FLOOR = 640
 # Photos are never searched in a copy smaller than this on its longer side: below it detection
 # is cheap (40 ms for a 250 px photo) and small photos keep faces down to 40 px.
 DETECT_FLOOR = 1024
@@ -54,8 +60,10 @@ class EncodeSettings:
     check_faces: bool = True
     framings: int = FRAMINGS[-1]
     exact: bool = False
-    video_every: float = VIDEO_EVERY
-    video_faces: int = VIDEO_FACES
+    # Out of the repr, which names a photo set's encodings in the benches' caches: they do not
+    # change what a photo gives.
+    video_every: float = field(default=VIDEO_EVERY, repr=False)
+    video_faces: int = field(default=VIDEO_FACES, repr=False)
 
     @classmethod
     def tutorial(cls, detection_method: str = "hog", upsample: int = 1) -> EncodeSettings:
@@ -84,6 +92,8 @@ class EncodeSettings:
             raise ValueError(f"video_faces must be between 1 and 1000, not {self.video_faces}")
         if not 10 <= self.min_face_size <= 10_000:
             raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
+        if self.exact and self.detection_method == "yunet":
+            raise ValueError("exact computes face_recognition's boxes, with dlib's detectors: hog or cnn")
         if self.exact and (
             self.flip or self.framings != 1 or self.jitters != 1 or self.check_faces or self.detect_size
         ):
@@ -99,7 +109,7 @@ class EncodeSettings:
         if self.exact:
             return f"exact/{self.detection_method}/up{self.upsample}"
         copies = ("/flip" if self.flip else "") + (f"/framed{self.framings}" if self.framings > 1 else "")
-        checked = "/checked" if self.check_faces and self.detection_method == "hog" else ""
+        checked = "/checked" if self.check_faces and self.detection_method in ("hog", "yunet") else ""
         # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
         # boxes: faces cached the older way are found again.
         one_copy = "/onecopy" if self.detection_method == "hog" else ""
@@ -117,6 +127,8 @@ class EncodeSettings:
     def detectable_face(self) -> float:
         """The smallest face the detector finds, in pixels of the image it scans (upsampling
         included)."""
+        if self.detection_method == "yunet":
+            return YUNET_SMALLEST / 2 ** (self.upsample - 1)
         return DETECTABLE_FACE / 2**self.upsample
 
     def detection_scale(self, longer_side: int) -> float:
@@ -127,7 +139,8 @@ class EncodeSettings:
         if self.detect_size is not None:
             return 1.0 if self.detect_size <= 0 else min(1.0, self.detect_size / longer_side)
         wanted = self.detectable_face / self.min_face_size
-        return min(1.0, max(wanted, DETECT_FLOOR / longer_side))
+        floor = YUNET_FLOOR if self.detection_method == "yunet" else DETECT_FLOOR
+        return min(1.0, max(wanted, floor / longer_side))
 
     def smallest_face(self, longer_side: int) -> float:
         """The smallest face looked for, in pixels of a full-size photo of ``longer_side``."""

@@ -22,6 +22,13 @@ from .cnn_detector import FaceDetectorNet
 # with HOG's own search copy). 0.5 doubted 37% more detections, real faces all, for the same
 # drops: each costs a CNN pass.
 DOUBTFUL_BELOW = 0.4
+# YuNet's detections scoring under this are doubted the same way. Its scores do not part faces
+# from the rest as HOG's do: on the camera photos of seed 0, headlights, galaxies and coffee cups
+# scored up to 0.81 and labelled faces as low as 0.31, while the CNN gave every labelled face
+# 0.92 or more and all but 5 of 190 others -0.6 or less (bench/camera_photos.py --ways
+# detectors; docs/benchmarks.md, "YuNet"). Under 0.85 keeps 3 of those 190, and checks 7
+# detections a 12-24 megapixel photo (25 ms each).
+YUNET_DOUBTFUL_BELOW = 0.85
 # The CNN confidence a doubtful detection needs to be kept: chosen by bench/face_check.py on
 # half of lfw_large and the camera photos of seed 0, midway between the lowest labelled face
 # (-0.11) and the highest not-a-face below it (-1.10). It was -0.2 (0.99 / -1.47) before HOG
@@ -76,13 +83,17 @@ def cnn_confidence(net: FaceDetectorNet, rgb: np.ndarray, box: Box, floor: float
 
 
 def likely_faces(
-    net: FaceDetectorNet, rgb: np.ndarray, found: list[tuple[Box, float]]
+    net: FaceDetectorNet,
+    rgb: np.ndarray,
+    found: list[tuple[Box, float]],
+    doubtful_below: float = DOUBTFUL_BELOW,
 ) -> tuple[list[Box], int]:
-    """The boxes of ``found`` (box, HOG score) that are faces by the rule above, and how many
-    were dropped."""
+    """The boxes of ``found`` (box, detector's score) that are faces by the rule above, and how
+    many were dropped; ``doubtful_below`` is the score under which a detection is doubted (HOG's
+    by default, :data:`YUNET_DOUBTFUL_BELOW` for YuNet's)."""
     kept = [
         box
         for box, score in found
-        if score >= DOUBTFUL_BELOW or cnn_confidence(net, rgb, box, CNN_CUT) > CNN_CUT
+        if score >= doubtful_below or cnn_confidence(net, rgb, box, CNN_CUT) > CNN_CUT
     ]
     return kept, len(found) - len(kept)

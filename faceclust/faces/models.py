@@ -21,8 +21,19 @@ from ..photos.images import resized
 from ..records import EMBEDDING_SIZE, Box
 from .cnn_detector import FaceDetectorNet
 from .embedding_net import INPUT_SIZE, FaceEmbeddingNet
+from .yunet import YuNet, detect_tiled
 
-DETECTION_METHODS = ("hog", "cnn")
+DETECTION_METHODS = ("hog", "cnn", "yunet")
+# YuNet's box (x, y, w, h: brow to chin) as the square box dlib's HOG gives the same face, which
+# its landmark predictor expects: the centre moved by these shares of w and h, the side this
+# multiple of (w + h) / 2. Fitted by bench/yunet_fit.py on lfw_dev's even photos (see
+# docs/benchmarks.md, "YuNet").
+YUNET_TO_DLIB = (-0.026, 0.035, 0.961)
+# YuNet's detections scoring under this are not faces to us (libfacedetection reports from 0.2):
+# on the camera photos of seed 0, 0.2 kept 3 more labelled faces, all of 27-32 px, and 86 more
+# detections that were not faces, each a CNN check to drop (bench/camera_photos.py --ways
+# detectors; docs/benchmarks.md, "YuNet").
+YUNET_CONFIDENCE = 0.3
 # Which forward passes run the CNN detector and the embedding: "auto" is dlib's own on a dlib
 # built with CUDA (the GPU beats numpy on the CPU), else the numpy ones; both give the same
 # boxes, and vectors to 1e-6.
@@ -200,6 +211,11 @@ class FaceModels:
         return NumpyCnnDetector(self.cnn_net)
 
     @cached_property
+    def yunet(self) -> YuNet:
+        """libfacedetection's YuNet detector, in numpy (faces/yunet.py)."""
+        return YuNet()
+
+    @cached_property
     def landmark_predictor(self):
         return self._dlib.shape_predictor(self._path("landmarks"))
 
@@ -240,6 +256,29 @@ class FaceModels:
             # Clipped at every factor: at 1 boxes_to_original leaves them as dlib gave them.
             for box in clip_boxes(boxes_to_original(in_copy, factor, height, width), height, width):
                 found.append((box, float(score)))
+        return found
+
+    def detect_yunet_scored(self, rgb: np.ndarray, scale: float = 1.0) -> list[tuple[Box, float]]:
+        """YuNet's faces in ``rgb`` (searched in a copy shrunk by ``scale``, at most 1), each as
+        the box dlib's HOG would give it (the box its landmark predictor was trained on:
+        :data:`YUNET_TO_DLIB`, fitted by bench/yunet_fit.py) in ``rgb``'s pixels, with
+        YuNet's score."""
+        factor = min(1.0, scale)
+        height, width = rgb.shape[:2]
+        found = []
+        for detection in detect_tiled(self.yunet, resized(rgb, factor), YUNET_CONFIDENCE):
+            x, y, w, h = (value / factor for value in detection.box)
+            shift_x, shift_y, side = YUNET_TO_DLIB
+            centre_x, centre_y = x + w / 2 + shift_x * w, y + h / 2 + shift_y * h
+            half = side * (w + h) / 4
+            box = (
+                round(centre_y - half),
+                round(centre_x + half),
+                round(centre_y + half),
+                round(centre_x - half),
+            )
+            for clipped in clip_boxes([box], height, width):
+                found.append((clipped, detection.score))
         return found
 
     def detect_cnn_batch(self, images: list[np.ndarray], upsample: int = 1) -> list[list[Box]]:
