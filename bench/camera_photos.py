@@ -264,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"
     detectors = " detectors" if args.ways == "detectors" else ""
-    publish(table, f"camera_photos_seed{args.seed}{detectors.replace(' ', '_')}", f"camera seed {args.seed}{detectors}", args)
+    publish(
+        table,
+        f"camera_photos_seed{args.seed}{detectors.replace(' ', '_')}",
+        f"camera seed {args.seed}{detectors}",
+        args,
+    )
     return 0
 
 
