@@ -14,6 +14,7 @@ Writes bench/results/detectors.md and the table into docs/benchmarks.md.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -44,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("lfw_dev", "lfw_large"):
         dataset = args.datasets / name
         for label, settings in DETECTORS.items():
-            faces = encoded(dataset, settings)
+            # Named below the dataset as given here (the cache keeps the paths of the run that
+            # encoded it, from wherever that ran).
+            faces = [
+                dataclasses.replace(face, image_path=str(dataset / face.image_path.split(f"/{name}/", 1)[1]))
+                for face in encoded(dataset, settings)
+            ]
             encodings = np.stack([face.encoding for face in faces])
             labels = FaceClusterer().fit_predict(encodings, [face.frame for face in faces])
             scores = score_against_folders(faces, labels, dataset)

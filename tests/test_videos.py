@@ -120,6 +120,31 @@ def test_times_reach_the_csv_and_the_gallery_opens_the_video_at_the_face(library
         assert face["thumb"] and (groups / face["thumb"]).stat().st_size > 0
 
 
+def test_without_the_index_the_faces_are_cut_from_the_video_s_frames(library, clustered, tmp_path, capsys):
+    encodings, _ = clustered
+    alone = tmp_path / "alone.pickle"
+    shutil.copy(encodings, alone)  # no index beside it: no stored thumbnails
+    assert cluster_main(["-e", str(alone), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "could not" not in err and "party.mp4" not in err
+    data = page_data((tmp_path / "out" / "index.html").read_text())
+    timed = [face for group in data["groups"] for face in group["faces"] if "time" in face]
+    assert timed and all(face["thumb"] for face in timed)
+    # Cut from the frame at its second: the same face as the thumbnail the encoder kept.
+    with Image.open(tmp_path / "out" / timed[0]["thumb"]) as cut:
+        again = np.asarray(cut.convert("L"), dtype=np.float64)
+    kept = page_data((clustered[1] / "index.html").read_text())
+    same = next(
+        face
+        for group in kept["groups"]
+        for face in group["faces"]
+        if face.get("time") == timed[0]["time"] and face["box"] == timed[0]["box"]
+    )
+    with Image.open(clustered[1] / same["thumb"]) as stored:
+        first = np.asarray(stored.convert("L"), dtype=np.float64)
+    assert np.abs(again - first).mean() < 8  # JPEG twice, at most
+
+
 def test_a_video_is_kept_in_the_index_and_not_encoded_again(library, clustered, capsys):
     encodings, _ = clustered
     assert encode_main(["-i", str(library), "-e", str(encodings), "-j", "1"]) == 0

@@ -18,8 +18,8 @@ DEFAULT_MIN_FACE_SIZE = 70
 # too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
 # searched at 7/8 size was missed where 40 and 50 px ones were found.
 DETECTABLE_FACE = 80
-# YuNet (--detection-method yunet) finds 99.6% of lfw_dev's faces shrunk to 20 px (dlib's box,
-# in the image it searches), 97.8% at 16 px, 79.5% at 12 (bench/yunet_fit.py); it searches no
+# YuNet (--detection-method yunet) finds 99.0% of lfw_dev's faces shrunk to 20 px (dlib's box,
+# in the image it searches), 96.8% at 16 px, 70.0% at 12 (bench/yunet_fit.py); it searches no
 # copy smaller than YUNET_FLOOR px on its longer side: below it the network is cheap (0.08 s for
 # 640x480) and its boxes coarser.
 YUNET_SMALLEST = 20

@@ -132,6 +132,16 @@ def encode_video(
             started = time.perf_counter()
     except ImageLoadError as error:
         return ImageResult(path, skip_reason=error.reason, seconds=timings, part=_part(start, end))
+    except (RuntimeError, MemoryError) as error:
+        # As for a photo (encode/batch.py): the machine's failure, not the file's, so not kept
+        # in the index; the next run tries the video again.
+        return ImageResult(
+            path,
+            skip_reason=f"detection failed ({error})",
+            retry=True,
+            seconds=timings,
+            part=_part(start, end),
+        )
     kept = sorted(
         (candidate for person in people for candidate in person.best),
         key=lambda candidate: (candidate.time, candidate.box[3], candidate.box[0]),
@@ -219,6 +229,8 @@ def join_parts(parts: list[ImageResult], keep: int) -> ImageResult:
         video_seconds=max(part.video_seconds for part in parts),
         frames_searched=sum(part.frames_searched for part in parts),
         clarity=[clarity for _, clarity, _ in kept],
+        # A part lost to the machine (not to the file): the video is tried again next run.
+        retry=any(part.retry for part in parts),
     )
 
 

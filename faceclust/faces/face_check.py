@@ -86,11 +86,12 @@ def likely_faces(
     net: FaceDetectorNet,
     rgb: np.ndarray,
     found: list[tuple[Box, float]],
-    doubtful_below: float = DOUBTFUL_BELOW,
+    doubtful_below: float | None = None,
 ) -> tuple[list[Box], int]:
     """The boxes of ``found`` (box, detector's score) that are faces by the rule above, and how
     many were dropped; ``doubtful_below`` is the score under which a detection is doubted (HOG's
     by default, :data:`YUNET_DOUBTFUL_BELOW` for YuNet's)."""
+    doubtful_below = DOUBTFUL_BELOW if doubtful_below is None else doubtful_below
     kept = [
         box
         for box, score in found
