@@ -284,3 +284,51 @@ def test_questions_are_answered_by_keyboard_and_the_next_run_keeps_the_answers(
         sides = (face_keys(question["a"]), face_keys(question["b"]))
         assert not (sides[0] & different[0] and sides[1] & different[1])
         assert not (sides[0] & different[1] and sides[1] & different[0])
+
+
+def test_a_face_in_a_video_opens_the_video_at_its_second_and_a_correction_keeps_its_time(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from faceclust.cli import encode_main
+
+    from .test_videos import ACTORS, clip, person_images
+
+    library = tmp_path / "library"
+    for actor in ACTORS:
+        (library / actor).mkdir(parents=True)
+        for source in [p for p in person_images(actor, 4) if p.name != ACTORS[actor]][:2]:
+            (library / actor / source.name).write_bytes(source.read_bytes())
+    clip(library / "party.mp4")
+    encodings = tmp_path / "e.pickle"
+    assert encode_main(["-i", str(library), "-e", str(encodings), "-q"]) == 0
+    out = tmp_path / "out"
+    assert cluster_main(["-e", str(encodings), "-o", str(out)]) == 0
+    browser.get((out / "index.html").resolve().as_uri())
+    videos = wait_for(
+        lambda: [
+            f
+            for f in browser.find_elements(By.CSS_SELECTOR, ".face")
+            if "party.mp4 at 0:" in (f.get_attribute("title") or "")
+        ],
+        "the video's faces",
+    )
+    link = videos[0].find_element(By.CSS_SELECTOR, "a.open")
+    assert link.get_attribute("textContent").startswith("video 0:")  # shown on hover
+    assert "party.mp4#t=" in link.get_attribute("href")
+    # Take that face out of its group, save, and run again: the correction names it by its second.
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", videos[0])
+    videos[0].find_element(By.CSS_SELECTOR, "img").click()
+    browser.find_element(By.TAG_NAME, "body").send_keys("x")
+    wait_for(lambda: "1 change" in browser.find_element(By.ID, "status").text, "taking the face out")
+    browser.find_element(By.ID, "save").click()
+    saved = browser.downloads / "corrections.json"
+    wait_for(saved.is_file, "the download")
+    [correction] = json.loads(saved.read_text())["corrections"]
+    [face] = correction["faces"]
+    assert face["image_path"].endswith("party.mp4") and isinstance(
+        face["time"], int | float
+    )  # JSON: 0.0 is 0
+    again = tmp_path / "again"
+    assert cluster_main(["-e", str(encodings), "-o", str(again), "--corrections", str(saved)]) == 0
+    unknown = json.loads((again / "clusters.json").read_text())["unknown"]["faces"]
+    assert any(f.get("time") == face["time"] and f["box"] == face["box"] for f in unknown)
