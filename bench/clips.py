@@ -11,6 +11,7 @@ libx264 and libx265 are in its wheels), with a keyframe every ``keyframe_seconds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -101,6 +102,7 @@ def write_clip(
     preset: str = "veryfast",
     noise: float = 2.0,
     seed: int = 0,
+    first_timestamp: float = 0.0,
 ) -> None:
     """Write a clip of ``width`` x ``height`` (upright) to ``path`` (the container by its suffix).
 
@@ -109,6 +111,8 @@ def write_clip(
     as phones do for portrait video: a reader that ignores it sees faces on their side.
     ``noise`` is the sensor noise's standard deviation in grey levels: with ``bitrate``, what
     the encoder spends the bits on (2: about 0.3 Mbit/s at 1080p with crf 23, a still's rate).
+    ``first_timestamp`` (seconds) starts the frames' timestamps there, as a camcorder's MPEG-TS
+    files do (a player still shows the first frame at 0:00).
     """
     import av
 
@@ -139,7 +143,10 @@ def write_clip(
             upright = frame_at(index / fps, background, appearances, noises[index % len(noises)])
             # Stored turned back: displaying it turns it ``rotation`` degrees counter-clockwise.
             stored = np.ascontiguousarray(np.rot90(upright, -turns)) if turns else upright
-            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = index + round(first_timestamp * fps)
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

@@ -294,3 +294,11 @@ def test_a_long_video_is_encoded_in_parts_joined_into_one_result(tmp_path, monke
     vectors = np.array([face.encoding for face in joined.faces])
     distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
     assert (np.sort(distances, axis=1)[:, 1:3] < 0.3).all()  # each face has its person's two others near
+
+
+def test_a_camcorder_s_mpeg_ts_counts_its_seconds_from_its_first_frame(tmp_path):
+    # An .mts file's timestamps may start hours in; a player shows its first frame at 0:00.
+    path = str(clip(tmp_path / "camcorder.mts", seconds=6.0, first_timestamp=3600.0))
+    assert [frame.time for frame in sample_frames(path, 2.0)] == [0.0, 2.0, 4.0]
+    assert [frame.time for frame in sample_frames(path, 2.0, start=2.0, end=4.0)] == [2.0]
+    assert frame_at(path, 4.0).shape == (360, 640, 3)

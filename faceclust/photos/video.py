@@ -141,10 +141,11 @@ def sample_frames(
         stream.codec_context.skip_frame = "NONKEY"
         stream.thread_type = "AUTO"
         _seek(container, stream, start)
+        offset = _offset(stream)
         taken: list[float] = []
         try:
             for frame in container.decode(stream):
-                time = _time(frame)
+                time = _time(frame, offset)
                 if time is None or time < start or (taken and time < taken[-1] + 0.75 * every):
                     continue
                 if time >= end:
@@ -175,11 +176,20 @@ def step_for(duration: float, every: float) -> float:
 def _seek(container, stream, start: float) -> None:
     """To the keyframe at or before ``start`` seconds (nothing to do at 0)."""
     if start > 0 and stream.time_base is not None:
-        container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        container.seek(int((start + _offset(stream)) / stream.time_base), stream=stream, backward=True)
 
 
-def _time(frame) -> float | None:
-    return None if frame.time is None else round(float(frame.time), 3)
+def _offset(stream) -> float:
+    """The stream's first timestamp in seconds: 0 in a phone's MP4 or MOV, but a camcorder's
+    MPEG-TS (.mts) may start hours in. Times here count from it, as a player shows them."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def _time(frame, offset: float) -> float | None:
+    """The frame's second from the video's start, to the millisecond (its key in the outputs)."""
+    return None if frame.time is None else round(float(frame.time) - offset, 3)
 
 
 def _gaps(taken: list[float], start: float, end: float, every: float) -> list[tuple[float, float]]:
@@ -199,12 +209,13 @@ def _fill(
     container, stream = _open(path)
     stream.thread_type = "AUTO"
     _seek(container, stream, gaps[0][0])
+    offset = _offset(stream)
     gap = 0
     wanted = gaps[0][0] + every
     try:
         for frame in container.decode(stream):
             sampling.decoded_in_full += 1
-            time = _time(frame)
+            time = _time(frame, offset)
             if time is None:
                 continue
             while gap < len(gaps) and time > gaps[gap][1] - every / 2:
@@ -233,10 +244,12 @@ def frame_at(path: str, time: float) -> np.ndarray:
     try:
         stream.thread_type = "AUTO"
         _seek(container, stream, time)  # to the keyframe at or before it, then forward
+        offset = _offset(stream)
         last = None
         for frame in container.decode(stream):
             last = frame
-            if frame.time is not None and round(float(frame.time), 3) >= time:
+            at = _time(frame, offset)
+            if at is not None and at >= time:
                 return upright(frame)
         if last is not None:
             return upright(last)
