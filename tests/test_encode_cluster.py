@@ -132,3 +132,27 @@ def test_a_scheduler_without_workers_is_a_clear_error(small_dataset, tmp_path, c
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
         assert encode_main(scheduler_argv(small_dataset, tmp_path, empty.scheduler_address)) == 1
     assert "has no workers (waited 2 s)" in capsys.readouterr().err
+
+
+def test_a_long_video_is_shared_out_in_parts_and_joined_as_a_local_run_joins_it(
+    cluster, tmp_path, monkeypatch
+):
+    from faceclust.encode import video as video_module
+    from faceclust.encode.cluster import encode_images_on_cluster
+
+    from .test_videos import clip
+
+    path = str(clip(tmp_path / "long.mp4", seconds=6.0))
+    monkeypatch.setattr(video_module, "PART_SECONDS", 2.0)  # planned here: parts of 0-2, 2-4, 4- s
+    settings = EncodeSettings(video_every=1.0, video_faces=3)
+    parts: list = []
+    [remote] = encode_images_on_cluster(
+        [path], settings, cluster.scheduler_address, durations={path: 6.0}, on_part=parts.append
+    )
+    [local] = encode_images([path], settings, jobs=1, durations={path: 6.0})
+    assert sorted(part.part[0] for part in parts) == [0.0, 2.0, 4.0]
+    assert remote.image_path == path and remote.part is None
+    assert [(f.time, f.box) for f in remote.faces] == [(f.time, f.box) for f in local.faces]
+    np.testing.assert_allclose(
+        [f.encoding for f in remote.faces], [f.encoding for f in local.faces], rtol=0, atol=1e-6
+    )

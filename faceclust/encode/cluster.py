@@ -24,12 +24,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ..errors import FaceclustError
 from ..records import ImageResult
 from .batch import encode_batch, prepare_worker_process
 from .settings import EncodeSettings
+from .video import VideoPart, encode_video, join_parts, video_parts
 
 # Photos per task: large enough that the scheduler sees thousands of tasks for a million
 # photos, not millions; small enough that a lost worker costs a few seconds of work.
@@ -96,6 +97,13 @@ def encode_batch_on_worker(paths: list[str], settings: EncodeSettings) -> list[I
         return encode_batch(paths, settings)
 
 
+def encode_part_on_worker(part: VideoPart, settings: EncodeSettings) -> list[ImageResult]:
+    """Run on a worker: one part of a long video (encode/video.py), as a batch is run."""
+    with _MODELS_LOCK:
+        _prepare_worker()
+        return [encode_video(part.path, settings, start=part.start, end=part.end)]
+
+
 def _prepare_worker() -> None:
     """Once per worker process, also in one that replaced a lost worker."""
     global _prepared
@@ -108,10 +116,18 @@ _prepared = False
 
 
 def encode_images_on_cluster(
-    paths: Sequence[str], settings: EncodeSettings, scheduler: str, batch_size: int = CLUSTER_BATCH
+    paths: Sequence[str],
+    settings: EncodeSettings,
+    scheduler: str,
+    batch_size: int = CLUSTER_BATCH,
+    durations: dict[str, float] | None = None,
+    on_part: Callable[[ImageResult], None] | None = None,
 ) -> Iterator[ImageResult]:
     """Yield one :class:`ImageResult` per path, in the order they finish, encoded by the
-    workers of the Dask scheduler at ``scheduler`` (for example ``tcp://10.0.0.5:8786``)."""
+    workers of the Dask scheduler at ``scheduler`` (for example ``tcp://10.0.0.5:8786``).
+
+    A video whose length ``durations`` gives is sent in parts, as the local pool does, which
+    several workers share; its result comes when its last part is in (``on_part`` sees each)."""
     from distributed import Client, as_completed
 
     try:
@@ -130,13 +146,24 @@ def encode_images_on_cluster(
         checked = set(check_cluster(client))
         threads = sum(client.nthreads().values())
         # The workers read absolute paths; the results name each photo as this run does.
-        batches = [list(paths[start : start + batch_size]) for start in range(0, len(paths), batch_size)]
+        durations = durations or {}
+        parted = {path: video_parts(path, durations[path]) for path in paths if path in durations}
+        parted = {path: parts for path, parts in parted.items() if len(parts) > 1}
+        whole = [path for path in paths if path not in parted]
+        batches: list[list[str] | VideoPart] = [
+            whole[start : start + batch_size] for start in range(0, len(whole), batch_size)
+        ]
+        batches += [part for parts in parted.values() for part in parts]
         pending = iter(enumerate(batches))
-        named: dict[str, list[str]] = {}
+        named: dict[str, list[str] | VideoPart] = {}
+        arrived: dict[str, list[ImageResult]] = {}
 
-        def submit(number: int, batch: list[str]):
+        def submit(number: int, batch: list[str] | VideoPart):
             key = f"faceclust-encode-{number}-{os.getpid()}-{id(batches)}"
             named[key] = batch
+            if isinstance(batch, VideoPart):
+                task = dataclasses.replace(batch, path=os.path.abspath(batch.path))
+                return client.submit(encode_part_on_worker, task, settings, key=key, pure=False)
             return client.submit(
                 encode_batch_on_worker,
                 [os.path.abspath(path) for path in batch],
@@ -156,9 +183,23 @@ def encode_images_on_cluster(
                 results = future.result()
             except Exception as error:  # the task's own error, or KilledWorker after retries
                 reason = f"failed on the cluster ({type(error).__name__}: {error})"
-                results = [ImageResult(path, skip_reason=reason, retry=True) for path in batch]
-            for path, result in zip(batch, results, strict=True):
-                yield _named_as(result, path)
+                if isinstance(batch, VideoPart):
+                    results = [
+                        ImageResult(batch.path, skip_reason=reason, retry=True, part=(batch.start, batch.end))
+                    ]
+                else:
+                    results = [ImageResult(path, skip_reason=reason, retry=True) for path in batch]
+            if isinstance(batch, VideoPart):
+                part = _named_as(results[0], batch.path)
+                if on_part is not None:
+                    on_part(part)
+                arrived.setdefault(batch.path, []).append(part)
+                if len(arrived[batch.path]) == len(parted[batch.path]):
+                    parts = sorted(arrived.pop(batch.path), key=lambda result: result.part[0])
+                    yield join_parts(parts, settings.video_faces)
+            else:
+                for path, result in zip(batch, results, strict=True):
+                    yield _named_as(result, path)
             future.release()
             # A worker that joined since is asked before it can take the next batch.
             joined = [address for address in client.nthreads() if address not in checked]

@@ -121,7 +121,7 @@ def encode_dataset(
     if scheduler is not None:
         from .cluster import encode_images_on_cluster
 
-        results = encode_images_on_cluster(todo, settings, scheduler)
+        results = encode_images_on_cluster(todo, settings, scheduler, durations=durations, on_part=on_part)
     else:
         results = encode_images(todo, settings, jobs, durations, on_part)
     for result in results:
