@@ -21,6 +21,7 @@ from faceclust.encode import video as video_module
 from faceclust.encode.local import encode_images
 from faceclust.encode.settings import EncodeSettings
 from faceclust.encode.video import encode_video
+from faceclust.library.index import FileStamp
 from faceclust.library.store import load_faces, save_faces
 from faceclust.photos.images import scan_folder
 from faceclust.photos.video import VideoSampling, frame_at, sample_frames
@@ -302,3 +303,45 @@ def test_a_camcorder_s_mpeg_ts_counts_its_seconds_from_its_first_frame(tmp_path)
     assert [frame.time for frame in sample_frames(path, 2.0)] == [0.0, 2.0, 4.0]
     assert [frame.time for frame in sample_frames(path, 2.0, start=2.0, end=4.0)] == [2.0]
     assert frame_at(path, 4.0).shape == (360, 640, 3)
+
+
+def test_a_run_killed_in_the_middle_of_a_long_video_goes_on_from_its_last_part(tmp_path, monkeypatch):
+    from faceclust.encode.run import encode_dataset
+    from faceclust.library.index import EncodingCache
+
+    path = str(clip(tmp_path / "long.mp4", seconds=6.0))
+    monkeypatch.setattr(video_module, "PART_SECONDS", 2.0)  # parts of 0-2, 2-4 and 4- s
+    settings = EncodeSettings(video_every=1.0, video_faces=3)
+
+    def index() -> EncodingCache:
+        return EncodingCache(tmp_path / "e.index", settings.cache_key(), settings.video_cache_key())
+
+    seen: list = []
+
+    def killed_after_two(part) -> None:
+        seen.append(part.part[0])
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of the video
+
+    cache = index()
+    with pytest.raises(KeyboardInterrupt):
+        encode_dataset([path], settings, 1, cache=cache, on_part=killed_after_two)
+    cache.close()
+    assert seen == [0.0, 2.0]
+    again: list = []
+    cache = index()
+    faces, summary = encode_dataset(
+        [path], settings, 1, cache=cache, on_part=lambda part: again.append(part.part[0])
+    )
+    cache.close()
+    assert again == [4.0]  # only the part the killed run had not finished
+    whole, _ = encode_dataset([path], settings, 1)
+    assert [(f.time, f.box) for f in faces] == [(f.time, f.box) for f in whole]
+    np.testing.assert_allclose([f.encoding for f in faces], [f.encoding for f in whole], rtol=0, atol=1e-6)
+    assert summary.frames_searched == 6
+    # Kept whole now: a third run encodes nothing, and the parts are gone from the index.
+    cache = index()
+    assert cache.stored_parts(path, FileStamp.of(path)) == []
+    _, summary = encode_dataset([path], settings, 1, cache=cache, on_part=lambda part: again.append(part))
+    cache.close()
+    assert summary.reused == 1 and again == [4.0]

@@ -30,7 +30,7 @@ from ..errors import FaceclustError
 from ..records import ImageResult
 from .batch import encode_batch, prepare_worker_process
 from .settings import EncodeSettings
-from .video import VideoPart, encode_video, join_parts, video_parts
+from .video import PartJoiner, VideoPart, encode_video, parts_to_plan
 
 # Photos per task: large enough that the scheduler sees thousands of tasks for a million
 # photos, not millions; small enough that a lost worker costs a few seconds of work.
@@ -122,12 +122,14 @@ def encode_images_on_cluster(
     batch_size: int = CLUSTER_BATCH,
     durations: dict[str, float] | None = None,
     on_part: Callable[[ImageResult], None] | None = None,
+    done_parts: dict[str, list[ImageResult]] | None = None,
 ) -> Iterator[ImageResult]:
     """Yield one :class:`ImageResult` per path, in the order they finish, encoded by the
     workers of the Dask scheduler at ``scheduler`` (for example ``tcp://10.0.0.5:8786``).
 
     A video whose length ``durations`` gives is sent in parts, as the local pool does, which
-    several workers share; its result comes when its last part is in (``on_part`` sees each)."""
+    several workers share (but for ``done_parts``, finished before); its result comes when its
+    last part is in (``on_part`` sees each)."""
     from distributed import Client, as_completed
 
     try:
@@ -146,17 +148,17 @@ def encode_images_on_cluster(
         checked = set(check_cluster(client))
         threads = sum(client.nthreads().values())
         # The workers read absolute paths; the results name each photo as this run does.
-        durations = durations or {}
-        parted = {path: video_parts(path, durations[path]) for path in paths if path in durations}
-        parted = {path: parts for path, parts in parted.items() if len(parts) > 1}
-        whole = [path for path in paths if path not in parted]
+        joiner = PartJoiner(
+            parts_to_plan(list(paths), durations or {}), done_parts or {}, settings.video_faces
+        )
+        yield from joiner.finished()
+        whole = [path for path in paths if path not in joiner.planned]
         batches: list[list[str] | VideoPart] = [
             whole[start : start + batch_size] for start in range(0, len(whole), batch_size)
         ]
-        batches += [part for parts in parted.values() for part in parts]
+        batches += [part for path in joiner.arrived for part in joiner.to_encode(path)]
         pending = iter(enumerate(batches))
         named: dict[str, list[str] | VideoPart] = {}
-        arrived: dict[str, list[ImageResult]] = {}
 
         def submit(number: int, batch: list[str] | VideoPart):
             key = f"faceclust-encode-{number}-{os.getpid()}-{id(batches)}"
@@ -193,10 +195,9 @@ def encode_images_on_cluster(
                 part = _named_as(results[0], batch.path)
                 if on_part is not None:
                     on_part(part)
-                arrived.setdefault(batch.path, []).append(part)
-                if len(arrived[batch.path]) == len(parted[batch.path]):
-                    parts = sorted(arrived.pop(batch.path), key=lambda result: result.part[0])
-                    yield join_parts(parts, settings.video_faces)
+                joined = joiner.add(part)
+                if joined is not None:
+                    yield joined
             else:
                 for path, result in zip(batch, results, strict=True):
                     yield _named_as(result, path)

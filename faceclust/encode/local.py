@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import signal
@@ -15,7 +14,7 @@ from ..faces.models import (
 from ..records import ImageResult
 from .batch import encode_batch, prepare_worker_process
 from .settings import EncodeSettings
-from .video import VideoPart, encode_video, join_parts, video_parts
+from .video import PartJoiner, VideoPart, encode_video, parts_to_plan
 
 # Images handed to a worker at once with the CNN detector on a CUDA build of dlib, which
 # detects a batch in one call.
@@ -71,14 +70,13 @@ def _batches(paths: list[str], settings: EncodeSettings) -> Iterator[list[str]]:
         yield batch
 
 
-def _work(
-    paths: list[str], settings: EncodeSettings, durations: dict[str, float]
-) -> list[list[str] | VideoPart]:
-    """What the workers take, in order: batches of files, and the parts of each long video."""
+def _work(paths: list[str], settings: EncodeSettings, joiner: PartJoiner) -> list[list[str] | VideoPart]:
+    """What the workers take, in order: batches of files, and the parts of each long video
+    still to encode."""
     work: list[list[str] | VideoPart] = []
     for batch in _batches(paths, settings):
-        if len(batch) == 1 and batch[0] in durations:
-            work.extend(video_parts(batch[0], durations[batch[0]]))
+        if len(batch) == 1 and batch[0] in joiner.planned:
+            work.extend(joiner.to_encode(batch[0]))
         else:
             work.append(batch)
     return work
@@ -96,14 +94,22 @@ def encode_images(
     jobs: int = 1,
     durations: dict[str, float] | None = None,
     on_part: Callable[[ImageResult], None] | None = None,
+    done_parts: dict[str, list[ImageResult]] | None = None,
 ) -> Iterator[ImageResult]:
-    """Yield one :class:`ImageResult` per path, in the order of ``paths``.
+    """Yield one :class:`ImageResult` per path, in the order of ``paths`` (a video whose parts
+    were all done before first).
 
     With ``jobs > 1`` the work runs in that many processes, each loading the models once. A
     video whose length ``durations`` gives is encoded in parts (encode/video.py) that the
-    workers share; ``on_part`` sees each part's result as it arrives, before the video's.
+    workers share, but for those ``done_parts`` holds (finished by an interrupted run);
+    ``on_part`` sees each part's result as it arrives, before the video's.
     """
-    work = _work(list(paths), settings, durations or {})
+    paths = list(paths)
+    joiner = PartJoiner(parts_to_plan(paths, durations or {}), done_parts or {}, settings.video_faces)
+    yield from joiner.finished()
+    work = _work(paths, settings, joiner)
+    if not work:
+        return
     jobs = max(1, min(jobs, len(work)))
     if jobs == 1:
         from threadpoolctl import threadpool_limits
@@ -117,22 +123,21 @@ def encode_images(
                     results = _encode(item, settings)
                 yield results
 
-        yield from _joined(one_by_one(), settings, on_part)
+        yield from _joined(one_by_one(), joiner, on_part)
         return
     # spawn, not fork: the parent may hold threads (progress bar, BLAS) that fork would copy
     # mid-lock, and each worker loads its own models anyway.
     context = multiprocessing.get_context("spawn")
     with context.Pool(jobs, initializer=_start_worker) as pool:
-        yield from _joined(pool.imap(partial(_encode, settings=settings), work), settings, on_part)
+        yield from _joined(pool.imap(partial(_encode, settings=settings), work), joiner, on_part)
 
 
 def _joined(
     batches: Iterable[list[ImageResult]],
-    settings: EncodeSettings,
+    joiner: PartJoiner,
     on_part: Callable[[ImageResult], None] | None,
 ) -> Iterator[ImageResult]:
-    """The results, with the parts of each video (consecutive, in order) joined into one."""
-    parts: list[ImageResult] = []
+    """The results, with the parts of each video joined into one when its last is in."""
     for results in batches:
         for result in results:
             if result.part is None:
@@ -140,7 +145,6 @@ def _joined(
                 continue
             if on_part is not None:
                 on_part(result)
-            parts.append(result)
-            if result.part[1] == math.inf:  # the video's last part
-                yield join_parts(parts, settings.video_faces)
-                parts = []
+            joined = joiner.add(result)
+            if joined is not None:
+                yield joined

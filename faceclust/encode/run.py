@@ -118,12 +118,28 @@ def encode_dataset(
             path: planned_samples(duration, settings.video_every) for path, duration in durations.items()
         }
         on_start(len(todo), len(reused), frames)
+    # Parts of long videos an interrupted run finished: kept, and each new one kept at once.
+    done_parts: dict[str, list[ImageResult]] = {}
+    if cache is not None:
+        for path in durations:
+            stored = cache.stored_parts(path, stamps[path])
+            if stored:
+                done_parts[path] = stored
+
+    def part_done(part: ImageResult) -> None:
+        if cache is not None and not part.retry:
+            cache.store_part(part, stamps[part.image_path])
+        if on_part is not None:
+            on_part(part)
+
     if scheduler is not None:
         from .cluster import encode_images_on_cluster
 
-        results = encode_images_on_cluster(todo, settings, scheduler, durations=durations, on_part=on_part)
+        results = encode_images_on_cluster(
+            todo, settings, scheduler, durations=durations, on_part=part_done, done_parts=done_parts
+        )
     else:
-        results = encode_images(todo, settings, jobs, durations, on_part)
+        results = encode_images(todo, settings, jobs, durations, part_done, done_parts)
     for result in results:
         if cache is not None and not result.retry:
             cache.append(result, stamps[result.image_path])

@@ -234,6 +234,44 @@ def join_parts(parts: list[ImageResult], keep: int) -> ImageResult:
     )
 
 
+def parts_to_plan(paths: list[str], durations: dict[str, float]) -> dict[str, list[VideoPart]]:
+    """The videos among ``paths`` long enough to be encoded in parts, with their parts."""
+    planned = {path: video_parts(path, durations[path]) for path in paths if path in durations}
+    return {path: parts for path, parts in planned.items() if len(parts) > 1}
+
+
+class PartJoiner:
+    """Collects the parts of long videos as they arrive, in any order, and joins each video when
+    its last one is in. ``planned`` gives each video's parts; ``done`` those finished in an
+    earlier run (kept by the index), which are not encoded again."""
+
+    def __init__(self, planned: dict[str, list[VideoPart]], done: dict[str, list[ImageResult]], keep: int):
+        self.keep = keep
+        self.planned = planned
+        self.expected = {path: len(parts) for path, parts in planned.items()}
+        self.arrived = {path: list(done.get(path, [])) for path in planned}
+
+    def to_encode(self, path: str) -> list[VideoPart]:
+        """The parts of ``path`` still to encode, of those planned."""
+        finished = {part.part[0] for part in self.arrived.get(path, [])}
+        return [part for part in self.planned[path] if part.start not in finished]
+
+    def finished(self) -> list[ImageResult]:
+        """The videos all of whose parts were done before: joined now, nothing to encode."""
+        ready = [path for path, parts in self.arrived.items() if len(parts) == self.expected[path]]
+        return [self._join(path) for path in ready]
+
+    def add(self, part: ImageResult) -> ImageResult | None:
+        """Take one part; the video's joined result if it was the last one missing."""
+        path = part.image_path
+        self.arrived[path].append(part)
+        return self._join(path) if len(self.arrived[path]) == self.expected[path] else None
+
+    def _join(self, path: str) -> ImageResult:
+        parts = sorted(self.arrived.pop(path), key=lambda result: result.part[0])
+        return join_parts(parts, self.keep)
+
+
 def _with_clarity(part: ImageResult) -> list[tuple[Face, float, bytes]]:
     clarity = part.clarity or [0.0] * len(part.faces)
     thumbnails = part.thumbnails or [b""] * len(part.faces)

@@ -65,6 +65,35 @@ CREATE TABLE IF NOT EXISTS faces (
     PRIMARY KEY (photo, position)
 ) WITHOUT ROWID;
 """
+# The finished parts of a long video whose encoding was interrupted (encode/video.py), so that
+# the next run encodes only the rest; dropped once the whole video is kept.
+PARTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parts (
+    photo TEXT NOT NULL,           -- the video's absolute path
+    start REAL NOT NULL,           -- the part's seconds: start to before "end" (NULL: the end)
+    "end" REAL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    settings TEXT NOT NULL,
+    skip TEXT,
+    rejected INTEGER NOT NULL,
+    longer_side INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    frames INTEGER NOT NULL,
+    PRIMARY KEY (photo, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS part_faces (
+    photo TEXT NOT NULL,
+    start REAL NOT NULL,
+    position INTEGER NOT NULL,
+    top INTEGER NOT NULL, "right" INTEGER NOT NULL, bottom INTEGER NOT NULL, "left" INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    time REAL,
+    clarity REAL NOT NULL,
+    thumbnail BLOB,
+    PRIMARY KEY (photo, start, position)
+) WITHOUT ROWID;
+"""
 # Made after an index of version 1 gained its thumbnail column.
 INDEXES = """
 -- The outputs look thumbnails up by the path the encodings file names, which stays the same
@@ -149,6 +178,7 @@ class EncodingCache:
                 # The older photos table first: the schema's script makes only what is missing.
                 self._db.executescript(UPGRADE_FROM_2)
             self._db.executescript(SCHEMA)
+            self._db.executescript(PARTS_SCHEMA)
             if version == 1:
                 self._db.execute(UPGRADE_FROM_1)
             if version in (1, 2, 3):
@@ -243,6 +273,9 @@ class EncodingCache:
     ) -> None:
         key = key or _key(result.image_path)
         self._db.execute("DELETE FROM faces WHERE photo = ?", (key,))
+        # A video's parts are kept only until the video itself is.
+        self._db.execute("DELETE FROM parts WHERE photo = ?", (key,))
+        self._db.execute("DELETE FROM part_faces WHERE photo = ?", (key,))
         self._db.execute("DELETE FROM tags WHERE photo = ?", (key,))
         self._db.execute(
             "INSERT OR REPLACE INTO photos "
@@ -271,6 +304,99 @@ class EncodingCache:
             ],
         )
 
+    def store_part(self, part: ImageResult, stamp: FileStamp | None) -> None:
+        """Keep one finished part of a long video (``part.part`` its seconds) until the whole
+        video is kept, in one transaction: a run killed later encodes only the other parts."""
+        if stamp is None or part.part is None:
+            return
+        key, (start, end) = _key(part.image_path), part.part
+        clarity = part.clarity or [0.0] * len(part.faces)
+        thumbnails = part.thumbnails or [None] * len(part.faces)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM part_faces WHERE photo = ? AND start = ?", (key, start))
+            self._db.execute(
+                'INSERT OR REPLACE INTO parts (photo, start, "end", size, mtime_ns, settings, skip, rejected, '
+                "longer_side, duration, frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    start,
+                    None if end == float("inf") else end,
+                    stamp.size,
+                    stamp.mtime_ns,
+                    self._settings_of(part.image_path),
+                    part.skip_reason,
+                    part.rejected,
+                    part.longer_side,
+                    part.video_seconds,
+                    part.frames_searched,
+                ),
+            )
+            self._db.executemany(
+                'INSERT INTO part_faces (photo, start, position, top, "right", bottom, "left", vector, time, '
+                "clarity, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        key,
+                        start,
+                        position,
+                        *map(int, face.box),
+                        _vector_blob(face.encoding),
+                        face.time,
+                        score,
+                        jpeg,
+                    )
+                    for position, (face, score, jpeg) in enumerate(
+                        zip(part.faces, clarity, thumbnails, strict=True)
+                    )
+                ],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
+
+    def stored_parts(self, path: str, stamp: FileStamp | None) -> list[ImageResult]:
+        """The parts of this version of the video ``path`` an interrupted run finished, under the
+        current settings (none if the video changed since)."""
+        if stamp is None:
+            return []
+        key = _key(path)
+        parts = []
+        rows = self._db.execute(
+            'SELECT start, "end", skip, rejected, longer_side, duration, frames FROM parts '
+            "WHERE photo = ? AND size = ? AND mtime_ns = ? AND settings = ? ORDER BY start",
+            (key, stamp.size, stamp.mtime_ns, self._settings_of(path)),
+        ).fetchall()
+        for start, end, skip, rejected, longer_side, duration, frames in rows:
+            faces, clarity, thumbnails = [], [], []
+            for top, right, bottom, left, blob, time, score, jpeg in self._db.execute(
+                'SELECT top, "right", bottom, "left", vector, time, clarity, thumbnail FROM part_faces '
+                "WHERE photo = ? AND start = ? ORDER BY position",
+                (key, start),
+            ):
+                vector = np.frombuffer(blob, dtype="<f4")
+                if vector.shape != (EMBEDDING_SIZE,):
+                    return []  # damaged: encode the whole video again
+                faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64), time))
+                clarity.append(score)
+                thumbnails.append(jpeg or b"")
+            parts.append(
+                ImageResult(
+                    path,
+                    faces,
+                    skip,
+                    rejected=rejected,
+                    longer_side=longer_side,
+                    video_seconds=duration,
+                    frames_searched=frames,
+                    part=(start, float("inf") if end is None else end),
+                    clarity=clarity,
+                    thumbnails=thumbnails if all(thumbnails) else [],
+                )
+            )
+        return parts
+
     def _settings_of(self, path: str) -> str:
         return self.video_key if is_video(path) else self.settings_key
 
@@ -293,6 +419,15 @@ class EncodingCache:
                 self._db.executemany(
                     "DELETE FROM photos WHERE key = ?", [(key,) for key in stale[start : start + BATCH]]
                 )
+                self._db.execute("COMMIT")
+            # Parts of videos no longer there (those of a video to be tried again stay).
+            gone = [
+                (key,) for (key,) in self._db.execute("SELECT DISTINCT photo FROM parts") if key not in keep
+            ]
+            if gone:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM parts WHERE photo = ?", gone)
+                self._db.executemany("DELETE FROM part_faces WHERE photo = ?", gone)
                 self._db.execute("COMMIT")
         except sqlite3.Error as error:
             self._rollback()
