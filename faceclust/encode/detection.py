@@ -30,25 +30,19 @@ def find_faces(
         boxes = models.detect_cnn_batch([image], settings.upsample)[0]
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
         return boxes_to_original(boxes, scale, *rgb.shape[:2]), 0
-    if settings.detection_method == "yunet":
-        scored = models.detect_yunet_scored(rgb, scale)
-        timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
-        if not settings.check_faces:
-            return [box for box, _ in scored], 0
-        started = time.perf_counter()
-        boxes, rejected = likely_faces(models.cnn_net, rgb, scored, YUNET_DOUBTFUL_BELOW)
-        timings["check"] = timings.get("check", 0.0) + time.perf_counter() - started
-        return boxes, rejected
     if settings.exact:  # dlib upsamples the photo itself, as face_recognition lets it
         boxes = models.detect(rgb, "hog", settings.upsample)
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
         return boxes, 0
-    scored = models.detect_hog_scored(rgb, settings.upsample, scale)
+    if settings.detection_method == "yunet":
+        scored, doubtful_below = models.detect_yunet_scored(rgb, scale), YUNET_DOUBTFUL_BELOW
+    else:
+        scored, doubtful_below = models.detect_hog_scored(rgb, settings.upsample, scale), None
     timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
     if not settings.check_faces:
         return [box for box, _ in scored], 0
     # Judged on the decoded pixels: the detection copy may be too coarse.
     started = time.perf_counter()
-    boxes, rejected = likely_faces(models.cnn_net, rgb, scored)
+    boxes, rejected = likely_faces(models.cnn_net, rgb, scored, doubtful_below)
     timings["check"] = timings.get("check", 0.0) + time.perf_counter() - started
     return boxes, rejected
