@@ -8,8 +8,8 @@ corrections are applied as cluster_faces.py --corrections applies them, and the 
 (pair F1 / BCubed F1). For comparison, an oracle that knows every label picks the N operations
 (join two groups, or take one person's faces out of a group) that raise pair F1 most, greedily.
 
-The chance curves that rank the questions (clustering/questions.py, CURVES) are fitted on
-lfw_large's half A by maximum likelihood, from every question the default clustering there
+The chance models that rank the questions (clustering/questions.py, CHANCE_MODELS) are fitted
+on lfw_large's half A by maximum likelihood, from every question the default clustering there
 could ask and its labelled answer; half B and the small sets are scored with them, never seen
 in the fit. Then the cost of asking, on 100,000 and a million made-up faces grouped by their
 person. Takes about 3 minutes after the sets are encoded (bench/quality.py's cache).
@@ -35,7 +35,7 @@ from synthetic import synthetic_embeddings  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.clustering.corrections import plan_corrections  # noqa: E402
-from faceclust.clustering.questions import CURVES, KINDS, ask, closeness, corrections_for  # noqa: E402
+from faceclust.clustering.questions import CHANCE_MODELS, FAMILY, ask, closeness, corrections_for  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import score_against_folders, scored_faces  # noqa: E402
 from faceclust.pipeline import _apply_plan  # noqa: E402
@@ -133,31 +133,31 @@ def oracle(labelled: LabelledSet, steps: int) -> list[tuple[float, float]]:
     return results
 
 
-def fit_curves(labelled: LabelledSet) -> dict[str, tuple[float, float]]:
-    """Per kind, the (centre, width) of the logistic chance of "same" in distance / cut that
-    best fits (maximum likelihood) the labelled answers to every question ``labelled`` raises."""
-    questions = ask(labelled.encodings, labelled.labels, labelled.clusterer.threshold_, limit=10**9)
+def fit_models(labelled: LabelledSet) -> dict[str, tuple[float, float, float]]:
+    """Per family ("near": merges and lone faces; "split"), the logistic chance that an answer
+    changes the groups, over closeness and neighbour share, that best fits (maximum likelihood)
+    the labelled answers to every question ``labelled`` raises."""
+    from sklearn.linear_model import LogisticRegression
+
+    cut = labelled.clusterer.threshold_
+    questions = ask(labelled.encodings, labelled.labels, cut, limit=10**9)
     fitted = {}
-    for kind in KINDS:
-        ratios, same = [], []
+    for family in sorted(set(FAMILY.values())):
+        features, changes = [], []
         for question in questions:
             a, b = labelled.side(question.a), labelled.side(question.b)
-            if question.kind == kind and a is not None and b is not None:
-                ratios.append(
-                    float(closeness(question.distance, labelled.clusterer.threshold_, question.ratio))
-                )
-                same.append(a == b)
-        ratios, same = np.array(ratios), np.array(same)
-        best, best_likelihood = CURVES[kind], -np.inf
-        for centre in np.arange(0.3, 1.6, 0.01):
-            for width in (0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15):
-                p = np.clip(1 / (1 + np.exp((ratios - centre) / width)), 1e-6, 1 - 1e-6)
-                likelihood = float(np.sum(np.where(same, np.log(p), np.log(1 - p))))
-                if likelihood > best_likelihood:
-                    best, best_likelihood = (round(float(centre), 2), width), likelihood
-        fitted[kind] = best
+            if FAMILY[question.kind] == family and a is not None and b is not None:
+                features.append([float(closeness(question.distance, cut, question.ratio)), question.share])
+                changes.append(a != b if question.kind == "split" else a == b)
+        model = LogisticRegression(penalty=None, max_iter=10_000).fit(np.array(features), np.array(changes))
+        fitted[family] = (
+            round(float(model.intercept_[0]), 2),
+            round(float(model.coef_[0, 0]), 2),
+            round(float(model.coef_[0, 1]), 2),
+        )
         print(
-            f"  {kind}: {len(same)} questions, {int(same.sum())} same; fitted centre, width {best}",
+            f"  {family}: {len(changes)} questions, {int(np.sum(changes))} change the groups; "
+            f"fitted intercept, per closeness, per share {fitted[family]}",
             flush=True,
         )
     return fitted
@@ -171,9 +171,9 @@ def main() -> int:
     large_root = args.datasets / "lfw_large"
     half_a, half_b = split_by_person(encoded(large_root, settings), large_root)
     sets = {"lfw_large A (fitted on)": LabelledSet("lfw_large A", half_a, large_root)}
-    print("fitting the chance curves on lfw_large A", flush=True)
-    fitted = fit_curves(sets["lfw_large A (fitted on)"])
-    CURVES.update(fitted)
+    print("fitting the chance models on lfw_large A", flush=True)
+    fitted = fit_models(sets["lfw_large A (fitted on)"])
+    CHANCE_MODELS.update(fitted)
     sets["lfw_large B (held out)"] = LabelledSet("lfw_large B", half_b, large_root)
     for name in SMALL_SETS:
         sets[f"{name} (held out)"] = LabelledSet(
@@ -181,9 +181,9 @@ def main() -> int:
         )
     lines = [
         "Pair F1 / BCubed F1 of the default clustering, then after a simulated person answered the first N "
-        "questions, and after the oracle's best N operations. Chance curves fitted on lfw_large A: "
-        + ", ".join(f"{kind} centre {c:.2f}, width {w:.2f}" for kind, (c, w) in fitted.items())
-        + " (over distance / cut x ratio squared)"
+        "questions, and after the oracle's best N operations. Chance models fitted on lfw_large A, as "
+        "intercept, per closeness (distance / cut x ratio squared), per neighbour share: "
+        + ", ".join(f"{family} {i:.2f}, {c:.2f}, {s:.2f}" for family, (i, c, s) in fitted.items())
         + ".",
         "",
         "| set | faces | questions | before | "

@@ -9,13 +9,22 @@ Three kinds, each about two small sets of faces shown to a person:
 
 Each is ranked by the face pairs its answer would set right, expected: the pairs between the
 two sides, times the chance that the answer changes something (that a merge's or a lone
-face's sides are one person, that a split's parts are two). That chance is a logistic curve,
-one per kind, of the distance between the two sides as a share of the clustering's cut,
-weighed by how much nearer each other they lie than either lies to any other group (a ratio
-test); bench/questions.py fits the curves on half of lfw_large and checks them on the other
-half and the small sets (docs/quality.md, "Questions"). The distance is the root-mean-square
-distance between the two sides' faces, which each side's mean and spread give at no cost: a
-million faces' questions take seconds, whichever path clustered them.
+face's sides are one person, that a split's parts are two). That chance is a logistic model,
+one for the "near" kinds (merge and lone) and one for splits, of two things:
+
+- closeness: the distance between the two sides as a share of the clustering's cut, weighed by
+  how much nearer each other they lie than either lies to any other group (a ratio test). The
+  distance is the root-mean-square distance between the two sides' faces, which each side's
+  mean and spread give at no cost;
+- neighbour share: of the larger side's faces' nearest faces outside that side, the share that
+  are the other side's. A stray photo of a person is among the nearest faces of that person's
+  other photos more often than a stranger at the same distance is, who has nearer strangers
+  around him (a rank-order test, as in Zhu et al.'s rank-order clustering). Searched among the
+  faces of the groups nearest the larger side, not all faces: a million faces' questions still
+  take seconds, whichever path clustered them.
+
+bench/questions.py fits the models on half of lfw_large and checks them on the other half and
+the small sets (docs/quality.md, "Questions").
 """
 
 from __future__ import annotations
@@ -30,9 +39,13 @@ from .corrections import Correction
 from .labels import MEANS_CHUNK, NOISE, cluster_means
 
 KINDS = ("merge", "split", "lone")
-# Per kind, the logistic chance that the two sides are one person: centre and width, in shares
-# of the cut (bench/questions.py).
-CURVES = {"merge": (0.73, 0.10), "split": (1.07, 0.05), "lone": (0.75, 0.06)}
+# Which chance model judges each kind: a merge and a lone face change the groups when their
+# sides are one person, a split when its parts are two.
+FAMILY = {"merge": "near", "lone": "near", "split": "split"}
+# Per family, the logistic chance that an answer changes the groups:
+# 1 / (1 + exp(-(intercept + per_closeness * closeness + per_share * neighbour share))),
+# fitted by bench/questions.py on lfw_large half A.
+CHANCE_MODELS = {"near": (-1.0, -4.0, 4.0), "split": (-1.0, 4.0, -4.0)}
 # How much the ratio test weighs beside the distance: chosen among 0, 0.5, 1 and 2 on lfw_large
 # half A by what 50 answers gained there (a split has no "other group": its ratio is 1).
 RATIO_POWER = 2.0
@@ -48,6 +61,13 @@ SPLIT_GROUPS = 1000
 SPLIT_SAMPLE = 48
 LONE_TARGETS = 2000
 TYPICAL_AMONG = 2000
+# The neighbour share: each of (at most) SHARE_QUERIES faces of the larger side looks for its
+# SHARE_NEIGHBOURS nearest among the other side's faces and those of the SHARE_UNITS groups or
+# lone faces whose means lie nearest the larger side's, at most SHARE_UNIT_FACES of each.
+SHARE_NEIGHBOURS = 5
+SHARE_QUERIES = 16
+SHARE_UNITS = 16
+SHARE_UNIT_FACES = 64
 QUESTIONS = 100
 
 
@@ -56,9 +76,10 @@ class Question:
     """Two sets of faces (indices) and what their answer would set right.
 
     ``a`` and ``b`` are the faces shown (at most :data:`SIDE_FACES` each); ``a_size`` and
-    ``b_size`` the faces each side stands for; ``p_same`` the chance, as the curve judges it,
+    ``b_size`` the faces each side stands for; ``p_same`` the chance, as the model judges it,
     that they are one person; ``pairs`` the face pairs between them; ``value`` the pairs the
-    answer is expected to set right, by which questions are ranked.
+    answer is expected to set right, by which questions are ranked; ``ratio`` and ``share``
+    what the model read beside the distance (:func:`chance`).
     """
 
     kind: str
@@ -71,6 +92,7 @@ class Question:
     pairs: int
     value: float
     ratio: float = 1.0
+    share: float = 0.0
 
     def why(self, cut: float) -> str:
         apart = f"{self.distance:.2f} apart, where the cut was {cut:.2f}"
@@ -85,18 +107,18 @@ class Question:
         return f"{alone}, near a group of {self.b_size} faces ({apart})"
 
 
-def p_same(
-    kind: str, distance: np.ndarray | float, cut: float, ratio: np.ndarray | float = 1.0
-) -> np.ndarray:
-    """The chance that two sides ``distance`` apart are one person, from the kind's curve over
-    :func:`closeness`."""
-    centre, width = CURVES[kind]
-    return 1.0 / (1.0 + np.exp((closeness(distance, cut, ratio) - centre) / width))
+def chance(kind: str, closeness_: np.ndarray | float, share: np.ndarray | float) -> np.ndarray:
+    """The chance that the answer to a ``kind`` question changes the groups (a merge's or a lone
+    face's sides are one person, a split's parts two), from its family's model over
+    :func:`closeness` and the neighbour share."""
+    intercept, per_closeness, per_share = CHANCE_MODELS[FAMILY[kind]]
+    logit = intercept + per_closeness * np.asarray(closeness_) + per_share * np.asarray(share)
+    return 1.0 / (1.0 + np.exp(-logit))
 
 
 def closeness(distance: np.ndarray | float, cut: float, ratio: np.ndarray | float = 1.0) -> np.ndarray:
-    """What the curves read: the distance as a share of the cut, times ``ratio`` (the distance
-    over that to the nearest other group, as in Lowe's ratio test) to the power
+    """What the models read first: the distance as a share of the cut, times ``ratio`` (the
+    distance over that to the nearest other group, as in Lowe's ratio test) to the power
     :data:`RATIO_POWER`: a face or group much nearer one group than any other is likelier that
     person than one lying between several."""
     return np.asarray(distance) / cut * np.asarray(ratio) ** RATIO_POWER
@@ -155,6 +177,13 @@ def _typical(encodings: np.ndarray, members: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in members[order[:SIDE_FACES]])
 
 
+def _spaced(members: np.ndarray, count: int) -> np.ndarray:
+    """At most ``count`` of ``members``, evenly spaced: a sample that is the same every run."""
+    if len(members) <= count:
+        return members
+    return members[np.linspace(0, len(members) - 1, count).astype(np.int64)]
+
+
 def ask(
     encodings: np.ndarray,
     labels: np.ndarray,
@@ -171,21 +200,32 @@ def ask(
         return []
     groups = _Groups(encodings, labels)
     people = int(np.count_nonzero(groups.sizes >= PERSON))
-    # Of each kind, a few times as many as are asked: some turn out to be settled already.
+    # Of each kind, a few times as many as are asked (some turn out to be settled already), the
+    # best as they would be if the neighbour share were its most telling; then the share is
+    # found for those only.
     keep = 4 * limit
     candidates = [
         *_merges(groups, people, cut, keep),
-        *_splits(groups, people, cut, seed),
+        *_splits(groups, people, cut, keep, seed),
         *_lones(groups, people, cut, keep),
     ]
-    # Ranked first, the faces to show found after: only for the questions asked.
-    candidates.sort(key=lambda candidate: -candidate.value)
+    shares = _neighbour_shares(groups, candidates)
+    chances = np.array(
+        [
+            chance(c.kind, closeness(c.distance, cut, c.ratio), s)
+            for c, s in zip(candidates, shares, strict=True)
+        ]
+    )
+    values = np.array([c.pairs for c in candidates]) * chances
     asked: list[Question] = []
-    for candidate in candidates:
+    # Ranked first, the faces to show found after: only for the questions asked.
+    for index in np.argsort(-values, kind="stable").tolist():
         if len(asked) == limit:
             break
+        candidate = candidates[index]
         if _said_apart(apart or [], candidate.a, candidate.b):
             continue
+        changes = float(chances[index])
         asked.append(
             Question(
                 candidate.kind,
@@ -194,10 +234,11 @@ def ask(
                 len(candidate.a),
                 len(candidate.b),
                 candidate.distance,
-                candidate.chance,
-                len(candidate.a) * len(candidate.b),
-                candidate.value,
+                1.0 - changes if candidate.kind == "split" else changes,
+                candidate.pairs,
+                float(values[index]),
                 candidate.ratio,
+                float(shares[index]),
             )
         )
     return asked
@@ -215,37 +256,89 @@ def _said_apart(apart: list[tuple[set[int], set[int]]], members_a: np.ndarray, m
 
 @dataclass(frozen=True)
 class _Candidate:
+    """A question not yet ranked: its sides' faces, the units they are of (``a_unit`` equals
+    ``b_unit`` for a split's two parts of one group) and the distance and ratio between them."""
+
     kind: str
     a: np.ndarray
     b: np.ndarray
+    a_unit: int
+    b_unit: int
     distance: float
-    chance: float
-    value: float
     ratio: float = 1.0
 
-
-def _values(kind: str, distance, sizes_a, sizes_b, cut: float, ratio=1.0):
-    chance = p_same(kind, distance, cut, ratio)
-    # A merge or a lone face changes the groups when the sides are one person; a split, when two.
-    return chance, sizes_a * sizes_b * (1.0 - chance if kind == "split" else chance)
+    @property
+    def pairs(self) -> int:
+        return len(self.a) * len(self.b)
 
 
-def _best(kind, groups: _Groups, first, second, distance, ratio, cut: float, keep: int) -> list[_Candidate]:
-    """The ``keep`` candidates of most value among unit pairs ``first``, ``second``."""
-    chance, value = _values(kind, distance, groups.sizes[first], groups.sizes[second], cut, ratio)
-    top = np.argsort(-value, kind="stable")[:keep]
+def _top(
+    kind: str, pairs: np.ndarray, distance: np.ndarray, ratio: np.ndarray, cut: float, keep: int
+) -> np.ndarray:
+    """The indices of the ``keep`` candidates whose value would be highest at the neighbour
+    share that makes it highest (so that the share, found after, can only lower it)."""
+    most_telling = 1.0 if CHANCE_MODELS[FAMILY[kind]][2] > 0 else 0.0
+    values = pairs * chance(kind, closeness(distance, cut, ratio), most_telling)
+    return np.argsort(-values, kind="stable")[:keep]
+
+
+def _chosen(kind, groups: _Groups, first, second, distance, ratio, cut: float, keep: int) -> list[_Candidate]:
+    """The ``keep`` best (:func:`_top`) of the unit pairs ``first``, ``second``, as candidates."""
+    top = _top(kind, groups.sizes[first] * groups.sizes[second], distance, ratio, cut, keep)
     return [
         _Candidate(
             kind,
             groups.members(first[i]),
             groups.members(second[i]),
+            int(first[i]),
+            int(second[i]),
             float(distance[i]),
-            float(chance[i]),
-            float(value[i]),
             float(ratio[i]),
         )
         for i in top.tolist()
     ]
+
+
+def _neighbour_shares(groups: _Groups, candidates: list[_Candidate]) -> np.ndarray:
+    """For each candidate, the share of its larger side's faces' nearest faces outside that side
+    that are the other side's, among the faces of the units whose means lie nearest the larger
+    side's unit (module docstring)."""
+    if not candidates:
+        return np.empty(0)
+    encodings = groups.encodings
+    larger = [c.a_unit if len(c.a) >= len(c.b) else c.b_unit for c in candidates]
+    # The nearest units to each larger side's unit, a block at a time: units include the lone
+    # faces, which at a million faces may be a few hundred thousand.
+    centres = np.unique(larger)
+    means = groups.means.astype(np.float32)
+    squared = np.sum(means * means, axis=1)
+    reach = min(SHARE_UNITS + 2, len(means))
+    nearby: dict[int, np.ndarray] = {}
+    for start in range(0, len(centres), 256):
+        block = centres[start : start + 256]
+        distances = squared[block, None] + squared[None, :] - 2 * means[block] @ means.T
+        near = np.argpartition(distances, reach - 1, axis=1)[:, :reach]
+        order = np.argsort(np.take_along_axis(distances, near, axis=1), axis=1)
+        for unit, row in zip(block.tolist(), np.take_along_axis(near, order, axis=1), strict=True):
+            nearby[unit] = row
+    shares = np.zeros(len(candidates))
+    for index, (candidate, unit) in enumerate(zip(candidates, larger, strict=True)):
+        big, small = (
+            (candidate.a, candidate.b) if len(candidate.a) >= len(candidate.b) else (candidate.b, candidate.a)
+        )
+        own = {candidate.a_unit, candidate.b_unit}
+        others = [other for other in nearby[unit].tolist() if other not in own][:SHARE_UNITS]
+        small_faces = _spaced(small, SHARE_UNIT_FACES)
+        pool = np.concatenate([small_faces, *(_spaced(groups.members(o), SHARE_UNIT_FACES) for o in others)])
+        queries = np.asarray(encodings[_spaced(big, SHARE_QUERIES)], dtype=np.float32)
+        rows = np.asarray(encodings[pool], dtype=np.float32)
+        distances = (
+            np.sum(queries**2, axis=1)[:, None] + np.sum(rows**2, axis=1)[None, :] - 2 * queries @ rows.T
+        )
+        k = min(SHARE_NEIGHBOURS, len(pool))
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        shares[index] = float(np.mean(nearest < len(small_faces)))
+    return shares
 
 
 def _merges(groups: _Groups, people: int, cut: float, keep: int) -> list[_Candidate]:
@@ -278,10 +371,10 @@ def _merges(groups: _Groups, people: int, cut: float, keep: int) -> list[_Candid
     pairs_list = zip(first.tolist(), second.tolist(), strict=True)
     others = np.array([min(beside(one, other), beside(other, one)) for one, other in pairs_list])
     ratio = np.where(np.isfinite(others), distance / np.maximum(others, 1e-9), 1.0)
-    return _best("merge", groups, first, second, distance, ratio, cut, keep)
+    return _chosen("merge", groups, first, second, distance, ratio, cut, keep)
 
 
-def _splits(groups: _Groups, people: int, cut: float, seed: int) -> list[_Candidate]:
+def _splits(groups: _Groups, people: int, cut: float, keep: int, seed: int) -> list[_Candidate]:
     from scipy.cluster.hierarchy import fcluster, linkage
 
     encodings = groups.encodings
@@ -311,9 +404,12 @@ def _splits(groups: _Groups, people: int, cut: float, seed: int) -> list[_Candid
             mean = part_rows.mean(axis=0)
             stats.append((mean, float(np.mean(np.sum((part_rows - mean) ** 2, axis=1)))))
         distance = float(_rms_distance(stats[0][0], stats[0][1], stats[1][0], stats[1][1]))
-        chance, value = _values("split", np.array(distance), np.array(len(first)), np.array(len(second)), cut)
-        found.append(_Candidate("split", first, second, distance, float(chance), float(value)))
-    return found
+        found.append(_Candidate("split", first, second, unit, unit, distance))
+    if not found:
+        return []
+    pairs = np.array([candidate.pairs for candidate in found])
+    distances = np.array([candidate.distance for candidate in found])
+    return [found[i] for i in _top("split", pairs, distances, np.ones(len(found)), cut, keep).tolist()]
 
 
 def _lones(groups: _Groups, people: int, cut: float, keep: int) -> list[_Candidate]:
@@ -347,7 +443,7 @@ def _lones(groups: _Groups, people: int, cut: float, keep: int) -> list[_Candida
     # For the ratio test: the second nearest group's RMS distance.
     others = np.sqrt(np.maximum(second + groups.spreads[lone], 0.0))
     ratio = np.where(np.isfinite(others), distance / np.maximum(others, 1e-9), 1.0)
-    return _best("lone", groups, lone, nearest, distance, ratio, cut, keep)
+    return _chosen("lone", groups, lone, nearest, distance, ratio, cut, keep)
 
 
 def corrections_for(question: Question, faces: Sequence[Face]) -> tuple[list[Correction], list[Correction]]:
