@@ -45,7 +45,7 @@ FAMILY = {"merge": "near", "lone": "near", "split": "split"}
 # Per family, the logistic chance that an answer changes the groups:
 # 1 / (1 + exp(-(intercept + per_closeness * closeness + per_share * neighbour share))),
 # fitted by bench/questions.py on lfw_large half A.
-CHANCE_MODELS = {"near": (-1.0, -4.0, 4.0), "split": (-1.0, 4.0, -4.0)}
+CHANCE_MODELS = {"near": (8.09, -12.64, 5.41), "split": (-8.44, 11.56, -24.16)}
 # How much the ratio test weighs beside the distance: chosen among 0, 0.5, 1 and 2 on lfw_large
 # half A by what 50 answers gained there (a split has no "other group": its ratio is 1).
 RATIO_POWER = 2.0
