@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from faceclust.clustering.corrections import plan_corrections
+from faceclust.clustering.corrections import Correction, plan_corrections
 from faceclust.clustering.questions import ask, corrections_for
 from faceclust.records import Face
 
@@ -62,3 +62,27 @@ def test_no_question_without_groups_or_faces():
     assert ask(np.empty((0, 128)), np.empty(0, dtype=int), CUT) == []
     encodings = np.random.default_rng(2).normal(size=(5, 128))
     assert ask(encodings, np.full(5, -1), CUT) == []
+
+
+def test_no_to_a_lone_face_keeps_it_where_the_user_put_it():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 1, (2, 128))
+    centres *= 0.7 / np.linalg.norm(centres[0] - centres[1])
+    ana, bob = person(rng, centres[0], 12), person(rng, centres[1], 12)
+    # One more photo of Ana that came out nearer Bob, left unknown; the user put it with Ana.
+    stray = (0.45 * centres[0] + 0.55 * centres[1])[None, :]
+    encodings = np.r_[ana, bob, stray]
+    labels = np.r_[np.zeros(12), np.ones(12), [-1]].astype(int)
+    faces = [Face(f"p{i}.jpg", (0, 10, 10, 0), e) for i, e in enumerate(encodings)]
+    question = next(q for q in ask(encodings, labels, CUT) if q.kind == "lone" and q.a == (24,))
+    assert question.b_size == 12 and set(question.b) <= set(range(12, 24))  # asked about Bob
+    with_ana = [Correction("merge", (faces[24].key, faces[0].key))]
+    _, no = corrections_for(question, faces)
+    assert [c.action for c in no] == ["apart"]
+    links = plan_corrections(with_ana + no, faces).links
+    number = next(n for n, group in enumerate(links.groups) if 24 in group.tolist())
+    assert 0 in links.groups[number].tolist()  # still with Ana
+    bob_groups = {n for n, group in enumerate(links.groups) if set(group.tolist()) & set(question.b)}
+    assert any(
+        {number, other} <= set(pair) for pair in links.apart for other in bob_groups
+    )  # and kept from Bob

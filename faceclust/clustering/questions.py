@@ -113,7 +113,8 @@ def chance(kind: str, closeness_: np.ndarray | float, share: np.ndarray | float)
     :func:`closeness` and the neighbour share."""
     intercept, per_closeness, per_share = CHANCE_MODELS[FAMILY[kind]]
     logit = intercept + per_closeness * np.asarray(closeness_) + per_share * np.asarray(share)
-    return 1.0 / (1.0 + np.exp(-logit))
+    # Clipped: a logit past 50 is a certainty either way, and exp would overflow.
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0)))
 
 
 def closeness(distance: np.ndarray | float, cut: float, ratio: np.ndarray | float = 1.0) -> np.ndarray:
@@ -450,15 +451,15 @@ def corrections_for(question: Question, faces: Sequence[Face]) -> tuple[list[Cor
     """The corrections an answer makes, "same" and "different", in the corrections.json format's
     terms, so that a saved answer does on the next run what it meant: "same" puts both sides'
     faces (and so their groups) together; "different" keeps them apart, which also keeps the
-    question from being asked again. For a merge the faces stay where they are (``apart``); for a
-    split or a lone face, the faces that may be someone else leave the group (``move``)."""
+    question from being asked again. For a split the part that may be someone else leaves the
+    group (``move``); for a merge or a lone face the faces stay where they are (``apart``):
+    "different" says only that they are not the other side's person, and must not undo what put
+    them where they are (a face the user already put with its person in the gallery)."""
     a = tuple(faces[i].key for i in question.a)
     b = tuple(faces[i].key for i in question.b)
     same = [Correction("merge", a + b)]
-    if question.kind == "merge":
-        different = [Correction("apart", a, away_from=b)]
-    elif question.kind == "split":
+    if question.kind == "split":
         different = [Correction("move", b, away_from=a)]
     else:
-        different = [Correction("move", a, away_from=b)]
+        different = [Correction("apart", a, away_from=b)]
     return same, different
