@@ -85,3 +85,24 @@ def test_yunet_in_the_encoder_finds_the_face_hog_finds_and_embeds_it_alike(model
     # The box mapped to dlib's: close to HOG's own, so the landmarks and vector agree.
     assert abs(box[0] - reference[0]) < 12 and abs(box[3] - reference[3]) < 12
     assert np.linalg.norm(found.faces[0].encoding - hog.faces[0].encoding) < 0.15
+
+
+def test_a_face_as_large_as_the_tiles_overlap_is_found_once(net, monkeypatch):
+    # Tiles keep the faces up to the overlap, the quarter-size pass the larger ones; a face near
+    # that size, whose box differs a little between the two scales (here 245 px in a tile and
+    # 235 px at quarter size), must be kept by one of them, and only once.
+    from PIL import Image
+
+    portrait = Image.open(DATASET / "ben_afflek" / PORTRAITS["ben_afflek"]).convert("RGB")
+    monkeypatch.setattr(yunet, "MAX_PASS_PIXELS", 200 * 200)
+    monkeypatch.setattr(yunet, "TILE", 512)
+    monkeypatch.setattr(yunet, "OVERLAP", 240)
+    for width in range(130, 170, 3):  # the portrait's face grows from about 220 to 280 px
+        canvas = Image.new("RGB", (640, 640), (120, 130, 140))
+        canvas.paste(portrait.resize((width * 2, width * 2 * portrait.height // portrait.width)), (200, 150))
+        rgb = np.asarray(canvas)
+        whole = [d for d in net.detect(rgb) if d.score > 0.6]
+        assert len(whole) == 1, width
+        tiled = [d for d in detect_tiled(net, rgb) if d.score > 0.6]
+        assert len(tiled) == 1, (width, whole[0].box, [d.box for d in tiled])
+        assert _iou(tiled[0].box, whole[0].box) > 0.6, width
