@@ -200,13 +200,8 @@ def join_parts(parts: list[ImageResult], keep: int) -> ImageResult:
     # The clearest first: each person's mean is of their clearest faces.
     for entry in sorted(faces, key=lambda entry: -entry[1]):
         face = entry[0]
-        best, best_distance = None, SAME_PERSON
-        for number, (members, mean) in enumerate(zip(people, means, strict=True)):
-            if any(member.time == face.time for member, _, _ in members):
-                continue
-            distance = float(np.linalg.norm(mean - face.encoding))
-            if distance < best_distance:
-                best, best_distance = number, distance
+        seen_in = [{member.time for member, _, _ in members} for members in people]
+        best = _nearest_person(means, seen_in, face.encoding, face.time)
         if best is None:
             people.append([entry])
             means.append(np.asarray(face.encoding, dtype=np.float64))
@@ -281,19 +276,32 @@ def _with_clarity(part: ImageResult) -> list[tuple[Face, float, bytes]]:
 def _assign(people: list[_Person], candidate: _Candidate, vector: np.ndarray, keep: int) -> None:
     """Put a face with the nearest person seen so far, if near enough and not already seen in
     that frame, or make it a new person; each person keeps its ``keep`` clearest faces."""
-    best, best_distance = None, SAME_PERSON
-    for person in people:
-        if candidate.time in person.times:
-            continue  # the cannot-link rule: one frame never shows a person twice
-        distance = float(np.linalg.norm(person.mean - vector))
-        if distance < best_distance:
-            best, best_distance = person, distance
-    if best is None:
+    number = _nearest_person(
+        [person.mean for person in people], [person.times for person in people], vector, candidate.time
+    )
+    if number is None:
         people.append(_Person(vector.copy(), 1, {candidate.time}, [candidate]))
         return
+    best = people[number]
     best.total += vector
     best.count += 1
     best.times.add(candidate.time)
     best.best.append(candidate)
     if len(best.best) > keep:
         best.best.remove(min(best.best, key=lambda kept: kept.quality))
+
+
+def _nearest_person(
+    means: list[np.ndarray], seen_in: list[set[float]], vector: np.ndarray, time: float
+) -> int | None:
+    """The number of the person whose mean lies nearest ``vector``, within :data:`SAME_PERSON`,
+    among those not already seen in the frame at ``time`` (the cannot-link rule: one frame never
+    shows a person twice); None if there is none."""
+    best, best_distance = None, SAME_PERSON
+    for number, (mean, times) in enumerate(zip(means, seen_in, strict=True)):
+        if time in times:
+            continue
+        distance = float(np.linalg.norm(mean - vector))
+        if distance < best_distance:
+            best, best_distance = number, distance
+    return best
