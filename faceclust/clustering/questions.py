@@ -306,22 +306,17 @@ def _neighbour_shares(groups: _Groups, candidates: list[_Candidate]) -> np.ndarr
     side's unit (module docstring)."""
     if not candidates:
         return np.empty(0)
+    import faiss  # deferred, as in neighbors.py
+
     encodings = groups.encodings
     larger = [c.a_unit if len(c.a) >= len(c.b) else c.b_unit for c in candidates]
-    # The nearest units to each larger side's unit, a block at a time: units include the lone
-    # faces, which at a million faces may be a few hundred thousand.
+    # The nearest units to each larger side's unit (itself first), by their means: the units
+    # include the lone faces, which at a million faces may be a few hundred thousand, and faiss
+    # compares them in blocks of its own, nearest first.
     centres = np.unique(larger)
-    means = groups.means.astype(np.float32)
-    squared = np.sum(means * means, axis=1)
-    reach = min(SHARE_UNITS + 2, len(means))
-    nearby: dict[int, np.ndarray] = {}
-    for start in range(0, len(centres), 256):
-        block = centres[start : start + 256]
-        distances = squared[block, None] + squared[None, :] - 2 * means[block] @ means.T
-        near = np.argpartition(distances, reach - 1, axis=1)[:, :reach]
-        order = np.argsort(np.take_along_axis(distances, near, axis=1), axis=1)
-        for unit, row in zip(block.tolist(), np.take_along_axis(near, order, axis=1), strict=True):
-            nearby[unit] = row
+    means = np.ascontiguousarray(groups.means, dtype=np.float32)
+    _, near = faiss.knn(means[centres], means, min(SHARE_UNITS + 2, len(means)))
+    nearby = dict(zip(centres.tolist(), near, strict=True))
     shares = np.zeros(len(candidates))
     for index, (candidate, unit) in enumerate(zip(candidates, larger, strict=True)):
         big, small = (
