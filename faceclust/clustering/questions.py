@@ -38,7 +38,6 @@ from ..records import Face
 from .corrections import Correction
 from .labels import MEANS_CHUNK, NOISE, cluster_means
 
-KINDS = ("merge", "split", "lone")
 # Which chance model judges each kind: a merge and a lone face change the groups when their
 # sides are one person, a split when its parts are two.
 FAMILY = {"merge": "near", "lone": "near", "split": "split"}
@@ -64,6 +63,7 @@ TYPICAL_AMONG = 2000
 # The neighbour share: each of (at most) SHARE_QUERIES faces of the larger side looks for its
 # SHARE_NEIGHBOURS nearest among the other side's faces and those of the SHARE_UNITS groups or
 # lone faces whose means lie nearest the larger side's, at most SHARE_UNIT_FACES of each.
+# Set once, by reason, not tuned: only the models above were fitted on these numbers.
 SHARE_NEIGHBOURS = 5
 SHARE_QUERIES = 16
 SHARE_UNITS = 16
