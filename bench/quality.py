@@ -68,9 +68,10 @@ LOCAL_SCALE_LABEL = "agglomerative, cut adapted, --local-scale"
 def encoded(dataset: Path, settings: EncodeSettings) -> list:
     """The dataset's faces under ``settings``, encoded once and cached."""
     paths = find_images(dataset)
-    # The cache key names the way faces are found, which changes when the code does.
+    # Named by the photos and the settings' cache key, which names the way faces are found and
+    # changes when the code does (as the encoder's index is).
     key = hashlib.sha256(
-        repr((sorted(os.path.relpath(p, dataset) for p in paths), settings, settings.cache_key())).encode()
+        repr((sorted(os.path.relpath(p, dataset) for p in paths), settings.cache_key())).encode()
     ).hexdigest()[:12]
     cache = RESULTS / "encodings" / f"{dataset.name}-{key}.pickle"
     if cache.exists():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..faces.models import (
     DETECTION_METHODS,
@@ -60,10 +60,8 @@ class EncodeSettings:
     check_faces: bool = True
     framings: int = FRAMINGS[-1]
     exact: bool = False
-    # Out of the repr, which names a photo set's encodings in the benches' caches: they do not
-    # change what a photo gives.
-    video_every: float = field(default=VIDEO_EVERY, repr=False)
-    video_faces: int = field(default=VIDEO_FACES, repr=False)
+    video_every: float = VIDEO_EVERY
+    video_faces: int = VIDEO_FACES
 
     @classmethod
     def tutorial(cls, detection_method: str = "hog", upsample: int = 1) -> EncodeSettings:
