@@ -306,17 +306,25 @@ def _neighbour_shares(groups: _Groups, candidates: list[_Candidate]) -> np.ndarr
     side's unit (module docstring)."""
     if not candidates:
         return np.empty(0)
-    import faiss  # deferred, as in neighbors.py
-
     encodings = groups.encodings
     larger = [c.a_unit if len(c.a) >= len(c.b) else c.b_unit for c in candidates]
-    # The nearest units to each larger side's unit (itself first), by their means: the units
-    # include the lone faces, which at a million faces may be a few hundred thousand, and faiss
-    # compares them in blocks of its own, nearest first.
+    # The nearest units to each larger side's unit (itself first), by their means, a few rows at
+    # a time: the units include the lone faces, which at a million faces may be a few hundred
+    # thousand (32 rows of distances to 500,000 units are 64 MB).
     centres = np.unique(larger)
     means = np.ascontiguousarray(groups.means, dtype=np.float32)
-    _, near = faiss.knn(means[centres], means, min(SHARE_UNITS + 2, len(means)))
-    nearby = dict(zip(centres.tolist(), near, strict=True))
+    squared = np.sum(means * means, axis=1)
+    reach = min(SHARE_UNITS + 2, len(means))
+    nearby: dict[int, np.ndarray] = {}
+    for start in range(0, len(centres), 32):
+        block = centres[start : start + 32]
+        # Squared distances but for each row's own constant, which leaves its order as it is.
+        distances = means[block] @ means.T
+        distances *= -2
+        distances += squared[None, :]
+        near = np.argpartition(distances, reach - 1, axis=1)[:, :reach]
+        order = np.argsort(np.take_along_axis(distances, near, axis=1), axis=1)
+        nearby.update(zip(block.tolist(), np.take_along_axis(near, order, axis=1), strict=True))
     shares = np.zeros(len(candidates))
     for index, (candidate, unit) in enumerate(zip(candidates, larger, strict=True)):
         big, small = (
