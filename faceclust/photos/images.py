@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import DatasetError, ImageLoadError
+from ..errors import UNOPENABLE, DatasetError, ImageLoadError
 from .camera_raw import RAW_SUFFIXES, NotRaw, decode_raw, raw_header
 from .video import VIDEO_SUFFIXES
 
@@ -230,17 +230,11 @@ def decode_image(
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        # A file of no bytes is common in a library (a copy or a cloud sync that failed) and
-        # says more as such than as "not an image".
-        raise ImageLoadError(name, "empty file" if _is_empty(name) else "not an image") from None
+        raise ImageLoadError.unreadable(name, "not an image") from None
     except Image.DecompressionBombError:
         raise ImageLoadError(name, "too large (decompression bomb)") from None
-    except PermissionError:
-        raise ImageLoadError(name, "permission denied") from None
-    except FileNotFoundError:
-        raise ImageLoadError(name, "file not found") from None
-    except IsADirectoryError:
-        raise ImageLoadError(name, "is a folder") from None
+    except UNOPENABLE as error:
+        raise ImageLoadError.unopenable(name, error) from None
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports truncated and corrupt data as OSError ("image file is truncated"),
         # some plugins as SyntaxError or ValueError.
@@ -274,13 +268,6 @@ def embedded_xmp(image: Image.Image) -> bytes | None:
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
     return packet or None
-
-
-def _is_empty(name: str) -> bool:
-    try:
-        return os.path.getsize(name) == 0
-    except OSError:
-        return False
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageLoadError
+from ..errors import UNOPENABLE, ImageLoadError
 
 # What phones, cameras and screen recorders write; H.264, HEVC, VP9, AV1, MPEG-4 ... inside.
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".avi", ".mkv", ".webm", ".mts", ".m2ts"})
@@ -58,17 +58,10 @@ def _open(path: str):
 
     try:
         container = av.open(path)
-    except FileNotFoundError:
-        raise ImageLoadError(path, "file not found") from None
-    except PermissionError:
-        raise ImageLoadError(path, "permission denied") from None
-    except IsADirectoryError:
-        raise ImageLoadError(path, "is a folder") from None
+    except UNOPENABLE as error:
+        raise ImageLoadError.unopenable(path, error) from None
     except av.FFmpegError as error:
-        empty = os.path.exists(path) and os.path.getsize(path) == 0
-        raise ImageLoadError(
-            path, "empty file" if empty else f"not a readable video ({_reason(error)})"
-        ) from None
+        raise ImageLoadError.unreadable(path, f"not a readable video ({_reason(error)})") from None
     if not container.streams.video:
         container.close()
         raise ImageLoadError(path, "no video stream (sound only)")
