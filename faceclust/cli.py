@@ -22,7 +22,13 @@ from .clustering import (
 from .clustering.adaptive_cut import CEILING, FLOOR
 from .encode.local import default_jobs
 from .encode.run import EncodeSummary
-from .encode.settings import DEFAULT_MIN_FACE_SIZE, DETECT_FLOOR, VIDEO_EVERY, VIDEO_FACES, EncodeSettings
+from .encode.settings import (
+    DEFAULT_DETECTION_METHOD,
+    DEFAULT_MIN_FACE_SIZE,
+    VIDEO_EVERY,
+    VIDEO_FACES,
+    EncodeSettings,
+)
 from .errors import FaceclustError, NoFacesError
 from .evaluation import Scores
 from .faces.models import DETECTION_METHODS, FRAMINGS
@@ -138,7 +144,7 @@ def encode_parser() -> argparse.ArgumentParser:
         "-d",
         "--detection-method",
         choices=DETECTION_METHODS,
-        default="hog",
+        default=DEFAULT_DETECTION_METHOD,
         help="face detector: hog (dlib's, fast), cnn (dlib's, finds turned faces, slow without a GPU) or "
         "yunet (libfacedetection's small CNN: finds small faces fast, for camera photos) (default: %(default)s)",
     )
@@ -148,7 +154,9 @@ def encode_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PX",
         help="the smallest face to look for, in pixels of the photo: sets the scale each photo is "
-        f"searched at; smaller is slower (default: {DEFAULT_MIN_FACE_SIZE})",
+        "searched at; smaller is slower (default: "
+        + ", ".join(f"{size} with {method}" for method, size in DEFAULT_MIN_FACE_SIZE.items())
+        + ")",
     )
     parser.add_argument(
         "--upsample",
@@ -261,7 +269,7 @@ def _print_encode_summary(
         )
     if summary.largest_side:
         # Photos up to this size are searched whole (--detect-size 0: every photo).
-        whole = DETECT_FLOOR if settings.detect_size is None else settings.detect_size
+        whole = settings.detect_floor if settings.detect_size is None else settings.detect_size
         smaller = (
             f", down to {settings.detectable_face:.0f} px in photos up to {whole} px"
             if whole and summary.largest_side > whole
@@ -345,6 +353,17 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _other_settings_note(other_settings: dict[str, int], settings: EncodeSettings) -> str:
+    """Says, before a run starts, that photos the index holds under other settings are encoded
+    again (a changed flag can cost a library a day), and under which settings they were made."""
+    count = sum(other_settings.values())
+    made_with = ", ".join(other_settings)
+    return (
+        f"{_counted(count, 'image')} in the index were encoded with other settings ({made_with}) "
+        f"and are encoded again with these ({settings.cache_key()}); run with that run's flags to reuse them"
+    )
+
+
 def encode_main(argv: Sequence[str] | None = None) -> int:
     parser = encode_parser()
     args = parser.parse_args(argv)
@@ -384,7 +403,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 args.jitters,
                 args.detect_size,
                 args.flip is not False,
-                args.min_face_size or DEFAULT_MIN_FACE_SIZE,
+                args.min_face_size,
                 args.check_faces is not False,
                 args.framings or FRAMINGS[-1],
                 video_every=args.video_every,
@@ -396,9 +415,11 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
 
         weight: dict[str, int] = {}
 
-        def start(total: int, reused: int, frames: dict[str, int]) -> None:
+        def start(total: int, reused: int, frames: dict[str, int], other_settings: dict[str, int]) -> None:
             if reused:
                 _say(f"{reused} images unchanged since the last run are reused; {total} to encode")
+            if other_settings:
+                _say(_other_settings_note(other_settings, settings))
             # A video counts as the frames it is searched at, each about a photo's work, so
             # that the time left stays honest with minutes of video among the photos.
             weight.update(frames)

@@ -52,7 +52,7 @@ def encode_folder(
     encodings_path: str | os.PathLike[str],
     settings: EncodeSettings,
     jobs: int = 1,
-    on_start: Callable[[int, int, dict[str, int]], None] | None = None,
+    on_start: Callable[[int, int, dict[str, int], dict[str, int]], None] | None = None,
     on_result: Callable[[ImageResult], None] | None = None,
     fresh: bool = False,
     scheduler: str | None = None,
@@ -64,8 +64,9 @@ def encode_folder(
 
     Images encoded by an earlier (finished or interrupted) run with the same settings and
     unchanged since are taken from the encoding cache beside the encodings file, unless
-    ``fresh``. ``on_start`` gets the number of images to encode, the number reused and the frames each
-    video to encode will be searched at. With
+    ``fresh``. ``on_start`` gets the number of images to encode, the number reused, the frames each
+    video to encode will be searched at and how many of those to encode the index holds under
+    other settings, by their key (:func:`faceclust.encode.run.encode_dataset`). With
     ``scheduler`` (a Dask scheduler's address), the cluster's workers do the encoding.
     Photos reused from an index written before face thumbnails were kept get theirs cut here,
     on ``jobs`` local threads (``on_thumbnails(done, total)`` follows), and reused photos whose

@@ -134,7 +134,7 @@ def test_working_image_shrinks_and_never_enlarges():
 
 
 def test_the_smallest_face_sets_the_scale_photos_are_searched_at():
-    settings = EncodeSettings(min_face_size=60)
+    settings = EncodeSettings("hog", min_face_size=60)
     # dlib looks for faces from 80 px, 40 px with one upsample: a 60 px face shrinks no further.
     assert settings.detection_scale(4000) == pytest.approx(40 / 60)
     assert settings.smallest_face(4000) == pytest.approx(60)
@@ -142,18 +142,35 @@ def test_the_smallest_face_sets_the_scale_photos_are_searched_at():
     assert settings.detection_scale(800) == 1.0 and settings.smallest_face(800) == 40
     assert settings.detection_scale(1500) == pytest.approx(1024 / 1500)
     # Faces smaller than the detector's own smallest need --upsample: full size, no further.
-    assert EncodeSettings(min_face_size=20).detection_scale(4000) == 1.0
-    assert EncodeSettings(min_face_size=20, upsample=2).smallest_face(4000) == pytest.approx(20)
+    assert EncodeSettings("hog", min_face_size=20).detection_scale(4000) == 1.0
+    assert EncodeSettings("hog", min_face_size=20, upsample=2).smallest_face(4000) == pytest.approx(20)
     # --detect-size keeps its old meaning: a copy of at most that many pixels, 0 for full size.
     assert EncodeSettings(detect_size=1024).detection_scale(4000) == 1024 / 4000
     assert EncodeSettings(detect_size=0).detection_scale(4000) == 1.0
-    # One framing keeps the key indexes were written under; three framings are other vectors.
-    assert EncodeSettings(detect_size=1024, framings=1).cache_key().endswith("size1024/flip/v1")
+    # Faces are embedded from pixels at least the chip's size or their own.
+    assert EncodeSettings("hog", min_face_size=60).decode_limits() == (1024, 1.0)
+    assert EncodeSettings("hog", min_face_size=300).decode_limits() == (1024, 0.5)
+
+
+def test_yunet_searches_where_the_smallest_face_is_20_px():
+    settings = EncodeSettings("yunet")
+    assert settings.min_face_size == 40
+    assert settings.detection_scale(4000) == pytest.approx(20 / 40)
+    assert settings.smallest_face(4000) == pytest.approx(40)
+    # It searches no copy under 640 px: a 900 px photo is searched at 640, a 600 px one whole.
+    assert settings.detection_scale(900) == pytest.approx(640 / 900)
+    assert settings.detection_scale(600) == 1.0 and settings.detect_floor == 640
+    assert EncodeSettings("yunet", min_face_size=80).detection_scale(4000) == pytest.approx(20 / 80)
+
+
+def test_each_detector_has_its_own_default_smallest_face():
+    assert EncodeSettings() == EncodeSettings("hog", min_face_size=70)
+    assert EncodeSettings("cnn").min_face_size == 70 and EncodeSettings("yunet").min_face_size == 40
+    # The keys indexes were written under before the defaults became the detector's.
     assert EncodeSettings(framings=1).cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/v2"
     assert EncodeSettings().cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/framed3/v2"
-    # Faces are embedded from pixels at least the chip's size or their own.
-    assert EncodeSettings(min_face_size=60).decode_limits() == (1024, 1.0)
-    assert EncodeSettings(min_face_size=300).decode_limits() == (1024, 0.5)
+    assert EncodeSettings(detect_size=1024, framings=1).cache_key().endswith("size1024/flip/v1")
+    assert EncodeSettings("yunet").cache_key() == "yunet/checked/up1/jit1/min40/flip/framed3/v2"
 
 
 def test_boxes_to_original_scales_back_and_clips():
@@ -235,30 +252,37 @@ def group_photo_with_a_face_of(size: int, portrait, models, width: int = 3000, h
 
 
 @pytest.mark.parametrize(
-    ("face", "min_face_size"), [(60, None), (45, 40)], ids=["60px-default", "45px-at-40"]
+    ("detection_method", "face", "min_face_size"),
+    [("hog", 60, None), ("hog", 45, 40), ("yunet", 42, None)],
+    ids=["60px-default", "45px-at-40", "42px-yunet-default"],
 )
-def test_a_small_face_in_a_camera_photo_is_found_where_it_is(tmp_path, models, portrait, face, min_face_size):
+def test_a_small_face_in_a_camera_photo_is_found_where_it_is(
+    tmp_path, models, portrait, detection_method, face, min_face_size
+):
     canvas, expected = group_photo_with_a_face_of(face, portrait, models)
     path = tmp_path / "group.jpg"
     path.write_bytes(jpeg_bytes(canvas, quality=92))
-    settings = EncodeSettings() if min_face_size is None else EncodeSettings(min_face_size=min_face_size)
+    settings = EncodeSettings(detection_method, min_face_size=min_face_size)
     found = encode_image(str(path), settings, models).faces
     assert len(found) == 1
     # In pixels of the full-size photo, wherever it was searched.
     assert iou(found[0].box, expected) > 0.6
-    # The older default searched this photo at 1024 px: the face was too small to be found.
-    assert encode_image(str(path), EncodeSettings(detect_size=1024), models).faces == []
+    # The older default searched this photo at 1024 px with HOG: the face was too small to be found.
+    assert encode_image(str(path), EncodeSettings("hog", detect_size=1024), models).faces == []
 
 
 @pytest.fixture(scope="module")
 def photo_and_full_size_box(models, portrait, tmp_path_factory):
-    """A 3000x2000 photo with a 200 px face every setting finds, and its box when the photo
-    is searched at full size, as the tutorial does."""
+    """A 3000x2000 photo with a 200 px face every setting finds, and its box, for each
+    detector, when the photo is searched at full size, as the tutorial does."""
     canvas, _ = group_photo_with_a_face_of(200, portrait, models)
     path = tmp_path_factory.mktemp("setting") / "group.jpg"
     path.write_bytes(jpeg_bytes(canvas, quality=92))
-    (face,) = encode_image(str(path), EncodeSettings(detect_size=0), models).faces
-    return path, np.asarray(canvas), face.box
+    boxes = {}
+    for method in ("hog", "yunet"):
+        (face,) = encode_image(str(path), EncodeSettings(method, detect_size=0), models).faces
+        boxes[method] = face.box
+    return path, np.asarray(canvas), boxes
 
 
 @pytest.mark.parametrize(
@@ -271,17 +295,31 @@ def photo_and_full_size_box(models, portrait, tmp_path_factory):
         EncodeSettings(min_face_size=20, upsample=2),
         EncodeSettings(detect_size=1024),
         EncodeSettings(detect_size=1024, upsample=0),
+        EncodeSettings("yunet"),
+        EncodeSettings("yunet", min_face_size=20),
+        EncodeSettings("yunet", min_face_size=150),
     ],
-    ids=["default", "min40", "min150", "min40-up0", "min20-up2", "detect1024", "detect1024-up0"],
+    ids=[
+        "default",
+        "min40",
+        "min150",
+        "min40-up0",
+        "min20-up2",
+        "detect1024",
+        "detect1024-up0",
+        "yunet",
+        "yunet-min20",
+        "yunet-min150",
+    ],
 )
 def test_boxes_line_up_with_the_full_size_photo_at_every_setting(models, photo_and_full_size_box, settings):
-    # Searched at scales from a third to four times the photo's size, the face's box, in full-size
+    # Searched at scales from a fifth to four times the photo's size, the face's box, in full-size
     # pixels, is where the full-size search put it (up to two steps of HOG's pyramid apart in
     # size: its levels fall differently at each scale), and the crop a montage tile is cut
     # from shows the face to the CNN detector.
-    path, rgb, full_size_box = photo_and_full_size_box
+    path, rgb, full_size_boxes = photo_and_full_size_box
     (face,) = encode_image(str(path), settings, models).faces
-    assert same_face_box(face.box, full_size_box, pyramid_steps=2)
+    assert same_face_box(face.box, full_size_boxes[settings.detection_method], pyramid_steps=2)
     assert face_check.cnn_confidence(models.cnn_net, rgb, face.box, floor=-4.0) > 0.5
 
 

@@ -39,7 +39,7 @@ def test_exact_cannot_be_mixed_with_the_flags_it_fixes(capsys):
     assert raised.value.code == 2
     assert "leave out --flip/--no-flip, --framings" in capsys.readouterr().err
     with pytest.raises(ValueError, match="exact computes face_recognition's vectors"):
-        EncodeSettings(exact=True)
+        EncodeSettings("hog", exact=True)
 
 
 def test_exact_results_are_kept_apart_from_the_defaults_in_the_index():

@@ -74,6 +74,7 @@ def test_encoding_drops_counts_and_can_keep_what_the_check_rejects(models, portr
     assert len(kept.faces) == 1 and kept.rejected == 0
     # Make every detection doubted and no CNN score good enough: the face is dropped and counted.
     monkeypatch.setattr(face_check, "DOUBTFUL_BELOW", 100.0)
+    monkeypatch.setattr(face_check, "YUNET_DOUBTFUL_BELOW", 100.0)
     monkeypatch.setattr(face_check, "CNN_CUT", 10.0)
     rejected = encode_image(str(portrait_path), EncodeSettings(), models)
     assert rejected.faces == [] and rejected.rejected == 1
@@ -90,6 +91,7 @@ def test_checking_changes_the_cache_key_and_the_cli_flag_turns_it_off(
     assert EncodeSettings().cache_key() != EncodeSettings(check_faces=False).cache_key()
     assert EncodeSettings("cnn").cache_key() == EncodeSettings("cnn", check_faces=False).cache_key()
     monkeypatch.setattr(face_check, "DOUBTFUL_BELOW", 100.0)
+    monkeypatch.setattr(face_check, "YUNET_DOUBTFUL_BELOW", 100.0)
     monkeypatch.setattr(face_check, "CNN_CUT", 10.0)
     out = tmp_path / "checked.pickle"
     assert encode_main(["-i", str(small_dataset), "-e", str(out), "-j", "1", "-q"]) == 3  # no faces left

@@ -216,3 +216,27 @@ def test_photos_encoded_before_thumbnails_were_kept_get_them_on_the_next_run_wit
     assert third.returncode == 0, third.stderr
     assert "1 photos were encoded by a version that kept no face thumbnails" in third.stderr
     assert not any(line.startswith("cut the face thumbnails") for line in third.stderr.splitlines())
+
+
+def test_a_run_with_other_settings_says_before_it_starts_that_it_encodes_the_index_again(
+    small_dataset, tmp_path, capsys
+):
+    from faceclust.cli import encode_main
+
+    encodings = str(tmp_path / "enc.pickle")
+    folder = str(small_dataset / "mindy_kaling")
+    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q"]) == 0
+    capsys.readouterr()
+    # Another detector: every photo is encoded again, which on a library can take a day; the
+    # run says so before its first photo, with the settings the index was made with.
+    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q", "-d", "yunet"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"4 images in the index were encoded with other settings ({EncodeSettings().cache_key()}) "
+        f"and are encoded again with these ({EncodeSettings('yunet').cache_key()}); run with that "
+        "run's flags to reuse them" in err
+    )
+    # Now the index holds YuNet's: a second run reuses them and says nothing of other settings.
+    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q", "-d", "yunet"]) == 0
+    err = capsys.readouterr().err
+    assert "4 images unchanged since the last run are reused" in err and "other settings" not in err

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ..faces.face_check import YUNET_DOUBTFUL_BELOW, likely_faces
+from ..faces.face_check import likely_faces
 from ..faces.models import FaceModels, boxes_to_original
 from ..photos.images import resized
 from ..records import Box
@@ -35,14 +35,14 @@ def find_faces(
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
         return boxes, 0
     if settings.detection_method == "yunet":
-        scored, doubtful_below = models.detect_yunet_scored(rgb, scale), YUNET_DOUBTFUL_BELOW
+        scored = models.detect_yunet_scored(rgb, scale)
     else:
-        scored, doubtful_below = models.detect_hog_scored(rgb, settings.upsample, scale), None
+        scored = models.detect_hog_scored(rgb, settings.upsample, scale)
     timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started
     if not settings.check_faces:
         return [box for box, _ in scored], 0
     # Judged on the decoded pixels: the detection copy may be too coarse.
     started = time.perf_counter()
-    boxes, rejected = likely_faces(models.cnn_net, rgb, scored, doubtful_below)
+    boxes, rejected = likely_faces(models.cnn_net, rgb, scored, settings.detection_method)
     timings["check"] = timings.get("check", 0.0) + time.perf_counter() - started
     return boxes, rejected

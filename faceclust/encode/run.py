@@ -82,7 +82,7 @@ def encode_dataset(
     jobs: int = 1,
     on_result: Callable[[ImageResult], None] | None = None,
     cache: EncodingCache | None = None,
-    on_start: Callable[[int, int, dict[str, int]], None] | None = None,
+    on_start: Callable[[int, int, dict[str, int], dict[str, int]], None] | None = None,
     scheduler: str | None = None,
     on_tags: Callable[[int, int], None] | None = None,
     on_part: Callable[[ImageResult], None] | None = None,
@@ -95,10 +95,11 @@ def encode_dataset(
     images are encoded by that cluster's workers instead of ``jobs`` local processes.
     Reused photos whose face tags are to be read again (their sidecars changed, or an older
     index never read them) are read first; ``on_tags(done, total)`` follows them.
-    ``on_start(to_encode, reused, frames)`` is told, before the first result, how many files
-    are to be encoded, how many were reused, and for each video among them the frames it will
-    be searched at (from its header): a progress bar counts those, not files, so that its time
-    left stays honest with minutes of video among the photos. ``on_part`` sees the result of
+    ``on_start(to_encode, reused, frames, other_settings)`` is told, before the first result,
+    how many files are to be encoded, how many were reused, for each video among them the frames
+    it will be searched at (from its header): a progress bar counts those, not files, so that
+    its time left stays honest with minutes of video among the photos; and how many of those to
+    encode the index holds under other settings (:meth:`EncodingCache.other_settings`). ``on_part`` sees the result of
     each part of a long video as it is done (encode/video.py), before the video's own.
     """
     started = time.perf_counter()
@@ -117,7 +118,7 @@ def encode_dataset(
         frames = {
             path: planned_samples(duration, settings.video_every) for path, duration in durations.items()
         }
-        on_start(len(todo), len(reused), frames)
+        on_start(len(todo), len(reused), frames, cache.other_settings(todo) if cache is not None else {})
     # Parts of long videos an interrupted run finished: kept, and each new one kept at once.
     done_parts: dict[str, list[ImageResult]] = {}
     if cache is not None:

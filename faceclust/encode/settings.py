@@ -10,9 +10,15 @@ from ..faces.models import (
     check_framings,
 )
 
-# The smallest face, in pixels of the photo, that a run looks for by default: chosen on camera
-# photos by bench/camera_photos.py (docs/benchmarks.md, "Small faces").
-DEFAULT_MIN_FACE_SIZE = 70
+# The detector a run uses by default. YuNet (--detection-method yunet) is faster on camera photos
+# but not the default: its extra faces (turned, blurred, in the background) cost the web photos
+# of five_celebrities 0.012 of BCubed F1 (docs/benchmarks.md, "YuNet").
+DEFAULT_DETECTION_METHOD = "hog"
+# The smallest face, in pixels of the photo, that a run looks for by default with each detector:
+# chosen on camera photos by bench/camera_photos.py (docs/benchmarks.md, "Small faces", for HOG,
+# whose cost grows as (80 / size)^2; "YuNet", which finds every face of 40 px at less than HOG's
+# cost at 70, and at 70 px misses faces of 60-80 px that HOG finds).
+DEFAULT_MIN_FACE_SIZE = {"hog": 70, "cnn": 70, "yunet": 40}
 # The smallest face dlib's detectors look for with no upsampling, in pixels of the image they
 # scan: their 80 px window (each upsample halves it). Faces a little smaller are often found
 # too (HOG found 38 of 40 LFW faces of 70 px, 26 of 60 px), but not reliably: a 45 px face
@@ -21,7 +27,9 @@ DETECTABLE_FACE = 80
 # YuNet (--detection-method yunet) finds 99.0% of lfw_dev's faces shrunk to 20 px (dlib's box,
 # in the image it searches), 96.8% at 16 px, 70.0% at 12 (bench/yunet_fit.py); it searches no
 # copy smaller than YUNET_FLOOR px on its longer side: below it the network is cheap (0.08 s for
-# 640x480) and its boxes coarser.
+# 640x480) and its boxes coarser. (Searched where 3/4 of the size asked is 20 px, as HOG's reach,
+# it found 99.5% / 98.2% of the tutorial's faces at 40 px, from 95.5% / 96.4%, at 6.3x the
+# tutorial's speed, from 8.7x: docs/benchmarks.md, "YuNet".)
 YUNET_SMALLEST = 20
 YUNET_FLOOR = 640
 # Photos are never searched in a copy smaller than this on its longer side: below it detection
@@ -41,8 +49,8 @@ class EncodeSettings:
 
     ``min_face_size`` (pixels of the full-size upright photo) sets the scale each photo is
     searched at. ``detect_size``, if given, replaces it with the older rule: search a copy at
-    most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG
-    detections the CNN detector does not take for faces (:mod:`faceclust.faces.face_check`).
+    most that many pixels on its longer side (0: full size). ``check_faces`` drops the HOG or
+    YuNet detections the CNN detector does not take for faces (:mod:`faceclust.faces.face_check`).
     ``framings`` 3 embeds each face framed as dlib frames it, tighter and looser, and averages
     the vectors (:data:`faceclust.faces.models.FRAMING_PADDINGS`); 1 is dlib's framing alone.
     ``exact`` computes what the tutorial computes with face_recognition (:meth:`tutorial`).
@@ -50,13 +58,14 @@ class EncodeSettings:
     person in it are collapsed to the ``video_faces`` clearest (encode/video.py).
     """
 
-    detection_method: str = "hog"
+    detection_method: str = DEFAULT_DETECTION_METHOD
     upsample: int = 1
     jitters: int = 1
     detect_size: int | None = None
     flip: bool = True
-    min_face_size: int = DEFAULT_MIN_FACE_SIZE
-    # HOG's doubtful detections are shown to the CNN and dropped unless it sees a face there.
+    # None: the detector's default, DEFAULT_MIN_FACE_SIZE.
+    min_face_size: int | None = None
+    # HOG's or YuNet's doubtful detections are shown to the CNN, dropped unless it sees a face.
     check_faces: bool = True
     framings: int = FRAMINGS[-1]
     exact: bool = False
@@ -75,6 +84,8 @@ class EncodeSettings:
             raise ValueError(
                 f"detection_method must be one of {DETECTION_METHODS}, not {self.detection_method!r}"
             )
+        if self.min_face_size is None:  # frozen: set once, here, so that equal settings compare equal
+            object.__setattr__(self, "min_face_size", DEFAULT_MIN_FACE_SIZE[self.detection_method])
         if not 0 <= self.upsample <= 4:
             raise ValueError(f"upsample must be between 0 and 4, not {self.upsample}")
         if not 1 <= self.jitters <= 100:
@@ -137,8 +148,12 @@ class EncodeSettings:
         if self.detect_size is not None:
             return 1.0 if self.detect_size <= 0 else min(1.0, self.detect_size / longer_side)
         wanted = self.detectable_face / self.min_face_size
-        floor = YUNET_FLOOR if self.detection_method == "yunet" else DETECT_FLOOR
-        return min(1.0, max(wanted, floor / longer_side))
+        return min(1.0, max(wanted, self.detect_floor / longer_side))
+
+    @property
+    def detect_floor(self) -> int:
+        """Photos up to this many pixels on their longer side are searched at full size."""
+        return YUNET_FLOOR if self.detection_method == "yunet" else DETECT_FLOOR
 
     def smallest_face(self, longer_side: int) -> float:
         """The smallest face looked for, in pixels of a full-size photo of ``longer_side``."""

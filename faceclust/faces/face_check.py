@@ -1,4 +1,4 @@
-"""A second opinion on HOG's doubtful detections: does dlib's CNN detector see a face there?
+"""A second opinion on HOG's (and YuNet's) doubtful detections: does dlib's CNN detector see a face there?
 
 HOG's window also fires, weakly, on a blurred crowd, a lamp, a shirt's pattern, a hand, the
 back of a head. Those "faces" then form groups of their own, or join real people. Its detection
@@ -86,12 +86,12 @@ def likely_faces(
     net: FaceDetectorNet,
     rgb: np.ndarray,
     found: list[tuple[Box, float]],
-    doubtful_below: float | None = None,
+    detection_method: str = "hog",
 ) -> tuple[list[Box], int]:
-    """The boxes of ``found`` (box, detector's score) that are faces by the rule above, and how
-    many were dropped; ``doubtful_below`` is the score under which a detection is doubted (HOG's
-    by default, :data:`YUNET_DOUBTFUL_BELOW` for YuNet's)."""
-    doubtful_below = DOUBTFUL_BELOW if doubtful_below is None else doubtful_below
+    """The boxes of ``found`` (box, the detector's score) that are faces by the rule above, and
+    how many were dropped; a detection is doubted under :data:`DOUBTFUL_BELOW` for HOG's scores,
+    :data:`YUNET_DOUBTFUL_BELOW` for YuNet's."""
+    doubtful_below = YUNET_DOUBTFUL_BELOW if detection_method == "yunet" else DOUBTFUL_BELOW
     kept = [
         box
         for box, score in found

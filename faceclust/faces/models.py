@@ -212,7 +212,7 @@ class FaceModels:
 
     @cached_property
     def yunet(self) -> YuNet:
-        """libfacedetection's YuNet detector, in numpy (faces/yunet.py)."""
+        """libfacedetection's YuNet detector, run by OpenCV's DNN module (faces/yunet.py)."""
         return YuNet()
 
     @cached_property

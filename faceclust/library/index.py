@@ -356,6 +356,16 @@ class EncodingCache:
             self._rollback()
             raise OutputError(f"cannot write the encoding index {self.path}: {error}") from None
 
+    def other_settings(self, paths: list[str]) -> dict[str, int]:
+        """Of ``paths``, how many the index holds under settings other than the current ones,
+        by those settings' key: a run with changed settings encodes them again."""
+        wanted = {_key(path): self._settings_of(path) for path in paths}
+        counts: dict[str, int] = {}
+        for key, settings in self._db.execute("SELECT key, settings FROM photos"):
+            if key in wanted and settings != wanted[key]:
+                counts[settings] = counts.get(settings, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
     def stored_parts(self, path: str, stamp: FileStamp | None) -> list[ImageResult]:
         """The parts of this version of the video ``path`` an interrupted run finished, under the
         current settings (none if the video changed since)."""
