@@ -58,7 +58,7 @@ def detections(job: tuple[str, int]) -> tuple[str, int, list]:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    settings = EncodeSettings(min_face_size=min_face_size)
+    settings = EncodeSettings("hog", min_face_size=min_face_size)
     models = shared_models()
     try:
         min_side, min_scale = settings.decode_limits()

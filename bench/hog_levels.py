@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     photos = sorted((RESULTS / "camera-seed0").glob("camera_*.jpg"))[: args.photos]
     if not photos:
         sys.exit("run bench/camera_photos.py --seed 0 first: it makes the photos")
-    settings = EncodeSettings()
+    settings = EncodeSettings("hog")
     models = shared_models()
     hog = models.hog_detector
     level_seconds = np.zeros(LEVELS + 1)

@@ -69,7 +69,7 @@ def main() -> int:
     threadpool_limits(1)
     cv2.setNumThreads(1)
     models = shared_models()
-    settings = EncodeSettings()
+    settings = EncodeSettings("hog")
     lines = [
         "Camera photos of seeds 0 and 1, HOG at the default smallest face (70 px), one core.",
         "",
