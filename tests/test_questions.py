@@ -30,6 +30,11 @@ def test_a_person_split_in_two_a_pair_merged_and_a_stray_face_are_the_questions_
     assert ("merge", 12, 8) in kinds
     assert ("split", 10, 6) in kinds
     assert ("lone", 1, 20) in kinds
+    # Its "why" says what the ranking read: the stray is the nearest face outside Ana's group
+    # to each of her faces, one of the five nearest (the rest are Ben's, Cid's and Dee's).
+    lone = next(q for q in questions if q.kind == "lone")
+    assert lone.share == 0.2
+    assert lone.why(CUT).endswith("; 20% of the faces nearest the group, outside it, are this face")
     # Each side shows its typical faces, at most four, from the side it stands for.
     for question in questions:
         assert 1 <= len(question.a) <= 4 and 1 <= len(question.b) <= 4

@@ -96,15 +96,28 @@ class Question:
 
     def why(self, cut: float) -> str:
         apart = f"{self.distance:.2f} apart, where the cut was {cut:.2f}"
+        # The neighbour share, the models' second reading, in words: it was measured around the
+        # larger side.
         if self.kind == "merge":
-            return f"two groups of {self.a_size} and {self.b_size} faces that lie near each other ({apart})"
+            around = f"{self.share:.0%} of the faces nearest the larger group, outside it, are the other's"
+            return f"two groups of {self.a_size} and {self.b_size} faces that lie near each other ({apart}); {around}"
         if self.kind == "split":
+            around = (
+                f"{self.share:.0%} of the faces nearest the larger part, outside it, are the other part's"
+            )
             return (
                 f"a group of {self.a_size + self.b_size} faces whose two parts, {self.a_size} and "
-                f"{self.b_size} faces, lie apart ({apart})"
+                f"{self.b_size} faces, lie apart ({apart}); {around}"
             )
-        alone = "a face no group took" if self.a_size == 1 else f"{self.a_size} faces no larger group took"
-        return f"{alone}, near a group of {self.b_size} faces ({apart})"
+        if self.a_size == 1:
+            alone, these = "a face no group took", "this face"
+        else:
+            alone, these = f"{self.a_size} faces no larger group took", "these faces"
+        if self.b_size >= self.a_size:
+            around = f"{self.share:.0%} of the faces nearest the group, outside it, are {these}"
+        else:
+            around = f"{self.share:.0%} of the faces nearest {these}, outside them, are the group's"
+        return f"{alone}, near a group of {self.b_size} faces ({apart}); {around}"
 
 
 def chance(kind: str, closeness_: np.ndarray | float, share: np.ndarray | float) -> np.ndarray:
