@@ -99,8 +99,9 @@ def encode_dataset(
     how many files are to be encoded, how many were reused, for each video among them the frames
     it will be searched at (from its header): a progress bar counts those, not files, so that
     its time left stays honest with minutes of video among the photos; and how many of those to
-    encode the index holds under other settings (:meth:`EncodingCache.other_settings`). ``on_part`` sees the result of
-    each part of a long video as it is done (encode/video.py), before the video's own.
+    encode the index holds under other settings (:meth:`EncodingCache.other_settings`).
+    ``on_part`` sees the result of each part of a long video as it is done (encode/video.py),
+    before the video's own.
     """
     started = time.perf_counter()
     stamps = {path: FileStamp.of(path) for path in paths}

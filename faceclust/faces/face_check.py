@@ -1,4 +1,4 @@
-"""A second opinion on HOG's (and YuNet's) doubtful detections: does dlib's CNN detector see a face there?
+"""A second opinion on a detector's doubtful detections: does dlib's CNN detector see a face there?
 
 HOG's window also fires, weakly, on a blurred crowd, a lamp, a shirt's pattern, a hand, the
 back of a head. Those "faces" then form groups of their own, or join real people. Its detection
