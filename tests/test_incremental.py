@@ -46,10 +46,13 @@ def test_a_rerun_encodes_only_what_changed(small_dataset, tmp_path):
     first, encoded = run(small_dataset, encodings)
     assert first.reused == 0 and len(encoded) == 14
     before = stored(encodings)
+    first_file = encodings.read_bytes()
 
     again, encoded = run(small_dataset, encodings)
     assert again.reused == 14 and encoded == []
     assert stored(encodings) == before
+    # Every vector from the index: the very file the fresh run wrote.
+    assert encodings.read_bytes() == first_file
     assert len(again.skipped) == 2  # failed files are remembered and still reported
 
     # Add a photo, change one, delete one.

@@ -335,7 +335,10 @@ class FaceModels:
             return np.empty((0, EMBEDDING_SIZE), dtype=np.float64)
         vectors = self.embedding_net(chips.reshape(faces * copies, *chips.shape[2:]))
         mean = vectors.reshape(faces, copies, EMBEDDING_SIZE).astype(np.float64).mean(axis=1)
-        return mean * FRAMINGS_SCALE if framings > 1 else mean
+        mean = mean * FRAMINGS_SCALE if framings > 1 else mean
+        # Kept at float32's precision, as the index stores them: a run that reuses the index
+        # writes the very encodings file a fresh run writes (they differed by 3e-8).
+        return mean.astype(np.float32).astype(np.float64)
 
 
 _models: FaceModels | None = None
