@@ -11,8 +11,10 @@ corrections are applied as cluster_faces.py --corrections applies them, and the 
 The chance models that rank the questions (clustering/questions.py, CHANCE_MODELS) are fitted
 on lfw_large's half A by maximum likelihood, from every question the default clustering there
 could ask and its labelled answer; half B and the small sets are scored with them, never seen
-in the fit. Then the cost of asking, on 100,000 and a million made-up faces grouped by their
-person. Takes about 3 minutes after the sets are encoded (bench/quality.py's cache).
+in the fit. Then, for the oracle's 50 best operations, the share of their gain that one of the
+first 50 questions asked answers, that some question the clustering could ask answers, and that
+no question answers. Then the cost of asking, on 100,000 and a million made-up faces grouped by
+their person. Takes about 3 minutes after the sets are encoded (bench/quality.py's cache).
 Writes the table into docs/quality.md between the questions markers.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +57,7 @@ class LabelledSet:
         self.identity = scored_faces(faces, root)
         self.clusterer = FaceClusterer()
         self.labels = self.clusterer.fit_predict(self.encodings, self.photos)
+        self.oracle_operations: list[Operation] = []  # the oracle's, once table_row has run
 
     def score(self, labels: np.ndarray, faces: list | None = None) -> tuple[float, float]:
         scores = score_against_folders(faces or self.faces, labels, self.root)
@@ -90,9 +94,21 @@ class LabelledSet:
         return self.score(np.r_[labels, np.full(len(left), -1)], faces + left)
 
 
-def oracle(labelled: LabelledSet, steps: int) -> list[tuple[float, float]]:
+@dataclass
+class Operation:
+    """One of the oracle's operations: join the faces ``first`` and ``second`` (two groups), or
+    take ``second`` (one person's faces) out of ``first`` (their group); and its pair F1 gain."""
+
+    kind: str
+    first: np.ndarray
+    second: np.ndarray
+    gain: float
+
+
+def oracle(labelled: LabelledSet, steps: int, operations: list | None = None) -> list[tuple[float, float]]:
     """Scores after each of the ``steps`` best operations (greedy on pair F1) that someone who
-    knows every label could make: join two groups, or take one person's faces out of a group."""
+    knows every label could make: join two groups, or take one person's faces out of a group.
+    Each operation is added to ``operations``, if given."""
     labels = labelled.labels.copy()
     noise = np.flatnonzero(labels == -1)
     labels[noise] = labels.max() + 1 + np.arange(len(noise))
@@ -129,13 +145,20 @@ def oracle(labelled: LabelledSet, steps: int) -> list[tuple[float, float]]:
         if best is None:
             results.append(results[-1] if results else labelled.score(labelled.labels))
             continue
+        gain = best_f1 - 2 * together / (predicted + true_pairs)
         if best[0] == "join":
+            joined = (np.flatnonzero(labels == best[1]), np.flatnonzero(labels == best[2]))
             labels[labels == best[2]] = best[1]
+            if operations is not None:
+                operations.append(Operation("join", *joined, gain))
         else:
             new = labels.max() + 1
+            group = np.flatnonzero(labels == best[1])
             for index in scored:
                 if labels[index] == best[1] and people[index] == best[2]:
                     labels[index] = new
+            if operations is not None:
+                operations.append(Operation("take out", group, np.flatnonzero(labels == new), gain))
         results.append(labelled.score(labels))
     return results
 
@@ -170,6 +193,52 @@ def fit_models(labelled: LabelledSet) -> dict[str, tuple[float, float, float]]:
     return fitted
 
 
+def answering(operation: Operation, questions, labels: np.ndarray) -> bool:
+    """Whether one of ``questions`` (asked of the clustering ``labels``) does what ``operation``
+    does when answered: a merge or lone question whose sides lie in the two groups joined, or a
+    split whose one part is mostly the faces taken out and the other mostly not."""
+    unit = {i: (int(labels[i]), -1) if labels[i] >= 0 else (-1, i) for i in range(len(labels))}
+    first = {unit[i] for i in operation.first.tolist()}
+    second = {unit[i] for i in operation.second.tolist()}
+    taken = set(operation.second.tolist())
+    for question in questions:
+        a, b = {unit[i] for i in question.a}, {unit[i] for i in question.b}
+        if operation.kind == "join" and question.kind != "split":
+            if (a <= first and b <= second) or (a <= second and b <= first):
+                return True
+        elif operation.kind == "take out" and question.kind == "split" and a | b <= first:
+            in_a = sum(i in taken for i in question.a) / len(question.a)
+            in_b = sum(i in taken for i in question.b) / len(question.b)
+            if (in_a > 0.5) != (in_b > 0.5):
+                return True
+    return False
+
+
+def coverage_row(name: str, labelled: LabelledSet, operations: list[Operation]) -> str:
+    """The oracle's 50 best operations' gain, by kind, split by whether one of the first 50
+    questions asked answers it, one of every question the clustering could ask, or none."""
+    cut = labelled.clusterer.threshold_
+    asked = ask(labelled.encodings, labelled.labels, cut)[:50]
+    every = ask(labelled.encodings, labelled.labels, cut, limit=10**9)
+    total = sum(operation.gain for operation in operations) or 1.0
+    shares = Counter()
+    for operation in operations:
+        # Judged against the clustering the questions were asked of, as the answers are.
+        if answering(operation, asked, labelled.labels):
+            where = "asked"
+        elif answering(operation, every, labelled.labels):
+            where = "askable"
+        else:
+            where = "none"
+        shares[operation.kind, where] += operation.gain / total
+    cells = [
+        f"{shares[kind, where]:.0%}"
+        for kind in ("join", "take out")
+        for where in ("asked", "askable", "none")
+    ]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
 def table_row(name: str, labelled: LabelledSet) -> str:
     started = time.perf_counter()
     questions = ask(labelled.encodings, labelled.labels, labelled.clusterer.threshold_)
@@ -177,7 +246,8 @@ def table_row(name: str, labelled: LabelledSet) -> str:
     after = {n: labelled.answered(questions, n) for n in ANSWERS}
     every = ask(labelled.encodings, labelled.labels, labelled.clusterer.threshold_, limit=10**9)
     perfect = labelled.answered(sorted(every, key=lambda q: (not labelled.changes(q), -q.pairs)), 50)
-    best = oracle(labelled, 100)
+    labelled.oracle_operations = []
+    best = oracle(labelled, 100, labelled.oracle_operations)
     oracle_50, oracle_100 = best[49], best[99]
     gain = oracle_50[0] - before[0]
     share = f"{(after[50][0] - before[0]) / gain:.0%}" if gain > 1e-9 else "- (nothing to gain)"
@@ -227,6 +297,19 @@ def main() -> int:
     CHANCE_MODELS.update(fit_models(sets["lfw_large B (held out)"]))
     lines.append(table_row("lfw_large A (held out, fitted on B)", sets["lfw_large A (fitted on)"]))
     CHANCE_MODELS.update(fitted)
+    lines += [
+        "",
+        "The oracle's 50 best operations' pair F1 gain, by kind: answered by one of the first 50 questions "
+        "asked, by one of every question the clustering could ask, or by none.",
+        "",
+        "| set | joins: asked | joins: askable | joins: by no question | take-outs: asked | take-outs: askable "
+        "| take-outs: by no question |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("lfw_large A (fitted on)", "lfw_large B (held out)", "lfw_dev (held out)"):
+        labelled = sets[name]
+        lines.append(coverage_row(name, labelled, labelled.oracle_operations[:50]))
+        print(lines[-1], flush=True)
     lines += ["", "| faces (synthetic, grouped by their person) | groups | seconds to ask |", "|---|---|---|"]
     for count in COST_FACES:
         encodings, identities = synthetic_embeddings(count, 0)
