@@ -105,7 +105,7 @@ def test_checking_changes_the_cache_key_and_the_cli_flag_turns_it_off(
 
 
 def test_the_closing_summary_counts_the_dropped_detections(capsys):
-    from faceclust.cli import _print_encode_summary
+    from faceclust.cli.encode import _print_encode_summary
     from faceclust.encode.run import EncodeSummary
 
     summary = EncodeSummary(images=10, images_with_faces=4, faces=5, rejected=3, photos_with_rejected=2)

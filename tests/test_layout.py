@@ -36,7 +36,7 @@ def test_at_most_ten_modules_sit_at_the_top_of_the_package():
     top = sorted(path.name for path in PACKAGE.glob("*.py"))
     assert len(top) <= 10, top
     stages = sorted(path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file())
-    assert stages == ["clustering", "encode", "faces", "library", "outputs", "photos", "runtime"]
+    assert stages == ["cli", "clustering", "encode", "faces", "library", "outputs", "photos", "runtime"]
 
 
 def test_no_module_imports_one_that_imports_it_back():
