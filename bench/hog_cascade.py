@@ -7,7 +7,8 @@ copy it searches for ``--min-face-size`` 40 (half size for a camera photo); each
 then given to HOG alone, in a crop three times the face's size, resized as HOG's own scan of the
 photo would resize it at the smallest face asked (times whole 5/6 steps of HOG's pyramid, so
 that the face reaches HOG's window at about the size it would in that scan), and kept if HOG
-finds a face there scoring over -0.3, with HOG's box. Faces HOG would not find (turned, tilted,
+finds a face there scoring over 0, with HOG's box (and, for the clustering below, if the face
+check keeps it, as it keeps HOG's own). Faces HOG would not find (turned, tilted,
 blurred), which YuNet alone keeps, are dropped; HOG's own scan of the whole photo is skipped.
 
 1. Camera photos of bench/camera_photos.py --ways detectors (seeds 0 and 1, made there first):
@@ -15,8 +16,10 @@ blurred), which YuNet alone keeps, are dropped; HOG's own scan of the whole phot
    way), pasted faces found, and the tutorial's faces found (its detection, HOG with one
    upsample over the full-size photo, run here), for HOG's own scan at 70 and 40 px and the
    cascade at 70 and 40 px.
-2. The web photos of five_celebrities and lfw_dev: how many of HOG's own faces (the default
-   encoding, bench/quality.py's cache) the cascade finds, with what overlap, and how many more.
+2. The web photos of five_celebrities, lfw_dev and lfw_large: how many of HOG's own faces (the
+   default encoding, bench/quality.py's cache) the cascade finds, with what overlap, and how
+   many more; and the default clustering's BCubed and pair F1 with each's faces, embedded as
+   encode_faces.py embeds them.
 
 Writes bench/results/hog_cascade.md and the table into docs/benchmarks.md.
 """
@@ -39,16 +42,22 @@ from encode_speed import iou  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 from quality import encoded  # noqa: E402
 
+from faceclust.clustering import FaceClusterer  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
+from faceclust.evaluation import score_against_folders  # noqa: E402
+from faceclust.faces.face_check import likely_faces  # noqa: E402
 from faceclust.faces.models import shared_models  # noqa: E402
 from faceclust.photos.images import find_images, load_rgb  # noqa: E402
+from faceclust.records import Face  # noqa: E402
 
 SIZES = (70, 40)
 # The proposals: YuNet searched for faces of 40 px whatever HOG is then asked for, since at
 # 70 px it loses faces of 60-80 px that HOG keeps (docs/benchmarks.md, "YuNet").
 PROPOSALS = EncodeSettings("yunet", min_face_size=40)
-HOG_KEEPS = -0.3  # HOG's score on the crop over which a proposal is kept (on lfw_dev: 99.9% of HOG's faces)
+# HOG's score on the crop over which a proposal is kept: 0, as in HOG's own scan; HOG's doubtful
+# ones (under face_check.DOUBTFUL_BELOW) then go to the CNN check, as HOG's own do.
+HOG_KEEPS = 0.0
 CROP_FACES = 3  # the crop's side, in face sizes
 FACE_IN_CROP = 110  # the face's size in the crop, at most, before HOG's pyramid shrinks it
 
@@ -97,12 +106,14 @@ def confirmed(rgb: np.ndarray, box, factor: float):
     ), score
 
 
-def cascade(rgb: np.ndarray, min_face_size: int) -> list:
+def cascade(rgb: np.ndarray, min_face_size: int, scored: bool = False) -> list:
+    """HOG's boxes (with its scores, if ``scored``) for the faces YuNet proposes in ``rgb``."""
     longer = max(rgb.shape[:2])
     hog = EncodeSettings("hog", min_face_size=min_face_size)
     factor = hog.detection_scale(longer) * 2**hog.upsample
     proposals = shared_models().detect_yunet_scored(rgb, PROPOSALS.detection_scale(longer))
-    return [found[0] for found in (confirmed(rgb, box, factor) for box, _ in proposals) if found is not None]
+    found = [found for found in (confirmed(rgb, box, factor) for box, _ in proposals) if found is not None]
+    return found if scored else [box for box, _ in found]
 
 
 def hog_scan(rgb: np.ndarray, min_face_size: int) -> list:
@@ -176,20 +187,41 @@ def camera_table(seed: int) -> list[str]:
     return lines
 
 
+def cascade_faces(path: str) -> tuple[str, list[Face]]:
+    """The faces of one web photo as the cascade finds them (at the default 70 px), embedded
+    as encode_faces.py embeds faces by default."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        rgb = load_rgb(path)
+    except ImageLoadError:  # the sets' broken files: HOG's encoding skipped them too
+        return path, []
+    settings = EncodeSettings()
+    boxes, _ = likely_faces(shared_models().cnn_net, rgb, cascade(rgb, settings.min_face_size, scored=True))
+    vectors = shared_models().embed(rgb, boxes, flip=settings.flip, framings=settings.framings)
+    return path, [Face(path, box, vector) for box, vector in zip(boxes, vectors, strict=True)]
+
+
 def web_row(datasets: Path, name: str) -> str:
+    """How many of HOG's own faces the cascade finds in a set of web photos, and how the
+    default clustering scores with each's faces."""
     root = datasets / name
+    hog_faces = encoded(root, EncodeSettings())
     own: dict[str, list] = {}
-    for face in encoded(root, EncodeSettings()):
+    for face in hog_faces:
         own.setdefault(face.image_path.split(f"/{name}/", 1)[1], []).append(face.box)
+    with Pool(2) as pool:
+        found_faces = [
+            face for _, faces in pool.map(cascade_faces, find_images(root), chunksize=8) for face in faces
+        ]
+    by_photo: dict[str, list] = {}
+    for face in found_faces:
+        by_photo.setdefault(face.image_path.split(f"/{name}/", 1)[1], []).append(face.box)
     same = extra = missed = 0
     overlaps = []
-    for path in find_images(root):
-        try:
-            rgb = load_rgb(path)
-        except ImageLoadError:  # the sets' broken files: HOG's encoding skipped them too
-            continue
-        boxes = cascade(rgb, 70)
-        hog = own.get(path.split(f"/{name}/", 1)[1], [])
+    for photo in sorted(set(own) | set(by_photo)):
+        boxes, hog = by_photo.get(photo, []), own.get(photo, [])
         for box in boxes:
             best = max((iou(box, other) for other in hog), default=0.0)
             if best > 0.5:
@@ -198,23 +230,31 @@ def web_row(datasets: Path, name: str) -> str:
             else:
                 extra += 1
         missed += sum(1 for other in hog if not any(iou(box, other) > 0.5 for box in boxes))
+    scores = []
+    for faces in (hog_faces, found_faces):
+        labels = FaceClusterer().fit_predict(
+            np.stack([f.encoding for f in faces]), [f.image_path for f in faces]
+        )
+        scored = score_against_folders(faces, labels, root)
+        scores.append(f"{scored.bcubed_f1:.3f} / {scored.pairwise_f1:.3f}")
     total = sum(len(boxes) for boxes in own.values())
-    return f"| {name} | {total} | {same} (mean IoU {np.mean(overlaps):.2f}) | {missed} | {extra} |"
+    return f"| {name} | {total} | {same} (mean IoU {np.mean(overlaps):.2f}) | {missed} | {extra} | {scores[0]} | {scores[1]} |"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     args = parser.parse_args(argv)
     lines = []
     for seed in args.seeds:
         lines += [*camera_table(seed), ""]
     lines += [
-        "| web photos | HOG's own faces | found by the cascade too | missed | more than HOG's |",
-        "|---|---:|---:|---:|---:|",
+        "| web photos | HOG's own faces | found by the cascade too | missed | more than HOG's "
+        "| BCubed / pair F1, HOG's faces | BCubed / pair F1, the cascade's |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in ("five_celebrities", "lfw_dev"):
+    for name in ("five_celebrities", "lfw_dev", "lfw_large"):
         lines.append(web_row(args.datasets, name))
         print(lines[-1], flush=True)
     publish("\n".join(lines) + "\n", "hog_cascade", "hog cascade", args)
