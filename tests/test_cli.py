@@ -339,3 +339,22 @@ def test_the_encodings_files_folder_is_made_when_it_does_not_exist(small_dataset
     encodings = tmp_path / "new" / "deeper" / "enc.pickle"
     assert encode_main(["-i", str(small_dataset), "-e", str(encodings), "-j", "1", "-q"]) == 0
     assert encodings.is_file() and cache_path(encodings).is_file()
+
+
+def test_the_summary_names_the_size_each_detector_searches_photos_whole_up_to(capsys):
+    from faceclust.cli.encode import _print_encode_summary
+    from faceclust.encode.run import EncodeSummary
+    from faceclust.encode.settings import EncodeSettings
+
+    camera = EncodeSummary(images=1, faces=1, largest_side=4000)
+    _print_encode_summary(camera, "encodings.pickle", False, EncodeSettings())
+    assert (
+        "down to 70 px in the largest photo (4000 px on its longer side), down to 40 px in photos up to 1024 px"
+        in (capsys.readouterr().err)
+    )
+    # YuNet searches photos whole up to 640 px, where it finds faces from 20 px.
+    _print_encode_summary(camera, "encodings.pickle", False, EncodeSettings("yunet"))
+    assert (
+        "down to 40 px in the largest photo (4000 px on its longer side), down to 20 px in photos up to 640 px"
+        in (capsys.readouterr().err)
+    )
