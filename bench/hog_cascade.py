@@ -15,7 +15,9 @@ blurred), which YuNet alone keeps, are dropped; HOG's own scan of the whole phot
    detection seconds on one core (the face check and embedding left out: the same for every
    way), pasted faces found, and the tutorial's faces found (its detection, HOG with one
    upsample over the full-size photo, run here), for HOG's own scan at 70 and 40 px and the
-   cascade at 70 and 40 px.
+   cascade at 70 and 40 px. Then the whole encoding at the defaults on one core (decoding,
+   detection, the face check, embedding) with HOG's own scan and with the cascade, and the
+   tutorial's way.
 2. The web photos of five_celebrities, lfw_dev and lfw_large: how many of HOG's own faces (the
    default encoding, bench/quality.py's cache) the cascade finds, with what overlap, and how
    many more; and the default clustering's BCubed and pair F1 with each's faces, embedded as
@@ -38,16 +40,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from encode_speed import iou  # noqa: E402
+from encode_speed import iou, tutorial_encode  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 from quality import encoded  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
+from faceclust.encode.run import encode_dataset  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
 from faceclust.evaluation import score_against_folders  # noqa: E402
 from faceclust.faces.face_check import likely_faces  # noqa: E402
-from faceclust.faces.models import shared_models  # noqa: E402
+from faceclust.faces.models import FaceModels, shared_models  # noqa: E402
 from faceclust.photos.images import find_images, load_rgb  # noqa: E402
 from faceclust.records import Face  # noqa: E402
 
@@ -241,6 +244,41 @@ def web_row(datasets: Path, name: str) -> str:
     return f"| {name} | {total} | {same} (mean IoU {np.mean(overlaps):.2f}) | {missed} | {extra} | {scores[0]} | {scores[1]} |"
 
 
+def encode_row(seed: int) -> str:
+    """The whole encoding of one seed's camera photos on one core, as encode_faces.py runs it at
+    its defaults, with HOG's own scan and with the cascade in its place (the one line swapped in
+    this process), and the tutorial's way beside."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    cv2.setNumThreads(1)
+    paths = sorted(str(path) for path in (RESULTS / f"camera-seed{seed}-from20").glob("camera_*.jpg"))
+    _, tutorial_seconds = tutorial_encode(paths)
+    own_scan = FaceModels.detect_hog_scored
+    seconds = {}
+    try:
+        for label, detect in (
+            ("HOG's own scan", own_scan),
+            ("cascade", lambda self, rgb, upsample, scale: cascade(rgb, 70, scored=True)),
+        ):
+            FaceModels.detect_hog_scored = detect
+            started = time.perf_counter()
+            faces, summary = encode_dataset(paths, EncodeSettings(), jobs=1)
+            seconds[label] = (
+                time.perf_counter() - started,
+                len(faces),
+                summary.stage_seconds.get("detect", 0.0),
+            )
+    finally:
+        FaceModels.detect_hog_scored = own_scan
+    cells = " | ".join(
+        f"{total:.1f} s ({tutorial_seconds / total:.1f}x the tutorial), detection {detect:.1f} s, {faces} faces"
+        for total, faces, detect in seconds.values()
+    )
+    return f"| {seed} | {tutorial_seconds:.1f} s | {cells} |"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
@@ -249,6 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     for seed in args.seeds:
         lines += [*camera_table(seed), ""]
+    if args.seeds:
+        lines += [
+            "Encoding as encode_faces.py does at its defaults (decoding, detection, the face check, six "
+            "embeddings a face), all in one process on one core:",
+            "",
+            "| seed | the tutorial's way | HOG's own scan (default) | cascade |",
+            "|---|---:|---:|---:|",
+        ]
+        for seed in args.seeds:
+            lines.append(encode_row(seed))
+            print(lines[-1], flush=True)
+        lines.append("")
     lines += [
         "| web photos | HOG's own faces | found by the cascade too | missed | more than HOG's "
         "| BCubed / pair F1, HOG's faces | BCubed / pair F1, the cascade's |",
