@@ -109,20 +109,21 @@ def confirmed(rgb: np.ndarray, box, factor: float):
     ), score
 
 
-def cascade(rgb: np.ndarray, min_face_size: int, scored: bool = False) -> list:
-    """HOG's boxes (with its scores, if ``scored``) for the faces YuNet proposes in ``rgb``."""
+def cascade(rgb: np.ndarray, min_face_size: int) -> list:
+    """HOG's boxes and scores for the faces YuNet proposes in ``rgb``, as detect_hog_scored gives
+    its own scan's."""
     longer = max(rgb.shape[:2])
     hog = EncodeSettings("hog", min_face_size=min_face_size)
     factor = hog.detection_scale(longer) * 2**hog.upsample
     proposals = shared_models().detect_yunet_scored(rgb, PROPOSALS.detection_scale(longer))
     found = [found for found in (confirmed(rgb, box, factor) for box, _ in proposals) if found is not None]
-    return found if scored else [box for box, _ in found]
+    return found
 
 
 def hog_scan(rgb: np.ndarray, min_face_size: int) -> list:
     settings = EncodeSettings("hog", min_face_size=min_face_size)
     scale = settings.detection_scale(max(rgb.shape[:2]))
-    return [box for box, _ in shared_models().detect_hog_scored(rgb, settings.upsample, scale)]
+    return shared_models().detect_hog_scored(rgb, settings.upsample, scale)
 
 
 WAYS = {
@@ -148,7 +149,7 @@ def camera_photo(path: str) -> tuple[str, list, dict]:
     ways = {}
     for label, (way, size) in WAYS.items():
         started = time.perf_counter()
-        boxes = way(rgb, size)
+        boxes = [box for box, _ in way(rgb, size)]
         ways[label] = (boxes, time.perf_counter() - started)
     return path, tutorial, ways
 
@@ -201,7 +202,7 @@ def cascade_faces(path: str) -> tuple[str, list[Face]]:
     except ImageLoadError:  # the sets' broken files: HOG's encoding skipped them too
         return path, []
     settings = EncodeSettings()
-    boxes, _ = likely_faces(shared_models().cnn_net, rgb, cascade(rgb, settings.min_face_size, scored=True))
+    boxes, _ = likely_faces(shared_models().cnn_net, rgb, cascade(rgb, settings.min_face_size))
     vectors = shared_models().embed(rgb, boxes, flip=settings.flip, framings=settings.framings)
     return path, [Face(path, box, vector) for box, vector in zip(boxes, vectors, strict=True)]
 
@@ -260,7 +261,7 @@ def encode_row(seed: int) -> str:
     try:
         for label, detect in (
             ("HOG's own scan", own_scan),
-            ("cascade", lambda self, rgb, upsample, scale: cascade(rgb, 70, scored=True)),
+            ("cascade", lambda self, rgb, upsample, scale: cascade(rgb, 70)),
         ):
             FaceModels.detect_hog_scored = detect
             started = time.perf_counter()
