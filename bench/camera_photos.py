@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from encode_speed import iou, tutorial_encode  # noqa: E402
+from encode_speed import tutorial_encode  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
@@ -44,6 +44,7 @@ from faceclust.encode.local import default_jobs  # noqa: E402
 from faceclust.encode.run import encode_dataset  # noqa: E402
 from faceclust.encode.settings import DEFAULT_MIN_FACE_SIZE, EncodeSettings  # noqa: E402
 from faceclust.evaluation import score  # noqa: E402
+from faceclust.faces.models import iou  # noqa: E402
 from faceclust.photos.images import find_images  # noqa: E402
 
 BUCKETS = ((40, 60), (60, 80), (80, 120), (120, 200), (200, 10_000))

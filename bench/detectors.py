@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from encode_speed import iou, tutorial_encode  # noqa: E402
+from encode_speed import tutorial_encode  # noqa: E402
 from harness import bench_parser, publish  # noqa: E402
 from quality import encoded  # noqa: E402
 
@@ -40,6 +40,7 @@ from faceclust.encode.local import default_jobs  # noqa: E402
 from faceclust.encode.run import encode_dataset  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import score, score_against_folders, scored_faces  # noqa: E402
+from faceclust.faces.models import iou  # noqa: E402
 from faceclust.photos.images import find_images  # noqa: E402
 
 DETECTORS = {"HOG (default)": EncodeSettings(), "YuNet": EncodeSettings("yunet")}

@@ -42,7 +42,12 @@ from faceclust.encode.local import default_jobs  # noqa: E402
 from faceclust.encode.run import encode_dataset  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.evaluation import score_against_folders  # noqa: E402
-from faceclust.faces.models import MODEL_FILES, FaceModels, model_folder  # noqa: E402
+from faceclust.faces.models import (  # noqa: E402
+    MODEL_FILES,
+    FaceModels,
+    iou,
+    model_folder,
+)
 from faceclust.photos.images import find_images  # noqa: E402
 from faceclust.records import Face  # noqa: E402
 
@@ -121,13 +126,6 @@ def ours_encode(paths: list[str], jobs: int) -> tuple[list[Face], float, dict[st
 
 
 # ------------------------------------------------------------------ measures
-
-
-def iou(a, b) -> float:
-    top, right, bottom, left = max(a[0], b[0]), min(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
-    inter = max(0, bottom - top) * max(0, right - left)
-    area = lambda box: (box[2] - box[0]) * (box[1] - box[3])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
 
 
 def found_share(reference: list[Face], candidate: list[Face]) -> tuple[int, int]:

@@ -37,13 +37,16 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from camera_photos import make_photos  # noqa: E402
-from encode_speed import iou  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
 from faceclust.faces import face_check  # noqa: E402
-from faceclust.faces.models import boxes_to_original, shared_models  # noqa: E402
+from faceclust.faces.models import (  # noqa: E402
+    boxes_to_original,
+    iou,
+    shared_models,
+)
 from faceclust.photos.images import decode_image, find_images  # noqa: E402
 
 # CNN confidences are measured down to this (a window scoring less counts as this).

@@ -1,27 +1,27 @@
-"""HOG searched only where YuNet sees a face: HOG's faces at YuNet's cost? A measured proposal.
+"""HOG searched only where YuNet sees a face (faces/hog_cascade.py) against HOG's own full scan.
 
     .venv/bin/python bench/hog_cascade.py [--datasets ../shared/datasets] [--seeds 0 1]
 
-Not how encode_faces.py searches: a design measured before it is built. YuNet finds faces in the
-copy it searches for ``--min-face-size`` 40 (half size for a camera photo); each of its faces is
-then given to HOG alone, in a crop three times the face's size, resized as HOG's own scan of the
-photo would resize it at the smallest face asked (times whole 5/6 steps of HOG's pyramid, so
-that the face reaches HOG's window at about the size it would in that scan), and kept if HOG
-finds a face there scoring over 0, with HOG's box (and, for the clustering below, if the face
-check keeps it, as it keeps HOG's own). Faces HOG would not find (turned, tilted,
-blurred), which YuNet alone keeps, are dropped; HOG's own scan of the whole photo is skipped.
+How encode_faces.py searches a photo larger than 1024 px with HOG, unless --full-scan: YuNet
+finds faces in the copy it searches for faces of 40 px (half size for a camera photo); each of
+its faces is then given to HOG alone, in a crop three times the face's size, resized as HOG's
+own scan of the photo would resize it (times whole 5/6 steps of HOG's pyramid, so that the face
+reaches HOG's window at about the size it would in that scan), and kept with HOG's box if HOG
+finds a face there scoring over 0 (then the face check, as for HOG's own). Faces HOG would not
+find (turned, tilted, blurred), which YuNet alone keeps, are dropped.
 
 1. Camera photos of bench/camera_photos.py --ways detectors (seeds 0 and 1, made there first):
    detection seconds on one core (the face check and embedding left out: the same for every
    way), pasted faces found, and the tutorial's faces found (its detection, HOG with one
    upsample over the full-size photo, run here), for HOG's own scan at 70 and 40 px and the
-   cascade at 70 and 40 px. Then the whole encoding at the defaults on one core (decoding,
-   detection, the face check, embedding) with HOG's own scan and with the cascade, and the
-   tutorial's way.
-2. The web photos of five_celebrities, lfw_dev and lfw_large: how many of HOG's own faces (the
-   default encoding, bench/quality.py's cache) the cascade finds, with what overlap, and how
-   many more; and the default clustering's BCubed and pair F1 with each's faces, embedded as
-   encode_faces.py embeds them.
+   cascade at 70 and 40 px (and at 40 px with YuNet proposing faces of 30 px). Then the whole
+   encoding at the defaults on one core (decoding, detection, the face check, embedding) with
+   --full-scan and without, and the tutorial's way.
+2. The web photos of five_celebrities, lfw_dev and lfw_large (all of 250-380 px, which
+   encode_faces.py scans whole): if the cascade searched them too, how many of HOG's own faces
+   (the default encoding, bench/quality.py's cache) it would find, with what overlap, and how
+   many more; and the default clustering's BCubed and pair F1 with each's faces. Why photos up
+   to 1024 px are scanned whole.
 
 Writes bench/results/hog_cascade.md and the table into docs/benchmarks.md.
 """
@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from encode_speed import iou, tutorial_encode  # noqa: E402
+from encode_speed import tutorial_encode  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 from quality import encoded  # noqa: E402
 
@@ -50,74 +50,29 @@ from faceclust.encode.settings import EncodeSettings  # noqa: E402
 from faceclust.errors import ImageLoadError  # noqa: E402
 from faceclust.evaluation import score_against_folders  # noqa: E402
 from faceclust.faces.face_check import likely_faces  # noqa: E402
-from faceclust.faces.models import FaceModels, shared_models  # noqa: E402
+from faceclust.faces.hog_cascade import detect_hog_where_yunet_sees  # noqa: E402
+from faceclust.faces.models import iou, shared_models  # noqa: E402
 from faceclust.photos.images import find_images, load_rgb  # noqa: E402
 from faceclust.records import Face  # noqa: E402
 
 SIZES = (70, 40)
-# The proposals: YuNet searched for faces of 40 px whatever HOG is then asked for, since at
-# 70 px it loses faces of 60-80 px that HOG keeps (docs/benchmarks.md, "YuNet").
-PROPOSALS = EncodeSettings("yunet", min_face_size=40)
-# HOG's score on the crop over which a proposal is kept: 0, as in HOG's own scan; HOG's doubtful
-# ones (under face_check.DOUBTFUL_BELOW) then go to the CNN check, as HOG's own do.
-HOG_KEEPS = 0.0
-CROP_FACES = 3  # the crop's side, in face sizes
-FACE_IN_CROP = 110  # the face's size in the crop, at most, before HOG's pyramid shrinks it
 
 
-def confirmed(rgb: np.ndarray, box, factor: float):
-    """HOG's box and score for the face YuNet put at ``box``, searched in a crop around it at
-    ``factor`` (HOG's own scale for the photo, its upsampling included) times whole 5/6 steps."""
-    import cv2
-
-    top, right, bottom, left = box
-    size = max(right - left, bottom - top)
-    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
-    steps = max(0, int(np.floor(np.log(size * factor / FACE_IN_CROP) / np.log(6 / 5))))
-    scale = factor * (5 / 6) ** steps
-    side = round(CROP_FACES * size * scale)
-    warp = np.array(
-        [[scale, 0, side / 2 - scale * centre_x], [0, scale, side / 2 - scale * centre_y]], np.float32
+def cascade(rgb: np.ndarray, min_face_size: int, proposed: int | None = None) -> list:
+    """The boxes and scores encode_faces.py finds in a large photo with HOG at ``min_face_size``
+    (faces/hog_cascade.py), YuNet proposing faces of ``proposed`` px (default: the settings')."""
+    settings = EncodeSettings("hog", min_face_size=min_face_size)
+    proposals = (
+        settings.proposal_settings() if proposed is None else EncodeSettings("yunet", min_face_size=proposed)
     )
-    crop = cv2.warpAffine(
-        rgb,
-        warp,
-        (side, side),
-        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    rects, scores, _ = shared_models().hog_detector.run(crop, 0, HOG_KEEPS)
-    half = size * scale / 2
-    expected = (side / 2 - half, side / 2 + half, side / 2 + half, side / 2 - half)
-    best = None
-    for rect, score in zip(rects, scores, strict=True):
-        found = (rect.top(), rect.right(), rect.bottom(), rect.left())
-        if iou(found, expected) > 0.3 and (best is None or score > best[1]):
-            best = (found, score)
-    if best is None:
-        return None
-    (found_top, found_right, found_bottom, found_left), score = best
-
-    def back(value: float, centre: float) -> int:
-        return round((value - side / 2) / scale + centre)
-
-    return (
-        back(found_top, centre_y),
-        back(found_right, centre_x),
-        back(found_bottom, centre_y),
-        back(found_left, centre_x),
-    ), score
-
-
-def cascade(rgb: np.ndarray, min_face_size: int) -> list:
-    """HOG's boxes and scores for the faces YuNet proposes in ``rgb``, as detect_hog_scored gives
-    its own scan's."""
     longer = max(rgb.shape[:2])
-    hog = EncodeSettings("hog", min_face_size=min_face_size)
-    factor = hog.detection_scale(longer) * 2**hog.upsample
-    proposals = shared_models().detect_yunet_scored(rgb, PROPOSALS.detection_scale(longer))
-    found = [found for found in (confirmed(rgb, box, factor) for box, _ in proposals) if found is not None]
-    return found
+    return detect_hog_where_yunet_sees(
+        shared_models(),
+        rgb,
+        settings.detection_scale(longer),
+        settings.upsample,
+        proposals.detection_scale(longer),
+    )
 
 
 def hog_scan(rgb: np.ndarray, min_face_size: int) -> list:
@@ -132,6 +87,8 @@ WAYS = {
         for size in SIZES
     },
     **{f"cascade, {size} px": (cascade, size) for size in SIZES},
+    # Proposals of 30 px, for HOG at 40 px: HOG's scan reaches faces of 29-30 px there.
+    "cascade, 40 px, YuNet proposing 30 px": (lambda rgb, size: cascade(rgb, size, 30), 40),
 }
 
 
@@ -256,23 +213,14 @@ def encode_row(seed: int) -> str:
     cv2.setNumThreads(1)
     paths = sorted(str(path) for path in (RESULTS / f"camera-seed{seed}-from20").glob("camera_*.jpg"))
     _, tutorial_seconds = tutorial_encode(paths)
-    own_scan = FaceModels.detect_hog_scored
     seconds = {}
-    try:
-        for label, detect in (
-            ("HOG's own scan", own_scan),
-            ("cascade", lambda self, rgb, upsample, scale: cascade(rgb, 70)),
-        ):
-            FaceModels.detect_hog_scored = detect
-            started = time.perf_counter()
-            faces, summary = encode_dataset(paths, EncodeSettings(), jobs=1)
-            seconds[label] = (
-                time.perf_counter() - started,
-                len(faces),
-                summary.stage_seconds.get("detect", 0.0),
-            )
-    finally:
-        FaceModels.detect_hog_scored = own_scan
+    for label, settings in (
+        ("HOG's own scan", EncodeSettings(full_scan=True)),
+        ("cascade", EncodeSettings()),
+    ):
+        started = time.perf_counter()
+        faces, summary = encode_dataset(paths, settings, jobs=1)
+        seconds[label] = (time.perf_counter() - started, len(faces), summary.stage_seconds.get("detect", 0.0))
     cells = " | ".join(
         f"{total:.1f} s ({tutorial_seconds / total:.1f}x the tutorial), detection {detect:.1f} s, {faces} faces"
         for total, faces, detect in seconds.values()

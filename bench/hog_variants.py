@@ -28,12 +28,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from camera_photos import BUCKETS, bucket_name  # noqa: E402
-from encode_speed import iou  # noqa: E402
 from harness import RESULTS, publish  # noqa: E402
 
 from faceclust.encode.batch import working_image  # noqa: E402
 from faceclust.encode.settings import EncodeSettings  # noqa: E402
-from faceclust.faces.models import boxes_to_original, shared_models  # noqa: E402
+from faceclust.faces.models import (  # noqa: E402
+    boxes_to_original,
+    iou,
+    shared_models,
+)
 from faceclust.photos.images import decode_image, resized  # noqa: E402
 
 

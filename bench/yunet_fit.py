@@ -28,19 +28,11 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from harness import bench_parser, publish  # noqa: E402
 
-from faceclust.faces.models import YUNET_CONFIDENCE, FaceModels  # noqa: E402
+from faceclust.faces.models import YUNET_CONFIDENCE, FaceModels, iou  # noqa: E402
 from faceclust.faces.yunet import YuNet  # noqa: E402
 from faceclust.photos.images import find_images, load_rgb, resized  # noqa: E402
 
 SIZES = (10, 12, 14, 16, 20, 24, 32, 40, 48)
-
-
-def iou(a, b) -> float:
-    top, right = max(a[0], b[0]), min(a[1], b[1])
-    bottom, left = min(a[2], b[2]), max(a[3], b[3])
-    inside = max(0, bottom - top) * max(0, right - left)
-    union = (a[2] - a[0]) * (a[1] - a[3]) + (b[2] - b[0]) * (b[1] - b[3]) - inside
-    return inside / union if union > 0 else 0.0
 
 
 def features(detection) -> np.ndarray:

@@ -243,3 +243,28 @@ def test_a_run_with_other_settings_says_before_it_starts_that_it_encodes_the_ind
     assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q", "-d", "yunet"]) == 0
     err = capsys.readouterr().err
     assert "4 images unchanged since the last run are reused" in err and "other settings" not in err
+
+
+def test_an_index_made_by_hogs_full_scan_is_named_and_reused_with_full_scan(small_dataset, tmp_path, capsys):
+    # Every index made before HOG searched large photos where YuNet sees a face was made by
+    # the full scan: the run names the flag that reuses it rather than re-encoding a library.
+    import shutil
+
+    from faceclust.cli import encode_main
+    from faceclust.library.index import cache_path
+
+    encodings = str(tmp_path / "enc.pickle")
+    folder = str(small_dataset / "mindy_kaling")
+    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q", "--full-scan"]) == 0
+    capsys.readouterr()
+    kept = str(tmp_path / "kept.pickle")
+    shutil.copy(encodings, kept)
+    shutil.copy(cache_path(encodings), cache_path(kept))
+    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "4 images in the index were encoded with other settings" in err
+    assert "add --full-scan to reuse them" in err
+    # As it says: the same index, with --full-scan, is reused.
+    assert encode_main(["-i", folder, "-e", kept, "-j", "1", "-q", "--full-scan"]) == 0
+    err = capsys.readouterr().err
+    assert "4 images unchanged since the last run are reused" in err and "other settings" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -125,6 +126,13 @@ def encode_parser() -> argparse.ArgumentParser:
         default=None,
         help="the older way to set the scale, instead of --min-face-size: detect faces in a copy of "
         "each photo shrunk to this many pixels on its longer side; 0 detects at full resolution",
+    )
+    parser.add_argument(
+        "--full-scan",
+        action="store_true",
+        help="HOG scans the whole of every photo, as it did before 2026-12, instead of searching a "
+        "photo larger than 1024 px only where YuNet sees a face: about twice the encoding time on "
+        "camera photos, the rare face YuNet does not point to found too; reuses indexes made then",
     )
     parser.add_argument(
         "--keep-unlikely-faces",
@@ -259,9 +267,15 @@ def _other_settings_note(other_settings: dict[str, int], settings: EncodeSetting
     again (a changed flag can cost a library a day), and under which settings they were made."""
     count = sum(other_settings.values())
     made_with = ", ".join(other_settings)
+    how = "run with that run's flags to reuse them"
+    if settings.uses_proposals:
+        # The settings of every earlier version's default run, HOG scanning each whole photo.
+        scanned = dataclasses.replace(settings, full_scan=True).cache_key()
+        if any(key.startswith(scanned) for key in other_settings):
+            how = "add --full-scan to reuse them (HOG's scan of every whole photo, as before)"
     return (
         f"{counted(count, 'image')} in the index were encoded with other settings ({made_with}) "
-        f"and are encoded again with these ({settings.cache_key()}); run with that run's flags to reuse them"
+        f"and are encoded again with these ({settings.cache_key()}); {how}"
     )
 
 
@@ -280,6 +294,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
             "--framings": args.framings is not None,
             "--jitters": args.jitters != 1,
             "--keep-unlikely-faces": args.check_faces is not None,
+            "--full-scan": args.full_scan,
         }
         given = [flag for flag, is_given in fixed.items() if is_given]
         if args.detection_method == "yunet":
@@ -287,6 +302,8 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
         if given:
             parser.error(f"--exact fixes how faces are found and embedded; leave out {', '.join(given)}")
 
+    if args.full_scan and args.detection_method != "hog":
+        parser.error("--full-scan is HOG's scan of the whole photo: with --detection-method hog")
     if not 0.1 <= args.video_every <= 600:
         parser.error(f"--video-every must be between 0.1 and 600 seconds, not {args.video_every:g}")
 
@@ -309,6 +326,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 args.framings or FRAMINGS[-1],
                 video_every=args.video_every,
                 video_faces=args.video_faces,
+                full_scan=args.full_scan,
             )
         )
         bar: list[tqdm] = []

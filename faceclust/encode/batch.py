@@ -20,7 +20,7 @@ from ..photos.video import is_video
 from ..photos.xmp import read_face_tags
 from ..records import Box, Face, ImageResult
 from ..runtime.malloc_tuning import keep_large_blocks_on_the_heap
-from .detection import find_faces, working_image
+from .detection import find_faces, search_scale, working_image
 from .settings import EncodeSettings
 from .video import encode_video
 
@@ -43,8 +43,8 @@ def encode_batch(
     models = models or shared_models()
     results: dict[str, ImageResult] = {}
     loaded: dict[str, DecodedImage] = {}
-    # The scale, relative to the decoded pixels, each photo is searched at.
-    search_scale: dict[str, float] = {}
+    # Each photo's longer side at full size.
+    longer_sides: dict[str, int] = {}
     timings: dict[str, dict[str, float]] = {path: {} for path in paths}
     for path in paths:
         if is_video(path):
@@ -59,8 +59,7 @@ def encode_batch(
             results[path] = ImageResult(path, skip_reason=error.reason)
             continue
         decoded = loaded[path]
-        wanted = settings.detection_scale(max(decoded.full_size) or max(decoded.rgb.shape[:2]))
-        search_scale[path] = min(1.0, wanted / decoded.scale)
+        longer_sides[path] = max(decoded.full_size) or max(decoded.rgb.shape[:2])
         timings[path]["decode"] = time.perf_counter() - started
 
     try:
@@ -69,16 +68,19 @@ def encode_batch(
         rejected: dict[str, int] = {}
         if settings.detection_method == "cnn" and loaded:
             started = time.perf_counter()
-            working = {path: working_image(loaded[path].rgb, scale) for path, scale in search_scale.items()}
+            working = {
+                path: working_image(loaded[path].rgb, search_scale(settings, longer, loaded[path].scale))
+                for path, longer in longer_sides.items()
+            }
             images = [image for image, _ in working.values()]
             batch = models.detect_cnn_batch(images, settings.upsample)
             for (path, (_, scale)), boxes in zip(working.items(), batch, strict=True):
                 found[path] = boxes_to_original(boxes, scale, *loaded[path].rgb.shape[:2])
                 timings[path]["detect"] = (time.perf_counter() - started) / len(working)
         else:
-            for path, scale in search_scale.items():
+            for path, longer in longer_sides.items():
                 found[path], rejected[path] = find_faces(
-                    loaded[path].rgb, scale, settings, models, timings[path]
+                    loaded[path].rgb, longer, settings, models, timings[path], loaded[path].scale
                 )
         # Every photo's chips first, then the network over all of them at once: it runs faster
         # on the faces of several small photos than on one or two at a time.

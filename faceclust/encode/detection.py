@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from ..faces.face_check import likely_faces
+from ..faces.hog_cascade import detect_hog_where_yunet_sees
 from ..faces.models import FaceModels, boxes_to_original
 from ..photos.images import resized
 from ..records import Box
@@ -19,11 +20,24 @@ def working_image(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
     return resized(rgb, scale), scale
 
 
+def search_scale(settings: EncodeSettings, longer_side: int, decoded_scale: float = 1.0) -> float:
+    """The scale, relative to its decoded pixels, a photo of ``longer_side`` pixels at full size,
+    decoded at ``decoded_scale`` of it, is searched at for ``settings``."""
+    return min(1.0, settings.detection_scale(longer_side) / decoded_scale)
+
+
 def find_faces(
-    rgb: np.ndarray, scale: float, settings: EncodeSettings, models: FaceModels, timings: dict[str, float]
+    rgb: np.ndarray,
+    longer_side: int,
+    settings: EncodeSettings,
+    models: FaceModels,
+    timings: dict[str, float],
+    decoded_scale: float = 1.0,
 ) -> tuple[list[Box], int]:
-    """The faces in one decoded image searched at ``scale`` of it, as boxes in its pixels, and
-    how many detections were dropped as not faces; the seconds spent are added to ``timings``."""
+    """The faces in one decoded image (``decoded_scale`` of a picture of ``longer_side``
+    pixels), as boxes in its pixels, and how many detections were dropped as not faces; the
+    seconds spent are added to ``timings``."""
+    scale = search_scale(settings, longer_side, decoded_scale)
     started = time.perf_counter()
     if settings.detection_method == "cnn":
         image, scale = working_image(rgb, scale)
@@ -36,6 +50,9 @@ def find_faces(
         return boxes, 0
     if settings.detection_method == "yunet":
         scored = models.detect_yunet_scored(rgb, scale)
+    elif settings.searches_proposals(longer_side):
+        proposal_scale = search_scale(settings.proposal_settings(), longer_side, decoded_scale)
+        scored = detect_hog_where_yunet_sees(models, rgb, scale, settings.upsample, proposal_scale)
     else:
         scored = models.detect_hog_scored(rgb, settings.upsample, scale)
     timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - started

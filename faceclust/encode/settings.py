@@ -35,6 +35,11 @@ YUNET_FLOOR = 640
 # Photos are never searched in a copy smaller than this on its longer side: below it detection
 # is cheap (40 ms for a 250 px photo) and small photos keep faces down to 40 px.
 DETECT_FLOOR = 1024
+# In a photo larger than DETECT_FLOOR, HOG searches only where YuNet, searched for faces of
+# this size (or of the size asked, if smaller), sees a face (faces/hog_cascade.py): HOG's faces
+# at a quarter of its scan's cost. At 70 px YuNet misses faces of 60-80 px that HOG keeps
+# (docs/benchmarks.md, "YuNet"); at 40 px it proposes them.
+PROPOSED_FACE = 40
 # dlib's aligned face chip: a face larger than this gains nothing from more pixels.
 CHIP_SIZE = 150
 # A video is searched about every this many seconds (keyframes where it has them that often),
@@ -55,7 +60,8 @@ class EncodeSettings:
     the vectors (:data:`faceclust.faces.models.FRAMING_PADDINGS`); 1 is dlib's framing alone.
     ``exact`` computes what the tutorial computes with face_recognition (:meth:`tutorial`).
     A video is searched in a frame about every ``video_every`` seconds, and the faces of one
-    person in it are collapsed to the ``video_faces`` clearest (encode/video.py).
+    person in it are collapsed to the ``video_faces`` clearest (encode/video.py). HOG searches
+    a large photo only where YuNet sees a face, unless ``full_scan``.
     """
 
     detection_method: str = DEFAULT_DETECTION_METHOD
@@ -71,6 +77,9 @@ class EncodeSettings:
     exact: bool = False
     video_every: float = VIDEO_EVERY
     video_faces: int = VIDEO_FACES
+    # HOG scans the whole of every photo, as it did before it searched large photos only where
+    # YuNet sees a face (:meth:`searches_proposals`).
+    full_scan: bool = False
 
     @classmethod
     def tutorial(cls, detection_method: str = "hog", upsample: int = 1) -> EncodeSettings:
@@ -101,6 +110,8 @@ class EncodeSettings:
             raise ValueError(f"video_faces must be between 1 and 1000, not {self.video_faces}")
         if not 10 <= self.min_face_size <= 10_000:
             raise ValueError(f"min_face_size must be between 10 and 10000 pixels, not {self.min_face_size}")
+        if self.full_scan and (self.detection_method != "hog" or self.exact):
+            raise ValueError("full_scan is HOG's own scan of a whole large photo: with hog, not exact")
         if self.exact and self.detection_method == "yunet":
             raise ValueError("exact computes face_recognition's boxes, with dlib's detectors: hog or cnn")
         if self.exact and (
@@ -122,7 +133,9 @@ class EncodeSettings:
         # HOG searches a copy resized once, where dlib's own upsampling gave slightly different
         # boxes: faces cached the older way are found again.
         one_copy = "/onecopy" if self.detection_method == "hog" else ""
-        base = f"{self.detection_method}{checked}{one_copy}/up{self.upsample}/jit{self.jitters}"
+        # The key HOG's full scan always had: indexes made with it stay valid under --full-scan.
+        proposed = f"/proposed{self.proposal_settings().min_face_size}" if self.uses_proposals else ""
+        base = f"{self.detection_method}{checked}{one_copy}{proposed}/up{self.upsample}/jit{self.jitters}"
         if self.detect_size is not None:
             # The older rule's key, unchanged: caches written under it stay valid.
             return f"{base}/size{self.detect_size}{copies}/v1"
@@ -149,6 +162,26 @@ class EncodeSettings:
             return 1.0 if self.detect_size <= 0 else min(1.0, self.detect_size / longer_side)
         wanted = self.detectable_face / self.min_face_size
         return min(1.0, max(wanted, self.detect_floor / longer_side))
+
+    @property
+    def uses_proposals(self) -> bool:
+        """Whether HOG searches large photos only where YuNet sees a face (faces/hog_cascade.py)."""
+        return (
+            self.detection_method == "hog"
+            and not self.exact
+            and not self.full_scan
+            and self.detect_size is None
+        )
+
+    def searches_proposals(self, longer_side: int) -> bool:
+        """Whether a photo of ``longer_side`` pixels is searched only where YuNet sees a face:
+        a large one, where HOG's scan is costly; smaller ones are scanned whole, which costs
+        under 0.4 s (and keeps web photos' faces what they were)."""
+        return self.uses_proposals and longer_side > DETECT_FLOOR
+
+    def proposal_settings(self) -> EncodeSettings:
+        """How YuNet searches for the faces it proposes to HOG."""
+        return EncodeSettings("yunet", min_face_size=min(PROPOSED_FACE, self.min_face_size))
 
     @property
     def detect_floor(self) -> int:

@@ -115,8 +115,7 @@ def encode_video(
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - started
             rgb = frame.rgb
             longest = max(longest, *rgb.shape[:2])
-            scale = settings.detection_scale(max(rgb.shape[:2]))
-            boxes, dropped = find_faces(rgb, scale, settings, models, timings)
+            boxes, dropped = find_faces(rgb, max(rgb.shape[:2]), settings, models, timings)
             rejected += dropped
             if boxes:
                 started = time.perf_counter()

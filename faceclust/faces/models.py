@@ -99,6 +99,15 @@ def clip_boxes(boxes: list[Box], height: int, width: int) -> list[Box]:
     return [box for box in clipped if box[0] < box[2] and box[3] < box[1]]
 
 
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two ``(top, right, bottom, left)`` boxes."""
+    top, right, bottom, left = max(a[0], b[0]), min(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+    inter = max(0, bottom - top) * max(0, right - left)
+    area_a = (a[2] - a[0]) * (a[1] - a[3])
+    area_b = (b[2] - b[0]) * (b[1] - b[3])
+    return inter / (area_a + area_b - inter) if inter else 0.0
+
+
 def boxes_to_original(boxes: list[Box], scale: float, height: int, width: int) -> list[Box]:
     """Boxes found in an image resized by ``scale``, in pixels of the ``height`` x ``width``
     original (as given, unclipped, at 1)."""
