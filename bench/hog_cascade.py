@@ -3,7 +3,8 @@
     .venv/bin/python bench/hog_cascade.py [--datasets ../shared/datasets] [--seeds 0 1]
 
 How encode_faces.py searches a photo larger than 1024 px with HOG, unless --full-scan: YuNet
-finds faces in the copy it searches for faces of 40 px (half size for a camera photo); each of
+finds faces in the copy it searches for faces of 40 px (half size for a camera photo; 3/4 of
+the size asked if smaller); each of
 its faces is then given to HOG alone, in a crop three times the face's size, resized as HOG's
 own scan of the photo would resize it (times whole 5/6 steps of HOG's pyramid, so that the face
 reaches HOG's window at about the size it would in that scan), and kept with HOG's box if HOG
@@ -14,7 +15,8 @@ find (turned, tilted, blurred), which YuNet alone keeps, are dropped.
    detection seconds on one core (the face check and embedding left out: the same for every
    way), pasted faces found, and the tutorial's faces found (its detection, HOG with one
    upsample over the full-size photo, run here), for HOG's own scan at 70 and 40 px and the
-   cascade at 70 and 40 px (and at 40 px with YuNet proposing faces of 30 px). Then the whole
+   cascade at 70 and 40 px (YuNet proposing faces of 40 and 30 px: settings.PROPOSED_SHARE),
+   and at 40 px with YuNet proposing faces of 40 px. Then the whole
    encoding at the defaults on one core (decoding, detection, the face check, embedding) with
    --full-scan and without, and the tutorial's way.
 2. The web photos of five_celebrities, lfw_dev and lfw_large (all of 250-380 px, which
@@ -82,13 +84,10 @@ def hog_scan(rgb: np.ndarray, min_face_size: int) -> list:
 
 
 WAYS = {
-    **{
-        f"HOG's own scan, {size} px" + (" (default)" if size == 70 else ""): (hog_scan, size)
-        for size in SIZES
-    },
-    **{f"cascade, {size} px": (cascade, size) for size in SIZES},
-    # Proposals of 30 px, for HOG at 40 px: HOG's scan reaches faces of 29-30 px there.
-    "cascade, 40 px, YuNet proposing 30 px": (lambda rgb, size: cascade(rgb, size, 30), 40),
+    **{f"HOG's full scan, {size} px": (hog_scan, size) for size in SIZES},
+    **{f"cascade, {size} px" + (" (default)" if size == 70 else ""): (cascade, size) for size in SIZES},
+    # The default proposes faces of 30 px for HOG at 40 px, as HOG's scan reaches them; of 40:
+    "cascade, 40 px, YuNet proposing 40 px": (lambda rgb, size: cascade(rgb, size, 40), 40),
 }
 
 
@@ -204,7 +203,7 @@ def web_row(datasets: Path, name: str) -> str:
 
 def encode_row(seed: int) -> str:
     """The whole encoding of one seed's camera photos on one core, as encode_faces.py runs it at
-    its defaults, with HOG's own scan and with the cascade in its place (the one line swapped in
+    its defaults, with HOG's full scan (--full-scan) and with the cascade (the default)
     this process), and the tutorial's way beside."""
     import cv2
     from threadpoolctl import threadpool_limits
@@ -215,7 +214,7 @@ def encode_row(seed: int) -> str:
     _, tutorial_seconds = tutorial_encode(paths)
     seconds = {}
     for label, settings in (
-        ("HOG's own scan", EncodeSettings(full_scan=True)),
+        ("HOG's full scan", EncodeSettings(full_scan=True)),
         ("cascade", EncodeSettings()),
     ):
         started = time.perf_counter()
@@ -241,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             "Encoding as encode_faces.py does at its defaults (decoding, detection, the face check, six "
             "embeddings a face), all in one process on one core:",
             "",
-            "| seed | the tutorial's way | HOG's own scan (default) | cascade |",
+            "| seed | the tutorial's way | HOG's full scan (--full-scan) | cascade (default) |",
             "|---|---:|---:|---:|",
         ]
         for seed in args.seeds:

@@ -35,11 +35,15 @@ YUNET_FLOOR = 640
 # Photos are never searched in a copy smaller than this on its longer side: below it detection
 # is cheap (40 ms for a 250 px photo) and small photos keep faces down to 40 px.
 DETECT_FLOOR = 1024
-# In a photo larger than DETECT_FLOOR, HOG searches only where YuNet, searched for faces of
-# this size (or of the size asked, if smaller), sees a face (faces/hog_cascade.py): HOG's faces
-# at a quarter of its scan's cost. At 70 px YuNet misses faces of 60-80 px that HOG keeps
-# (docs/benchmarks.md, "YuNet"); at 40 px it proposes them.
+# In a photo larger than DETECT_FLOOR, HOG searches only where YuNet sees a face
+# (faces/hog_cascade.py): HOG's faces at a quarter of its scan's cost. YuNet is searched for
+# faces of PROPOSED_SHARE of the size asked, at most PROPOSED_FACE px: HOG's scan reaches faces
+# a little smaller than asked (to 29-30 px at 40), and YuNet at 70 px misses faces of 60-80 px
+# that HOG keeps. Chosen on the camera photos of seed 0 (bench/hog_cascade.py; at 40 px,
+# proposals of 30 px found 201 pasted faces, HOG's scan 200, proposals of 40 px 192) and held
+# on seed 1 (164 against 167 and 160); docs/benchmarks.md, "HOG searched where YuNet sees a face".
 PROPOSED_FACE = 40
+PROPOSED_SHARE = 0.75
 # dlib's aligned face chip: a face larger than this gains nothing from more pixels.
 CHIP_SIZE = 150
 # A video is searched about every this many seconds (keyframes where it has them that often),
@@ -181,7 +185,8 @@ class EncodeSettings:
 
     def proposal_settings(self) -> EncodeSettings:
         """How YuNet searches for the faces it proposes to HOG."""
-        return EncodeSettings("yunet", min_face_size=min(PROPOSED_FACE, self.min_face_size))
+        wanted = min(PROPOSED_FACE, round(PROPOSED_SHARE * self.min_face_size))
+        return EncodeSettings("yunet", min_face_size=max(10, wanted))
 
     @property
     def detect_floor(self) -> int:
