@@ -126,33 +126,3 @@ def test_the_full_scan_keeps_the_key_indexes_were_made_under_and_is_hogs_alone()
     with pytest.raises(SystemExit) as exit_info:
         encode_main(["-i", str(DATASET), "-d", "yunet", "--full-scan"])
     assert exit_info.value.code == 2
-
-
-@pytest.mark.parametrize(
-    ("scores", "searched", "kept"),
-    [
-        ({(0, 0): 0.2}, 1, 0.2),  # a clear face: one crop
-        ({}, 1, None),  # nothing HOG sees even as borderline: one crop
-        ({(0, 0): -0.1, (4, 0): -0.2, (0, 4): 0.05, (4, 4): 0.01}, 3, 0.05),  # found on another grid
-        ({(0, 0): -0.1, (4, 0): -0.2, (0, 4): -0.05, (4, 4): -0.01}, 4, None),  # under 0 on every grid
-    ],
-    ids=["clear", "none", "borderline-kept", "borderline-dropped"],
-)
-def test_a_borderline_face_is_searched_again_on_hogs_other_cell_grids(
-    models, monkeypatch, scores, searched, kept
-):
-    # HOG's score for a borderline face depends on where its 8 px cells fall (a face scoring 0.01
-    # in HOG's scan scored -0.08 in the first crop): the crop is moved half a cell and searched
-    # again, and the face kept if it scores over 0 on any grid, as it might in the scan.
-    from faceclust.faces import hog_cascade
-
-    shifts = []
-
-    def in_crop(models, rgb, box, scale, shift):
-        shifts.append(shift)
-        return ((10, 20, 20, 10), scores[shift]) if shift in scores else None
-
-    monkeypatch.setattr(hog_cascade, "_best_in_crop", in_crop)
-    found = hog_cascade.hog_confirms(models, np.zeros((100, 100, 3), np.uint8), (10, 20, 20, 10), 1.0)
-    assert shifts == list(hog_cascade.GRID_SHIFTS[:searched])
-    assert (found[1] if found else None) == kept

@@ -29,77 +29,55 @@ FACE_IN_CROP = 110
 SAME_FACE = 0.3
 # Two proposals HOG confirms with boxes overlapping more than this are one face.
 DUPLICATE = 0.5
-# HOG's score for a borderline face moves by up to half a point with where its 8 px cells fall
-# on the face (a face scoring 0.01 in HOG's scan scored -0.18 to 0.18 in crops moved by 0-6 px):
-# a proposal HOG scores between BORDERLINE and 0 in the crop is searched again with the crop
-# moved half a cell across, down, and both, and kept if any scores over 0, as it might have in
-# the scan. (Kept with its score: under face_check.DOUBTFUL_BELOW, the CNN judges it.)
-BORDERLINE = -0.3
-GRID_SHIFTS = ((0, 0), (4, 0), (0, 4), (4, 4))
 
 
 def hog_confirms(models: FaceModels, rgb: np.ndarray, box: Box, factor: float) -> tuple[Box, float] | None:
     """HOG's box and score for the face proposed at ``box`` in ``rgb``, searched in a crop around
     it at ``factor`` (HOG's scale for the photo, upsampling included) times whole pyramid steps;
     None if HOG finds no face there."""
-    top, right, bottom, left = box
-    size = max(right - left, bottom - top)
-    steps = max(0, int(np.floor(np.log(size * factor / FACE_IN_CROP) / np.log(6 / 5))))
-    scale = factor * (5 / 6) ** steps
-    best = None
-    for shift in GRID_SHIFTS:
-        found = _best_in_crop(models, rgb, box, scale, shift)
-        if found is not None and (best is None or found[1] > best[1]):
-            best = found
-        # Only a borderline face is searched on the other grids (BORDERLINE).
-        if best is None or best[1] > 0:
-            break
-    if best is None or best[1] <= 0:
-        return None
-    return best
-
-
-def _best_in_crop(
-    models: FaceModels, rgb: np.ndarray, box: Box, scale: float, shift: tuple[int, int]
-) -> tuple[Box, float] | None:
-    """HOG's best detection of the face at ``box`` scoring over BORDERLINE, in ``rgb``'s pixels,
-    searched in a crop around it at ``scale``, moved ``shift`` pixels of the crop."""
     import cv2
 
     top, right, bottom, left = box
     size = max(right - left, bottom - top)
     centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+    steps = max(0, int(np.floor(np.log(size * factor / FACE_IN_CROP) / np.log(6 / 5))))
+    scale = factor * (5 / 6) ** steps
     side = max(1, round(CROP_FACES * size * scale))
-    # The crop's pixel (x, y) shows the photo's ((x - offset_x) / scale, (y - offset_y) / scale):
-    # cut and resized in one warp; outside the photo its edge is repeated, as HOG's own scan
-    # sees nothing there to find.
-    offset_x = side / 2 - scale * centre_x + shift[0]
-    offset_y = side / 2 - scale * centre_y + shift[1]
+    # The crop cut and resized in one warp; outside the photo, its edge repeated, as HOG's
+    # own scan sees nothing there to find.
+    warp = np.array(
+        [[scale, 0, side / 2 - scale * centre_x], [0, scale, side / 2 - scale * centre_y]], np.float32
+    )
     crop = cv2.warpAffine(
         rgb,
-        np.array([[scale, 0, offset_x], [0, scale, offset_y]], np.float32),
+        warp,
         (side, side),
         flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    rects, scores, _ = models.hog_detector.run(crop, 0, BORDERLINE)
-    expected = tuple(
-        value * scale + offset
-        for value, offset in zip(box, (offset_y, offset_x, offset_y, offset_x), strict=True)
-    )
-    best = None
+    rects, scores, _ = models.hog_detector.run(crop, 0, 0.0)
+    half = size * scale / 2
+    expected = (side / 2 - half, side / 2 + half, side / 2 + half, side / 2 - half)
+    best: tuple[Box, float] | None = None
     for rect, score in zip(rects, scores, strict=True):
         found = (rect.top(), rect.right(), rect.bottom(), rect.left())
         if iou(found, expected) >= SAME_FACE and (best is None or score > best[1]):
             best = (found, float(score))
     if best is None:
         return None
-    in_photo = tuple(
-        round((value - offset) / scale)
-        for value, offset in zip(best[0], (offset_y, offset_x, offset_y, offset_x), strict=True)
+    (found_top, found_right, found_bottom, found_left), score = best
+
+    def back(value: float, centre: float) -> int:
+        return round((value - side / 2) / scale + centre)
+
+    in_photo = (
+        back(found_top, centre_y),
+        back(found_right, centre_x),
+        back(found_bottom, centre_y),
+        back(found_left, centre_x),
     )
     clipped = clip_boxes([in_photo], *rgb.shape[:2])
-    return (clipped[0], best[1]) if clipped else None
+    return (clipped[0], score) if clipped else None
 
 
 def detect_hog_where_yunet_sees(
