@@ -179,8 +179,8 @@ class EncodeSettings:
 
     def searches_proposals(self, longer_side: int) -> bool:
         """Whether a photo of ``longer_side`` pixels is searched only where YuNet sees a face:
-        a large one, where HOG's scan is costly; smaller ones are scanned whole, which costs
-        under 0.4 s (and keeps web photos' faces what they were)."""
+        a large one, where HOG's scan is costly; smaller ones are scanned whole, which is cheap
+        (0.21 s of one core for a 1024 x 731 photo) and keeps web photos' faces what they were."""
         return self.uses_proposals and longer_side > DETECT_FLOOR
 
     def proposal_settings(self) -> EncodeSettings:
