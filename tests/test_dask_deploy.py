@@ -141,3 +141,35 @@ def test_a_worker_that_joins_mid_run_without_the_package_is_caught(deploy, small
     with pytest.raises(SchedulerError, match="1 of the Dask cluster's 1 processes asked") as raised:
         list(results)
     assert "No module named 'faceclust'" in str(raised.value)
+
+
+def test_a_worker_searches_a_camera_photo_where_yunet_sees_a_face_as_a_local_run_does(
+    deploy, tmp_path, models, portrait
+):
+    # A camera-size photo needs YuNet's network file too, from the worker's own environment:
+    # HOG searches it only where YuNet proposes a face.
+    import numpy as np
+    from PIL import Image
+
+    from faceclust.encode.batch import encode_image
+    from faceclust.encode.cluster import encode_images_on_cluster
+    from faceclust.faces.models import iou
+
+    from .conftest import jpeg_bytes
+
+    canvas = Image.fromarray(
+        np.random.default_rng(4).integers(60, 200, (375, 500, 3), dtype=np.uint8)
+    ).resize((4000, 3000), Image.Resampling.BICUBIC)
+    canvas.paste(
+        portrait.resize((portrait.width * 2, portrait.height * 2), Image.Resampling.LANCZOS), (1500, 1000)
+    )
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(jpeg_bytes(canvas, quality=92))
+    assert EncodeSettings().searches_proposals(4000)
+    local = encode_image(str(path), EncodeSettings(), models)
+    deployment = deploy(scheduler_has_package=True)
+    deployment.add_worker(with_package=True)
+    (remote,) = list(encode_images_on_cluster([str(path)], EncodeSettings(), deployment.address))
+    assert remote.skip_reason is None and len(remote.faces) == len(local.faces) == 1
+    assert iou(remote.faces[0].box, local.faces[0].box) > 0.95
+    assert np.linalg.norm(remote.faces[0].encoding - local.faces[0].encoding) < 1e-4
