@@ -86,6 +86,47 @@ def bucket_name(low: int, high: int) -> str:
     return f"{low}+ px" if high >= 10_000 else f"{low}-{high} px"
 
 
+def real_scenes(datasets: Path) -> list[Image.Image]:
+    """The real photos without faces that the camera photos' backgrounds are made of."""
+    return [
+        Image.open(path).convert("RGB")
+        for path in find_images(datasets / "face_recognition_examples" / "_no_face")
+    ]
+
+
+def scene_canvas(scenes: list[Image.Image], rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A camera-size background: four real scenes, one per quarter, enlarged."""
+    canvas = Image.new("RGB", (width, height))
+    for quarter in range(4):
+        scene = scenes[int(rng.integers(len(scenes)))]
+        x0, y0 = (quarter % 2) * width // 2, (quarter // 2) * height // 2
+        canvas.paste(scene.resize((width // 2, height // 2), Image.Resampling.BICUBIC), (x0, y0))
+    return canvas
+
+
+def free_spot(
+    rng: np.random.Generator, width: int, height: int, tile_px: int, placed: list
+) -> tuple[int, int] | None:
+    """Where a ``tile_px`` tile overlaps none of the ``placed`` boxes (added to them), or None
+    after 50 tries."""
+    for _attempt in range(50):
+        x = int(rng.integers(0, width - tile_px))
+        y = int(rng.integers(0, height - tile_px))
+        box = (y, x + tile_px, y + tile_px, x)
+        if all(iou(box, other) == 0 for other in placed):
+            placed.append(box)
+            return x, y
+    return None
+
+
+def face_box(spot: tuple[int, int], tile_px: int, face_px: float) -> tuple[int, int, int, int]:
+    """The face's box (top, right, bottom, left) in a tile pasted at ``spot``: the face is
+    :data:`FACE_SHARE` of the tile, centred."""
+    x, y = spot
+    inset = (tile_px - face_px) / 2
+    return (round(y + inset), round(x + tile_px - inset), round(y + tile_px - inset), round(x + inset))
+
+
 def make_photos(
     datasets: Path, folder: Path, counts: dict[tuple[int, int], int], seed: int = 0, smallest: int = 40
 ) -> dict:
@@ -104,31 +145,18 @@ def make_photos(
     rng = np.random.default_rng(seed)
     lfw = datasets / "lfw_large"
     people = [p for p in sorted(lfw.iterdir()) if p.is_dir() and len(list(p.glob("*.jpg"))) >= 3]
-    scenes = [
-        Image.open(path).convert("RGB")
-        for path in find_images(datasets / "face_recognition_examples" / "_no_face")
-    ]
+    scenes = real_scenes(datasets)
     truth: dict[str, list] = {}
     index = 0
     for (width, height), count in counts.items():
         for _ in range(count):
-            # Four real scenes, one per quarter, enlarged to the camera's size.
-            canvas = Image.new("RGB", (width, height))
-            for quarter in range(4):
-                scene = scenes[int(rng.integers(len(scenes)))]
-                x0, y0 = (quarter % 2) * width // 2, (quarter // 2) * height // 2
-                canvas.paste(scene.resize((width // 2, height // 2), Image.Resampling.BICUBIC), (x0, y0))
+            canvas = scene_canvas(scenes, rng, width, height)
             faces, placed = int(rng.integers(1, 21)), []
             for _ in range(faces):
                 face_px = float(np.exp(rng.uniform(np.log(smallest), np.log(500))))
                 tile_px = round(face_px / FACE_SHARE)
-                for _attempt in range(50):
-                    x = int(rng.integers(0, width - tile_px))
-                    y = int(rng.integers(0, height - tile_px))
-                    box = (y, x + tile_px, y + tile_px, x)
-                    if all(iou(box, other) == 0 for other, _ in placed):
-                        break
-                else:
+                spot = free_spot(rng, width, height, tile_px, placed)
+                if spot is None:
                     continue
                 person = people[int(rng.integers(len(people)))]
                 photos = sorted(person.glob("*.jpg"))
@@ -136,16 +164,10 @@ def make_photos(
                     tile = (
                         source.convert("RGB").crop(CROP).resize((tile_px, tile_px), Image.Resampling.LANCZOS)
                     )
-                canvas.paste(tile, (x, y))
-                inset = (tile_px - face_px) / 2
-                face_box = (
-                    round(y + inset),
-                    round(x + tile_px - inset),
-                    round(y + tile_px - inset),
-                    round(x + inset),
+                canvas.paste(tile, spot)
+                truth.setdefault(f"camera_{index:03d}.jpg", []).append(
+                    [face_box(spot, tile_px, face_px), person.name]
                 )
-                placed.append((box, None))
-                truth.setdefault(f"camera_{index:03d}.jpg", []).append([face_box, person.name])
             quality = 75 if index % 3 == 2 else 92
             canvas.save(folder / f"camera_{index:03d}.jpg", quality=quality)
             index += 1
@@ -160,7 +182,7 @@ def match(truth: dict, faces: list) -> dict[tuple[str, int], int]:
         by_photo.setdefault(face.image_path, []).append(number)
     matched = {}
     for photo, pasted in truth.items():
-        for index, (box, _) in enumerate(pasted):
+        for index, (box, *_) in enumerate(pasted):
             candidates = [(iou(box, faces[n].box), n) for n in by_photo.get(photo, [])]
             best = max(candidates, default=(0.0, -1))
             if best[0] >= 0.3:

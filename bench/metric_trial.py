@@ -65,7 +65,9 @@ def main() -> int:
     root = args.datasets / "lfw_large"
     halves = dict(zip("AB", split_by_person(encoded(root, EncodeSettings()), root), strict=True))
     pairs = {name: labelled_pairs(faces, root) for name, faces in halves.items()}
-    print("| fitted on | scored on | same-person pairs | other-person pairs | AUC, plain distance | AUC, learned weights |")
+    print(
+        "| fitted on | scored on | same-person pairs | other-person pairs | AUC, plain distance | AUC, learned weights |"
+    )
     print("|---|---|---:|---:|---:|---:|")
     for fitted_on, scored_on in (("A", "B"), ("B", "A")):
         model = LogisticRegression(C=1.0, max_iter=5000).fit(*pairs[fitted_on])

@@ -18,6 +18,7 @@ from .clustering import (
     relabel_by_size,
     tuning_grid,
 )
+from .clustering.blurred import SHARP_FACES, sharpness_of
 from .clustering.corrections import (
     Correction,
     CorrectionPlan,
@@ -270,8 +271,13 @@ def _cluster(
     if large:
         say(f"clustering {len(faces):,} faces with {clusterer.method}")
     labels = clusterer.fit_predict(
-        encodings, [face.frame for face in faces], None if plan is None else plan.links
+        encodings, [face.frame for face in faces], None if plan is None else plan.links, sharpness_of(faces)
     )
+    if clusterer.blurred_faces_:
+        say(
+            f"{clusterer.blurred_faces_:,} blurred faces (out of focus, as strangers in the background "
+            f"often are) made groups with fewer than {SHARP_FACES} sharp faces: left unknown"
+        )
     if large:
         say("writing the montages and tables")
     left_out = [(all_faces[i], "not_a_face") for i in ([] if plan is None else plan.not_faces.tolist())]
@@ -426,6 +432,6 @@ def tune_file(
     for value in values or grid:
         trial = copy.copy(clusterer)
         setattr(trial, name, value)
-        labels = trial.fit_predict(encodings, photos)
+        labels = trial.fit_predict(encodings, photos, sharpness=sharpness_of(faces))
         results.append((value, score_against_folders(faces, labels, dataset)))
     return name, results

@@ -24,12 +24,15 @@ class Face:
 
     A face in a video names the video as its ``image_path``, and ``time`` is the second of the
     frame it was seen in (the box is in that frame, turned upright); None for a photo.
+    ``sharpness`` is how sharp the face is for its size (faces/sharpness.py); None where it was
+    not measured (encoded by a version before it was).
     """
 
     image_path: str
     box: Box
     encoding: np.ndarray = field(repr=False)
     time: float | None = None
+    sharpness: float | None = None
 
     @property
     def key(self) -> FaceKey:

@@ -11,6 +11,7 @@ import pytest
 
 from faceclust.errors import OutputError
 from faceclust.library.index import (
+    SCHEMA_VERSION,
     EncodingCache,
     FileStamp,
     StoredThumbnails,
@@ -189,12 +190,47 @@ def test_an_index_of_version_1_gains_the_thumbnail_and_tag_columns_and_keeps_its
     cache.append(ImageResult(b, result(b).faces, thumbnails=[b"jpeg of b"]), FileStamp(3, 4))
     cache.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     # Compared as a set: the order of the keys depends on where the test runs.
     assert set(db.execute("SELECT photo, thumbnail FROM faces").fetchall()) == {
         (key, None),
         (b, b"jpeg of b"),
     }
+    assert kept.faces[0].sharpness is None  # encoded before sharpness was measured: counts as sharp
+
+
+def test_an_index_of_version_4_gains_sharpness_and_keeps_its_faces_and_video_parts(tmp_path):
+    path = tmp_path / "enc.pickle.index"
+    cache = EncodingCache(path, "k")
+    cache.close()
+    # Made as version 4 made it: today's tables without the sharpness columns.
+    db = sqlite3.connect(path)
+    for table in ("faces", "part_faces"):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN sharpness")
+    db.execute("PRAGMA user_version=4")
+    key = str(tmp_path / "a.jpg")
+    db.execute(
+        "INSERT INTO photos (key, path, size, mtime_ns, settings) VALUES (?, 'a.jpg', 1, 2, 'k')", (key,)
+    )
+    db.execute(
+        'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector) VALUES (?, 0, 1, 9, 8, 2, ?)',
+        (key, np.ones(128, "<f4").tobytes()),
+    )
+    db.commit()
+    db.close()
+
+    cache = EncodingCache(path, "k")
+    kept = cache.lookup(key, FileStamp(1, 2))
+    assert kept is not None and kept.faces[0].box == (1, 9, 8, 2) and kept.faces[0].sharpness is None
+    video = str(tmp_path / "v.mp4")
+    face = Face(video, (1, 9, 8, 2), np.ones(128), 2.5, 0.61)
+    cache.store_part(ImageResult(video, [face], part=(0.0, 30.0), clarity=[3.0]), FileStamp(5, 6))
+    assert cache.stored_parts(video, FileStamp(5, 6))[0].faces[0].sharpness == pytest.approx(0.61)
+    b = str(tmp_path / "b.jpg")
+    cache.append(ImageResult(b, [Face(b, (1, 9, 8, 2), np.ones(128), sharpness=0.12)]), FileStamp(3, 4))
+    assert cache.lookup(b, FileStamp(3, 4)).faces[0].sharpness == pytest.approx(0.12)
+    cache.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_stored_thumbnails_are_found_by_the_path_the_encodings_name_and_the_box(tmp_path):

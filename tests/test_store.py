@@ -43,6 +43,21 @@ def test_written_file_is_the_tutorials_format_readable_by_plain_pickle(tmp_path)
     assert data[0]["encoding"].shape == (128,)
 
 
+def test_sharpness_is_kept_by_both_stores_and_absent_where_it_was_not_measured(tmp_path):
+    measured = [Face(f.image_path, f.box, f.encoding, sharpness=0.25 * i) for i, f in enumerate(make_faces())]
+    older = make_faces(2, seed=1)  # encoded before sharpness was measured
+    for name in ("enc.pickle", "enc.npz"):
+        save_faces(tmp_path / name, measured + older)
+        loaded = load_faces(tmp_path / name)
+        assert [face.sharpness for face in loaded] == [0.0, 0.25, 0.5, None, None]
+        save_faces(tmp_path / name, older)
+        assert [face.sharpness for face in load_faces(tmp_path / name)] == [None, None]
+    # In the tutorial's pickle a key beside its three, only where measured.
+    save_faces(tmp_path / "enc.pickle", measured[1:] + older)
+    data = pickle.loads((tmp_path / "enc.pickle").read_bytes())
+    assert data[0]["sharpness"] == 0.25 and "sharpness" not in data[-1]
+
+
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_reads_pickles_of_every_protocol_the_tutorial_may_have_used(tmp_path, protocol):
     faces = make_faces(2)
@@ -132,6 +147,9 @@ def good_record() -> dict:
         ({"encoding": np.full(128, np.nan)}, "NaN"),
         ({"encoding": np.array(["x"] * 128)}, "dtype"),
         ({"encoding": [0.0] * 128}, "array"),
+        ({"sharpness": -0.5}, "sharpness"),
+        ({"sharpness": "sharp"}, "sharpness"),
+        ({"sharpness": float("nan")}, "sharpness"),
     ],
 )
 def test_schema_errors_name_the_record_and_the_problem(change, message):
@@ -227,6 +245,8 @@ def test_the_compact_store_holds_no_pickle_and_loads_an_empty_set(tmp_path):
         ({"encodings": np.zeros((1, 127), dtype=np.float32)}, "shapes"),
         ({"path_index": np.array([3], dtype=np.int32)}, "out of range"),
         ({"path_offsets": np.array([0, 99])}, "path table"),
+        ({"sharpness": np.array([-1.0])}, "sharpness are damaged"),
+        ({"sharpness": np.array([np.inf])}, "a value of sharpness is infinite"),
     ],
 )
 def test_a_damaged_compact_store_is_refused_with_the_reason(tmp_path, change, message):

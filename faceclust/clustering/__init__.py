@@ -5,6 +5,7 @@
   centre_checks.py: its checks of groups against their centres;
   local_scale.py: the weights of its optional second pass (``local_scale=True``);
 - graph.py: the methods on the nearest-neighbour graph, for a million faces;
+- blurred.py: groups that only blurred faces would make, left unknown;
 - constraints.py: the cannot-link rule and a user's must-link and apart groups; labels.py:
   numbering and means of clusters; neighbors.py: each face's nearest faces;
 - corrections.py: a user's corrections.json replayed onto this run's faces; names.py: names

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .agglomerative import average_linkage
+from .blurred import without_blurred_groups
 from .constraints import LinkConstraints, apply_links, photo_codes, split_same_photo_faces
 from .graph import GRAPH_NEIGHBORS, chinese_whispers
 from .labels import NOISE, relabel_by_size
@@ -104,11 +105,13 @@ class FaceClusterer:
         encodings: np.ndarray,
         photos: Sequence[object] | None = None,
         links: LinkConstraints | None = None,
+        sharpness: np.ndarray | None = None,
     ) -> FaceClusterer:
         """Cluster ``encodings``; ``photos`` names each face's photo for the cannot-link rule.
 
         ``links``: groups of faces a user put together or apart; they win over the method and
-        over the cannot-link rule.
+        over the cannot-link rule. ``sharpness``: each face's (faces/sharpness.py; NaN where not
+        measured), so that blurred faces join groups but make none (clustering/blurred.py).
         """
         threshold = self._validate()
         encodings = np.asarray(encodings)
@@ -121,6 +124,8 @@ class FaceClusterer:
         if photos is not None and len(photos) != len(encodings):
             raise ValueError(f"photos has {len(photos)} entries for {len(encodings)} faces")
         self.threshold_, self.distinct_faces_ = threshold, None
+        # Faces the blurred-groups rule left unknown, for the run's report.
+        self.blurred_faces_ = 0
         if len(encodings) == 0:
             self.labels_ = np.empty(0, dtype=np.int64)
             return self
@@ -133,6 +138,10 @@ class FaceClusterer:
         if links is not None and links.groups:
             labels = apply_links(encodings, labels, links)
             keep = links.kept_faces(len(labels))
+        if sharpness is not None:
+            before = labels != NOISE
+            labels = without_blurred_groups(labels, sharpness, keep)
+            self.blurred_faces_ = int(np.count_nonzero(before & (labels == NOISE)))
         self.labels_ = relabel_by_size(labels, self.min_cluster_size, keep)
         return self
 
@@ -141,8 +150,9 @@ class FaceClusterer:
         encodings: np.ndarray,
         photos: Sequence[object] | None = None,
         links: LinkConstraints | None = None,
+        sharpness: np.ndarray | None = None,
     ) -> np.ndarray:
-        return self.fit(encodings, photos, links).labels_
+        return self.fit(encodings, photos, links, sharpness).labels_
 
 
 def _dbscan(

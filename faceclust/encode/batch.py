@@ -14,6 +14,7 @@ from ..faces.models import (
     boxes_to_original,
     shared_models,
 )
+from ..faces.sharpness import sharpness
 from ..outputs.thumbnails import encode_jpeg, face_tile
 from ..photos.images import DecodedImage, decode_image
 from ..photos.video import is_video
@@ -107,7 +108,11 @@ def encode_batch(
             start += count
             timings[path]["embed"] += network_seconds * count / max(1, face_count)
             boxes = boxes_to_original(found[path], decoded.scale, *decoded.full_size)
-            faces = [Face(path, box, vector) for box, vector in zip(boxes, encodings, strict=True)]
+            # Measured on the decoded pixels, where the face has its own detail.
+            faces = [
+                Face(path, box, vector, sharpness=sharpness(decoded.rgb, found_box))
+                for box, found_box, vector in zip(boxes, found[path], encodings, strict=True)
+            ]
             # Cut while the photo is decoded, so that the outputs need not decode it again.
             started = time.perf_counter()
             thumbnails = [encode_jpeg(face_tile(decoded.rgb, box)) for box in found[path]]

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ImageLoadError
 from ..faces.models import FaceModels, shared_models
+from ..faces.sharpness import sharpness
 from ..outputs.thumbnails import encode_jpeg, face_tile
 from ..photos.video import VideoSampling, sample_frames
 from ..records import Box, Face, ImageResult
@@ -65,6 +66,7 @@ class _Candidate:
     chips: np.ndarray  # every copy of the face the settings embed
     quality: float
     thumbnail: np.ndarray
+    sharpness: float
 
 
 @dataclass
@@ -124,7 +126,12 @@ def encode_video(
                 vectors = models.embedding_net(np.ascontiguousarray(chips[:, 0])).astype(np.float64)
                 for box, face_chips, vector in zip(boxes, chips, vectors, strict=True):
                     candidate = _Candidate(
-                        frame.time, box, face_chips, clarity(face_chips[0]), face_tile(rgb, box)
+                        frame.time,
+                        box,
+                        face_chips,
+                        clarity(face_chips[0]),
+                        face_tile(rgb, box),
+                        sharpness(rgb, box),
                     )
                     _assign(people, candidate, vector, settings.video_faces)
                 timings["embed"] = timings.get("embed", 0.0) + time.perf_counter() - started
@@ -156,7 +163,7 @@ def encode_video(
     thumbnails = [encode_jpeg(candidate.thumbnail) for candidate in kept]
     timings["thumbs"] = time.perf_counter() - started
     faces = [
-        Face(path, candidate.box, vector, candidate.time)
+        Face(path, candidate.box, vector, candidate.time, candidate.sharpness)
         for candidate, vector in zip(kept, vectors, strict=True)
     ]
     return ImageResult(

@@ -32,7 +32,8 @@ LEGACY_SUFFIX = ".cache"  # the JSON-lines journal of earlier versions
 # 3: photos gained the face tags of their metadata (an older index's photos get theirs read on
 # the next run, from the photo's header and sidecars, without encoding them again).
 # 4: faces gained the second of the video frame they were seen in (NULL for a photo's).
-SCHEMA_VERSION = 4
+# 5: faces gained their sharpness (faces/sharpness.py; NULL for those encoded before).
+SCHEMA_VERSION = 5
 LEGACY_FORMAT = 2
 # Photos per transaction when carrying an old journal over or dropping rows.
 BATCH = 10_000
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS faces (
     vector BLOB NOT NULL,          -- 128 little-endian float32
     thumbnail BLOB,                -- a JPEG of the face (outputs/thumbnails.py), or NULL
     time REAL,                     -- in a video, the second of the frame it was seen in; else NULL
+    sharpness REAL,                -- faces/sharpness.py; NULL: encoded before it was measured
     PRIMARY KEY (photo, position)
 ) WITHOUT ROWID;
 """
@@ -91,6 +93,7 @@ CREATE TABLE IF NOT EXISTS part_faces (
     time REAL,
     clarity REAL NOT NULL,
     thumbnail BLOB,
+    sharpness REAL,
     PRIMARY KEY (photo, start, position)
 ) WITHOUT ROWID;
 """
@@ -107,6 +110,10 @@ CREATE INDEX IF NOT EXISTS faces_without_thumbnail ON faces(photo) WHERE thumbna
 UPGRADE_FROM_1 = "ALTER TABLE faces ADD COLUMN thumbnail BLOB"
 # Versions 1 to 3 knew no videos.
 UPGRADE_FROM_3 = "ALTER TABLE faces ADD COLUMN time REAL"
+# Versions 1 to 4 measured no sharpness: their faces keep NULL, which counts as sharp. Version 4
+# had the parts table too (the older ones get it made whole).
+UPGRADE_FROM_4 = "ALTER TABLE faces ADD COLUMN sharpness REAL"
+UPGRADE_PARTS_FROM_4 = "ALTER TABLE part_faces ADD COLUMN sharpness REAL"
 # Versions 1 and 2 read no face tags: their photos are marked never read (-1).
 UPGRADE_FROM_2 = (
     "ALTER TABLE photos ADD COLUMN sidecar_stamp INTEGER NOT NULL DEFAULT -1;"
@@ -172,7 +179,7 @@ class EncodingCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, 2, 3, SCHEMA_VERSION):
+            if version not in (0, 1, 2, 3, 4, SCHEMA_VERSION):
                 raise OutputError(f"{self.path} is an encoding index of a newer version ({version})")
             if version in (1, 2):
                 # The older photos table first: the schema's script makes only what is missing.
@@ -183,6 +190,10 @@ class EncodingCache:
                 self._db.execute(UPGRADE_FROM_1)
             if version in (1, 2, 3):
                 self._db.execute(UPGRADE_FROM_3)
+            if version in (1, 2, 3, 4):
+                self._db.execute(UPGRADE_FROM_4)
+            if version == 4:
+                self._db.execute(UPGRADE_PARTS_FROM_4)
             self._db.executescript(INDEXES)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
@@ -214,14 +225,15 @@ class EncodingCache:
         ):
             return None
         faces = []
-        for top, right, bottom, left, blob, time in self._db.execute(
-            'SELECT top, "right", bottom, "left", vector, time FROM faces WHERE photo = ? ORDER BY position',
+        for top, right, bottom, left, blob, time, sharpness in self._db.execute(
+            'SELECT top, "right", bottom, "left", vector, time, sharpness FROM faces WHERE photo = ? '
+            "ORDER BY position",
             (key,),
         ):
             vector = np.frombuffer(blob, dtype="<f4")
             if vector.shape != (EMBEDDING_SIZE,):
                 return None  # damaged: encode the photo again
-            faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64), time))
+            faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64), time, sharpness))
         tags = [
             (name, (top, right, bottom, left))
             for name, top, right, bottom, left in self._db.execute(
@@ -296,10 +308,18 @@ class EncodingCache:
         self._insert_tags(key, result.tags)
         thumbnails = result.thumbnails or [None] * len(result.faces)
         self._db.executemany(
-            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail, time) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            'INSERT INTO faces (photo, position, top, "right", bottom, "left", vector, thumbnail, time, '
+            "sharpness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (key, position, *map(int, face.box), _vector_blob(face.encoding), thumbnail, face.time)
+                (
+                    key,
+                    position,
+                    *map(int, face.box),
+                    _vector_blob(face.encoding),
+                    thumbnail,
+                    face.time,
+                    face.sharpness,
+                )
                 for position, (face, thumbnail) in enumerate(zip(result.faces, thumbnails, strict=True))
             ],
         )
@@ -334,7 +354,7 @@ class EncodingCache:
             )
             self._db.executemany(
                 'INSERT INTO part_faces (photo, start, position, top, "right", bottom, "left", vector, time, '
-                "clarity, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "clarity, thumbnail, sharpness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         key,
@@ -345,6 +365,7 @@ class EncodingCache:
                         face.time,
                         score,
                         jpeg,
+                        face.sharpness,
                     )
                     for position, (face, score, jpeg) in enumerate(
                         zip(part.faces, clarity, thumbnails, strict=True)
@@ -380,15 +401,17 @@ class EncodingCache:
         ).fetchall()
         for start, end, skip, rejected, longer_side, duration, frames in rows:
             faces, clarity, thumbnails = [], [], []
-            for top, right, bottom, left, blob, time, score, jpeg in self._db.execute(
-                'SELECT top, "right", bottom, "left", vector, time, clarity, thumbnail FROM part_faces '
-                "WHERE photo = ? AND start = ? ORDER BY position",
+            for top, right, bottom, left, blob, time, score, jpeg, sharpness in self._db.execute(
+                'SELECT top, "right", bottom, "left", vector, time, clarity, thumbnail, sharpness '
+                "FROM part_faces WHERE photo = ? AND start = ? ORDER BY position",
                 (key, start),
             ):
                 vector = np.frombuffer(blob, dtype="<f4")
                 if vector.shape != (EMBEDDING_SIZE,):
                     return []  # damaged: encode the whole video again
-                faces.append(Face(path, (top, right, bottom, left), vector.astype(np.float64), time))
+                faces.append(
+                    Face(path, (top, right, bottom, left), vector.astype(np.float64), time, sharpness)
+                )
                 clarity.append(score)
                 thumbnails.append(jpeg or b"")
             parts.append(

@@ -3,7 +3,9 @@
 On disk it stays what the original ``encode_faces.py`` wrote, so old files and old tools keep
 working: a list of ``{"imagePath": str, "loc": (top, right, bottom, left), "encoding":
 ndarray(128,)}`` dicts. A face found in a video has one key more, ``"time"``: the second of the
-frame it was seen in (``imagePath`` is the video's path). Inside the program the records are :class:`~faceclust.records.Face`.
+frame it was seen in (``imagePath`` is the video's path); and a face encoded by this version,
+``"sharpness"`` (faces/sharpness.py), which files written before lack. Inside the program the
+records are :class:`~faceclust.records.Face`.
 """
 
 from __future__ import annotations
@@ -168,26 +170,45 @@ def _records_to_faces_and_matrix(data: object, source: str) -> tuple[list[Face],
     good = finite & (top >= 0) & (top < bottom) & (left >= 0) & (left < right)
     if not good.all():
         raise invalid(int(np.argmin(good)))
-    times = _times(data)
-    if times is None:
-        raise invalid(next(index for index in range(len(data)) if _times(data[index : index + 1]) is None))
+    columns_of = {}
+    for key in OPTIONAL_NUMBERS:
+        values = _optional_numbers(data, key)
+        if values is None:
+            raise invalid(
+                next(i for i in range(len(data)) if _optional_numbers(data[i : i + 1], key) is None)
+            )
+        columns_of[key] = values
     with cycle_collector_paused():
-        faces = list(map(Face, paths, map(tuple, box_array.tolist()), matrix, times))
+        faces = list(
+            map(
+                Face,
+                paths,
+                map(tuple, box_array.tolist()),
+                matrix,
+                columns_of["time"],
+                columns_of["sharpness"],
+            )
+        )
     return faces, matrix
 
 
-def _times(data: list[dict]) -> list[float | None] | None:
-    """Each record's ``"time"`` (a face in a video) or None (a photo's); None if one is not a
-    finite number of seconds, at least 0."""
-    times = list(map(operator.methodcaller("get", "time"), data))
-    present = [time for time in times if time is not None]
+# The keys a record may have beyond the tutorial's three, each a number of at least 0 or absent:
+# the second of a video's frame, and how sharp the face is.
+OPTIONAL_NUMBERS = ("time", "sharpness")
+
+
+def _optional_numbers(data: list[dict], key: str) -> list[float | None] | None:
+    """Each record's ``key`` (one of :data:`OPTIONAL_NUMBERS`) or None where it has none; None
+    if one is not a finite number, at least 0."""
+    values = list(map(operator.methodcaller("get", key), data))
+    present = [value for value in values if value is not None]
     if not present:
-        return times
-    if not all(isinstance(time, float | int) and not isinstance(time, bool) for time in present):
+        return values
+    if not all(isinstance(value, float | int) and not isinstance(value, bool) for value in present):
         return None
     if not (np.isfinite(present).all() and min(present) >= 0):
         return None
-    return [None if time is None else float(time) for time in times]
+    return [None if value is None else float(value) for value in values]
 
 
 def _columns(data: list) -> tuple[tuple, tuple, tuple] | None:
@@ -238,9 +259,18 @@ def _record_to_face(record: object) -> Face:
     if not np.isfinite(vector).all():
         raise ValueError("encoding holds NaN or infinite values")
     time = record.get("time")
-    if time is not None and _times([record]) is None:
+    if time is not None and _optional_numbers([record], "time") is None:
         raise ValueError("time must be a number of seconds, at least 0")
-    return Face(image_path, (top, right, bottom, left), vector, None if time is None else float(time))
+    sharpness = record.get("sharpness")
+    if sharpness is not None and _optional_numbers([record], "sharpness") is None:
+        raise ValueError("sharpness must be a number, at least 0")
+    return Face(
+        image_path,
+        (top, right, bottom, left),
+        vector,
+        None if time is None else float(time),
+        None if sharpness is None else float(sharpness),
+    )
 
 
 def faces_to_records(faces: list[Face]) -> list[dict]:
@@ -256,6 +286,8 @@ def faces_to_records(faces: list[Face]) -> list[dict]:
     for record, face in zip(records, faces, strict=True):
         if face.time is not None:
             record["time"] = face.time
+        if face.sharpness is not None:
+            record["sharpness"] = face.sharpness
     return records
 
 
@@ -272,7 +304,8 @@ def save_faces(path: str | os.PathLike[str], faces: list[Face]) -> None:
 # The compact store: one .npz (a zip of .npy arrays, no pickle inside) with the embeddings as
 # an (n, 128) float32 matrix, the boxes as (n, 4) int32, and the image paths as a table of
 # unique paths (UTF-8, joined) with per-face indices into it; ``times`` (float64, NaN for a
-# photo's face) only when some face was seen in a video. Half the size of the pickle and
+# photo's face) only when some face was seen in a video, and ``sharpness`` (float64, NaN where not
+# measured) when some face's was measured. Half the size of the pickle and
 # read in one go; float32 keeps 7 significant digits, far finer than the distances used.
 NPZ_SUFFIX = ".npz"
 NPZ_FORMAT = 1
@@ -294,17 +327,17 @@ def _npz_bytes(faces: list[Face]) -> bytes:
         path_index=path_index,
         path_bytes=np.frombuffer(b"".join(encoded), dtype=np.uint8),
         path_offsets=offsets,
-        **(
-            {
-                "times": np.array(
-                    [np.nan if face.time is None else face.time for face in faces], dtype=np.float64
-                )
-            }
-            if any(face.time is not None for face in faces)
-            else {}
-        ),
+        **_optional_column("times", [face.time for face in faces]),
+        **_optional_column("sharpness", [face.sharpness for face in faces]),
     )
     return buffer.getvalue()
+
+
+def _optional_column(name: str, values: list[float | None]) -> dict[str, np.ndarray]:
+    """``{name: values}`` as float64 with NaN for None, or nothing when every value is None."""
+    if all(value is None for value in values):
+        return {}
+    return {name: np.array([np.nan if value is None else value for value in values], dtype=np.float64)}
 
 
 def _read_npz(name: str) -> dict[str, np.ndarray]:
@@ -371,12 +404,14 @@ def _load_npz(name: str) -> tuple[list[Face], np.ndarray]:
             raise ValueError("an image path is empty")
         if count and (path_index.min() < 0 or path_index.max() >= len(paths)):
             raise ValueError("a path index is out of range")
-        times = arrays.get("times")
-        if times is not None:
-            if times.shape != (count,) or times.dtype.kind != "f" or (times[~np.isnan(times)] < 0).any():
-                raise ValueError("the times are damaged")
-            if np.isinf(times).any():
-                raise ValueError("a time is infinite")
+        optional = {name: arrays.get(name) for name in ("times", "sharpness")}
+        for name, values in optional.items():
+            if values is None:
+                continue
+            if values.shape != (count,) or values.dtype.kind != "f" or (values[~np.isnan(values)] < 0).any():
+                raise ValueError(f"the {name} are damaged")
+            if np.isinf(values).any():
+                raise ValueError(f"a value of {name} is infinite")
     except (KeyError, ValueError, IndexError, UnicodeDecodeError) as error:
         raise EncodingsFileError(f"{name} is not a valid compact encodings file ({error})") from None
     # Each face's encoding is a read-only row of the stored matrix, in its own precision
@@ -385,9 +420,10 @@ def _load_npz(name: str) -> tuple[list[Face], np.ndarray]:
     box_rows = map(tuple, boxes.tolist())
     with cycle_collector_paused():
         faces = list(map(Face, map(paths.__getitem__, path_index.tolist()), box_rows, vectors))
-    if times is not None:
-        faces = [
-            face if time != time else dataclasses.replace(face, time=time)  # NaN: a photo's face
-            for face, time in zip(faces, times.tolist(), strict=True)
-        ]
+    for name, field_name in (("times", "time"), ("sharpness", "sharpness")):
+        if optional[name] is not None:
+            faces = [
+                face if value != value else dataclasses.replace(face, **{field_name: value})  # NaN: none
+                for face, value in zip(faces, optional[name].tolist(), strict=True)
+            ]
     return faces, vectors
