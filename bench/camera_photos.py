@@ -40,6 +40,7 @@ from encode_speed import tutorial_encode  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
+from faceclust.clustering.blurred import sharpness_of  # noqa: E402
 from faceclust.encode.local import default_jobs  # noqa: E402
 from faceclust.encode.run import encode_dataset  # noqa: E402
 from faceclust.encode.settings import DEFAULT_MIN_FACE_SIZE, EncodeSettings  # noqa: E402
@@ -269,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         share_big = sum(1 for key in big if key in matched) / max(1, len(big))
         # Cluster everything this way found; score each size's matched faces against their people.
         encodings = np.stack([face.encoding for face in found])
-        labels = FaceClusterer().fit_predict(encodings, [face.image_path for face in found])
+        labels = FaceClusterer().fit_predict(
+            encodings, [face.image_path for face in found], sharpness=sharpness_of(found)
+        )
         f1s = []
         for low, high in BUCKETS:
             keys = [(p[0], p[1]) for p in pasted if low <= p[2] < high and (p[0], p[1]) in matched]
