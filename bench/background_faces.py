@@ -53,7 +53,7 @@ from faceclust.encode.run import encode_dataset  # noqa: E402
 from faceclust.encode.settings import DEFAULT_MIN_FACE_SIZE, EncodeSettings  # noqa: E402
 from faceclust.evaluation import score  # noqa: E402
 
-SIZES = (70, 55, 40)
+SIZES = (70, 60, 55, 50, 40)
 FAMILY = 12
 FAMILY_PHOTOS = 12
 FAMILY_FACES = (1, 5)

@@ -62,7 +62,7 @@ DETECTORS = {
     f"HOG --min-face-size {size}" + (" (default)" if size == DEFAULT_MIN_FACE_SIZE["hog"] else ""): (
         EncodeSettings("hog", min_face_size=size)
     )
-    for size in (70, 40)
+    for size in (DEFAULT_MIN_FACE_SIZE["hog"], 70, 40)
 }
 DETECTORS.update(
     {

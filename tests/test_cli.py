@@ -349,7 +349,7 @@ def test_the_summary_names_the_size_each_detector_searches_photos_whole_up_to(ca
     camera = EncodeSummary(images=1, faces=1, largest_side=4000)
     _print_encode_summary(camera, "encodings.pickle", False, EncodeSettings())
     assert (
-        "down to 70 px in the largest photo (4000 px on its longer side), down to 40 px in photos up to 1024 px"
+        "down to 55 px in the largest photo (4000 px on its longer side), down to 40 px in photos up to 1024 px"
         in (capsys.readouterr().err)
     )
     # YuNet searches photos whole up to 640 px, where it finds faces from 20 px.

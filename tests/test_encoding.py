@@ -164,14 +164,13 @@ def test_yunet_searches_where_the_smallest_face_is_20_px():
 
 
 def test_each_detector_has_its_own_default_smallest_face():
-    assert EncodeSettings() == EncodeSettings("hog", min_face_size=70)
+    assert EncodeSettings() == EncodeSettings("hog", min_face_size=55)
     assert EncodeSettings("cnn").min_face_size == 70 and EncodeSettings("yunet").min_face_size == 40
-    # The keys indexes were written under before the defaults became the detector's.
-    # (HOG's scan of every whole photo, as it was then.)
-    assert (
-        EncodeSettings(framings=1, full_scan=True).cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/v2"
-    )
-    assert EncodeSettings(full_scan=True).cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/framed3/v2"
+    # The keys indexes were written under before the defaults became the detector's, when HOG
+    # looked for faces from 70 px and scanned every whole photo.
+    earlier = {"full_scan": True, "min_face_size": 70}
+    assert EncodeSettings(framings=1, **earlier).cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/v2"
+    assert EncodeSettings(**earlier).cache_key() == "hog/checked/onecopy/up1/jit1/min70/flip/framed3/v2"
     assert EncodeSettings(detect_size=1024, framings=1).cache_key().endswith("size1024/flip/v1")
     assert EncodeSettings("yunet").cache_key() == "yunet/checked/up1/jit1/min40/flip/framed3/v2"
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from faceclust.encode.settings import EncodeSettings
 from faceclust.library.index import cache_path
@@ -245,9 +246,13 @@ def test_a_run_with_other_settings_says_before_it_starts_that_it_encodes_the_ind
     assert "4 images unchanged since the last run are reused" in err and "other settings" not in err
 
 
-def test_an_index_made_by_hogs_full_scan_is_named_and_reused_with_full_scan(small_dataset, tmp_path, capsys):
-    # Every index made before HOG searched large photos where YuNet sees a face was made by
-    # the full scan: the run names the flag that reuses it rather than re-encoding a library.
+@pytest.mark.parametrize("flags", [["--min-face-size", "70"], ["--full-scan", "--min-face-size", "70"]])
+def test_an_index_made_by_an_earlier_default_is_named_and_reused_with_its_flags(
+    flags, small_dataset, tmp_path, capsys
+):
+    # Indexes made by earlier versions' default runs (HOG from 70 px where YuNet sees a face,
+    # and before that HOG's scan of every whole photo): the run names the flags that reuse them
+    # rather than re-encoding a library without a word.
     import shutil
 
     from faceclust.cli import encode_main
@@ -255,7 +260,7 @@ def test_an_index_made_by_hogs_full_scan_is_named_and_reused_with_full_scan(smal
 
     encodings = str(tmp_path / "enc.pickle")
     folder = str(small_dataset / "mindy_kaling")
-    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q", "--full-scan"]) == 0
+    assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q", *flags]) == 0
     capsys.readouterr()
     kept = str(tmp_path / "kept.pickle")
     shutil.copy(encodings, kept)
@@ -263,8 +268,8 @@ def test_an_index_made_by_hogs_full_scan_is_named_and_reused_with_full_scan(smal
     assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q"]) == 0
     err = capsys.readouterr().err
     assert "4 images in the index were encoded with other settings" in err
-    assert "add --full-scan to reuse them" in err
-    # As it says: the same index, with --full-scan, is reused.
-    assert encode_main(["-i", folder, "-e", kept, "-j", "1", "-q", "--full-scan"]) == 0
+    assert f"add {' '.join(flags)} to reuse them, as an earlier version encoded them" in err
+    # As it says: the same index, with those flags, is reused.
+    assert encode_main(["-i", folder, "-e", kept, "-j", "1", "-q", *flags]) == 0
     err = capsys.readouterr().err
     assert "4 images unchanged since the last run are reused" in err and "other settings" not in err

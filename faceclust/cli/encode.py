@@ -13,6 +13,7 @@ from ..encode.run import EncodeSummary
 from ..encode.settings import (
     DEFAULT_DETECTION_METHOD,
     DEFAULT_MIN_FACE_SIZE,
+    EARLIER_HOG_MIN_FACE_SIZE,
     VIDEO_EVERY,
     VIDEO_FACES,
     EncodeSettings,
@@ -269,10 +270,24 @@ def _other_settings_note(other_settings: dict[str, int], settings: EncodeSetting
     made_with = ", ".join(other_settings)
     how = "run with that run's flags to reuse them"
     if settings.uses_proposals:
-        # The settings of every earlier version's default run, HOG scanning each whole photo.
-        scanned = dataclasses.replace(settings, full_scan=True).cache_key()
-        if any(key.startswith(scanned) for key in other_settings):
-            how = "add --full-scan to reuse them (HOG's scan of every whole photo, as before)"
+        # Earlier versions' default runs: HOG at 70 px where YuNet sees a face, and before that
+        # HOG scanning each whole photo; their faces have no sharpness measured.
+        earlier = {
+            "--full-scan": dataclasses.replace(settings, full_scan=True),
+            f"--min-face-size {EARLIER_HOG_MIN_FACE_SIZE}": dataclasses.replace(
+                settings, min_face_size=EARLIER_HOG_MIN_FACE_SIZE
+            ),
+            f"--full-scan --min-face-size {EARLIER_HOG_MIN_FACE_SIZE}": dataclasses.replace(
+                settings, full_scan=True, min_face_size=EARLIER_HOG_MIN_FACE_SIZE
+            ),
+        }
+        for flags, made in earlier.items():
+            if made != settings and any(key.startswith(made.cache_key()) for key in other_settings):
+                how = (
+                    f"add {flags} to reuse them, as an earlier version encoded them (without the "
+                    "sharpness that keeps blurred strangers from making groups)"
+                )
+                break
     return (
         f"{counted(count, 'image')} in the index were encoded with other settings ({made_with}) "
         f"and are encoded again with these ({settings.cache_key()}); {how}"
