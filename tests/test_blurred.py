@@ -108,3 +108,13 @@ def test_cluster_faces_says_how_many_blurred_faces_it_left_unknown(tmp_path, cap
     clusters = json.loads((tmp_path / "out" / "clusters.json").read_text())
     unknown = {face["image_path"] for face in clusters["unknown"]["faces"]}
     assert unknown == {photos[i] for i in np.flatnonzero(owners == 2)}
+
+
+def test_blurred_faces_too_few_to_make_a_group_anyway_are_not_counted_as_the_rules():
+    vectors, owners, photos = people_and_strangers()
+    two = np.flatnonzero(owners < 2).tolist() + np.flatnonzero(owners == 2).tolist()[:2]
+    sharp = np.where(owners[two] == 2, 0.1, 0.9)
+    clusterer = FaceClusterer(min_cluster_size=3)
+    labels = clusterer.fit_predict(vectors[two], [photos[i] for i in two], sharpness=sharp)
+    # Two strangers are too few for a group of three: unknown without the rule, and not counted.
+    assert (labels[-2:] == -1).all() and clusterer.blurred_faces_ == 0

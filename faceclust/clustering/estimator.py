@@ -138,11 +138,14 @@ class FaceClusterer:
         if links is not None and links.groups:
             labels = apply_links(encodings, labels, links)
             keep = links.kept_faces(len(labels))
-        if sharpness is not None:
-            before = labels != NOISE
-            labels = without_blurred_groups(labels, sharpness, keep)
-            self.blurred_faces_ = int(np.count_nonzero(before & (labels == NOISE)))
         self.labels_ = relabel_by_size(labels, self.min_cluster_size, keep)
+        if sharpness is not None:
+            # Counted against the groups that would stand without the rule: a group too small
+            # to keep anyway is not the rule's doing.
+            grouped = self.labels_ != NOISE
+            labels = without_blurred_groups(labels, sharpness, keep)
+            self.labels_ = relabel_by_size(labels, self.min_cluster_size, keep)
+            self.blurred_faces_ = int(np.count_nonzero(grouped & (self.labels_ == NOISE)))
         return self
 
     def fit_predict(
