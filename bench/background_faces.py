@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from camera_photos import CROP, FACE_SHARE, face_box, free_spot, match, real_scenes, scene_canvas  # noqa: E402
+from camera_photos import CROP, FACE_SHARE, face_box, free_spot, lfw_tile, match, real_scenes, scene_canvas  # noqa: E402
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
@@ -104,9 +104,7 @@ def make_photos(datasets: Path, folder: Path, photos: int, seed: int) -> dict:
             spot = free_spot(rng, 4000, 3000, tile_px, placed)
             if spot is None:
                 continue
-            with Image.open(unused[name].pop()) as source:
-                tile = source.convert("RGB").crop(CROP).resize((tile_px, tile_px), Image.Resampling.LANCZOS)
-            canvas.paste(tile, spot)
+            canvas.paste(lfw_tile(unused[name].pop(), tile_px), spot)
             pasted.append([face_box(spot, tile_px, face_px), name, "family"])
         for _ in range(int(rng.integers(STRANGERS[0], STRANGERS[1] + 1))):
             face_px = float(np.exp(rng.uniform(*np.log(STRANGER_PX))))

@@ -120,6 +120,13 @@ def free_spot(
     return None
 
 
+def lfw_tile(path: Path, tile_px: int) -> Image.Image:
+    """An LFW photo's central square (:data:`CROP`, dlib's face :data:`FACE_SHARE` of it) at
+    ``tile_px`` on a side."""
+    with Image.open(path) as source:
+        return source.convert("RGB").crop(CROP).resize((tile_px, tile_px), Image.Resampling.LANCZOS)
+
+
 def face_box(spot: tuple[int, int], tile_px: int, face_px: float) -> tuple[int, int, int, int]:
     """The face's box (top, right, bottom, left) in a tile pasted at ``spot``: the face is
     :data:`FACE_SHARE` of the tile, centred."""
@@ -161,11 +168,7 @@ def make_photos(
                     continue
                 person = people[int(rng.integers(len(people)))]
                 photos = sorted(person.glob("*.jpg"))
-                with Image.open(photos[int(rng.integers(len(photos)))]) as source:
-                    tile = (
-                        source.convert("RGB").crop(CROP).resize((tile_px, tile_px), Image.Resampling.LANCZOS)
-                    )
-                canvas.paste(tile, spot)
+                canvas.paste(lfw_tile(photos[int(rng.integers(len(photos)))], tile_px), spot)
                 truth.setdefault(f"camera_{index:03d}.jpg", []).append(
                     [face_box(spot, tile_px, face_px), person.name]
                 )
