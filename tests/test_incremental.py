@@ -268,7 +268,7 @@ def test_an_index_made_by_an_earlier_default_is_named_and_reused_with_its_flags(
     assert encode_main(["-i", folder, "-e", encodings, "-j", "1", "-q"]) == 0
     err = capsys.readouterr().err
     assert "4 images in the index were encoded with other settings" in err
-    assert f"add {' '.join(flags)} to reuse them, as an earlier version encoded them" in err
+    assert f"add {' '.join(flags)} to reuse them (faces encoded by a version before this one" in err
     # As it says: the same index, with those flags, is reused.
     assert encode_main(["-i", folder, "-e", kept, "-j", "1", "-q", *flags]) == 0
     err = capsys.readouterr().err

@@ -284,8 +284,8 @@ def _other_settings_note(other_settings: dict[str, int], settings: EncodeSetting
         for flags, made in earlier.items():
             if made != settings and any(key.startswith(made.cache_key()) for key in other_settings):
                 how = (
-                    f"add {flags} to reuse them, as an earlier version encoded them (without the "
-                    "sharpness that keeps blurred strangers from making groups)"
+                    f"add {flags} to reuse them (faces encoded by a version before this one lack "
+                    "the sharpness that keeps blurred strangers from making groups)"
                 )
                 break
     return (

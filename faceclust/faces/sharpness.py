@@ -26,8 +26,8 @@ SIDE = 32
 
 def sharpness(rgb: np.ndarray, box: Box) -> float:
     """How sharp the face in ``box`` (top, right, bottom, left, in pixels of ``rgb``) is: 0 for
-    a flat patch, about 0.9 for a typical sharp face, under 0.3 for one blurred by a fortieth of
-    its size."""
+    a flat patch, about 0.9 for a typical sharp face, mostly under 0.25 for one blurred by a
+    fortieth of its size or more."""
     import cv2
 
     top, right, bottom, left = box
