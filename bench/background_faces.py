@@ -30,7 +30,6 @@ Writes bench/results/background_faces_seedN.md and the table into docs/benchmark
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -43,7 +42,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from camera_photos import CROP, FACE_SHARE, face_box, free_spot, lfw_tile, match, real_scenes, scene_canvas  # noqa: E402
+from camera_photos import (  # noqa: E402
+    CROP,
+    FACE_SHARE,
+    face_box,
+    free_spot,
+    keep_truth,
+    lfw_tile,
+    made_before,
+    match,
+    real_scenes,
+    scene_canvas,
+)
 from harness import RESULTS, bench_parser, publish  # noqa: E402
 
 from faceclust.clustering import FaceClusterer  # noqa: E402
@@ -71,15 +81,10 @@ FACE_CENTRE = ((CROP[0] + CROP[2]) / 2, (CROP[1] + CROP[3]) / 2)
 def make_photos(datasets: Path, folder: Path, photos: int, seed: int) -> dict:
     """The photos and, per photo, the pasted faces as ``[box, person, "family" | "stranger"]``;
     made once per recipe."""
-    truth_path = folder / "truth.json"
     recipe = {"photos": photos, "seed": seed, "version": 1}
-    if truth_path.exists():
-        stored = json.loads(truth_path.read_text())
-        if stored["recipe"] == recipe:
-            return {str(folder / name): faces for name, faces in stored["photos"].items()}
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.jpg"):
-        old.unlink()
+    made = made_before(folder, recipe)
+    if made is not None:
+        return made
     rng = np.random.default_rng(seed)
     lfw = datasets / "lfw_large"
     by_person = {p.name: sorted(p.glob("*.jpg")) for p in sorted(lfw.iterdir()) if p.is_dir()}
@@ -121,8 +126,7 @@ def make_photos(datasets: Path, folder: Path, photos: int, seed: int) -> dict:
             canvas.paste(tile.filter(ImageFilter.GaussianBlur(blur)), spot)
             pasted.append([face_box(spot, tile_px, face_px), name, "stranger"])
         canvas.save(folder / f"background_{index:03d}.jpg", quality=75 if index % 3 == 2 else 92)
-    truth_path.write_text(json.dumps({"recipe": recipe, "photos": truth}))
-    return {str(folder / name): faces for name, faces in truth.items()}
+    return keep_truth(folder, recipe, truth)
 
 
 def table_row(label: str, truth: dict, found: list, seconds: float, photos: int, blurred_rule: bool) -> str:

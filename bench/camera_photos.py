@@ -135,14 +135,10 @@ def face_box(spot: tuple[int, int], tile_px: int, face_px: float) -> tuple[int, 
     return (round(y + inset), round(x + tile_px - inset), round(y + tile_px - inset), round(x + inset))
 
 
-def make_photos(
-    datasets: Path, folder: Path, counts: dict[tuple[int, int], int], seed: int = 0, smallest: int = 40
-) -> dict:
-    """The photos and, per photo, the pasted faces as ``[box, person]``; made once per recipe."""
+def made_before(folder: Path, recipe: dict) -> dict | None:
+    """The photos' truth (photo path -> pasted faces) if ``folder`` holds photos made by
+    ``recipe``; otherwise None, with ``folder`` made and emptied of photos for new ones."""
     truth_path = folder / "truth.json"
-    recipe = {"counts": {f"{w}x{h}": n for (w, h), n in counts.items()}, "seed": seed, "version": 1}
-    if smallest != 40:
-        recipe["smallest"] = smallest
     if truth_path.exists():
         stored = json.loads(truth_path.read_text())
         if stored["recipe"] == recipe:
@@ -150,6 +146,26 @@ def make_photos(
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.jpg"):
         old.unlink()
+    return None
+
+
+def keep_truth(folder: Path, recipe: dict, truth: dict) -> dict:
+    """Write the photos' truth (photo name -> pasted faces) beside them, for the next run of the
+    same recipe; return it by photo path."""
+    (folder / "truth.json").write_text(json.dumps({"recipe": recipe, "photos": truth}))
+    return {str(folder / name): faces for name, faces in truth.items()}
+
+
+def make_photos(
+    datasets: Path, folder: Path, counts: dict[tuple[int, int], int], seed: int = 0, smallest: int = 40
+) -> dict:
+    """The photos and, per photo, the pasted faces as ``[box, person]``; made once per recipe."""
+    recipe = {"counts": {f"{w}x{h}": n for (w, h), n in counts.items()}, "seed": seed, "version": 1}
+    if smallest != 40:
+        recipe["smallest"] = smallest
+    made = made_before(folder, recipe)
+    if made is not None:
+        return made
     rng = np.random.default_rng(seed)
     lfw = datasets / "lfw_large"
     people = [p for p in sorted(lfw.iterdir()) if p.is_dir() and len(list(p.glob("*.jpg"))) >= 3]
@@ -175,8 +191,7 @@ def make_photos(
             quality = 75 if index % 3 == 2 else 92
             canvas.save(folder / f"camera_{index:03d}.jpg", quality=quality)
             index += 1
-    truth_path.write_text(json.dumps({"recipe": recipe, "photos": truth}))
-    return {str(folder / name): faces for name, faces in truth.items()}
+    return keep_truth(folder, recipe, truth)
 
 
 def match(truth: dict, faces: list) -> dict[tuple[str, int], int]:
